@@ -1,0 +1,262 @@
+"""HardwareConfig: VTA's vta_config.json fields plus the multi-core, DRAM and queue knobs.
+
+A VTA user's ``vta_config.json`` loads as is (upper-case keys are mapped onto ours); our
+own files use the lower-case names below. Presets ship as YAML files in ``presets/``.
+
+Energy defaults are order-of-magnitude figures from M. Horowitz, "Computing's energy
+problem (and what we can do about it)", ISSCC 2014 (45 nm): an 8-bit multiply ~0.2 pJ
+plus an add ~0.03 pJ per MAC; a 64-bit read of a small (8-32 KiB) SRAM ~10-20 pJ, i.e.
+~1.5 pJ per byte; a 64-bit DRAM access ~1.3-2.6 nJ, i.e. ~160-320 pJ per byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accelerator.errors import UserInputError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(UserInputError):
+    """A hardware or experiment configuration is invalid; the message is one line."""
+
+
+# vta_config.json keys -> our field names (TARGET / HW_VER are informational)
+_VTA_KEYS = {
+    "TARGET": "target",
+    "HW_VER": "hw_ver",
+    "LOG_INP_WIDTH": "log_inp_width",
+    "LOG_WGT_WIDTH": "log_wgt_width",
+    "LOG_ACC_WIDTH": "log_acc_width",
+    "LOG_OUT_WIDTH": "log_inp_width",  # older schemas: output width == input width
+    "LOG_BATCH": "log_batch",
+    "LOG_BLOCK": "log_block",
+    "LOG_BLOCK_IN": "log_block",
+    "LOG_BLOCK_OUT": "log_block",
+    "LOG_UOP_BUFF_SIZE": "log_uop_buff_size",
+    "LOG_INP_BUFF_SIZE": "log_inp_buff_size",
+    "LOG_WGT_BUFF_SIZE": "log_wgt_buff_size",
+    "LOG_ACC_BUFF_SIZE": "log_acc_buff_size",
+    "LOG_OUT_BUFF_SIZE": None,  # derived from the accumulator buffer; accepted and checked
+    "HW_FREQ": "clock_mhz",
+    "GEMM_II": "gemm_ii",
+    "TALU_II": "alu_ii",
+    "LOG_BUS_WIDTH": None,  # bits; converted to dram_bandwidth_bytes_per_cycle below
+}
+
+
+class HardwareConfig(BaseModel):
+    """One accelerator: N identical VTA-style cores sharing one DRAM.
+
+    All times are in cycles of ``clock_mhz``; all sizes in bytes unless named otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str = "vta"
+    target: str = "sim"
+    hw_ver: str = "0.0.2"
+    # --- VTA core (vta_config.json) ---
+    log_inp_width: int = Field(3, ge=0, le=5)
+    log_wgt_width: int = Field(3, ge=0, le=5)
+    log_acc_width: int = Field(5, ge=3, le=6)
+    log_batch: int = Field(0, ge=0, le=4)
+    log_block: int = Field(4, ge=1, le=7)
+    log_uop_buff_size: int = Field(15, ge=8, le=24)
+    log_inp_buff_size: int = Field(15, ge=8, le=24)
+    log_wgt_buff_size: int = Field(18, ge=8, le=26)
+    log_acc_buff_size: int = Field(17, ge=8, le=26)
+    clock_mhz: float = Field(100.0, gt=0)
+    gemm_ii: int = Field(1, ge=1, description="GEMM initiation interval (cycles per micro-op)")
+    alu_ii: int = Field(2, ge=1, description="ALU initiation interval (cycles per vector op)")
+    virtual_threads: int = Field(2, ge=1, le=2)
+    # --- multi-core ---
+    num_cores: int = Field(1, ge=1, le=1024)
+    core_counts: tuple[int, ...] | None = None  # allowed core counts; default: powers of two
+    default_cores: int = Field(1, ge=1, description="core count of the no-fusion baseline")
+    # --- shared DRAM ---
+    dram_bandwidth_bytes_per_cycle: float = Field(8.0, gt=0)
+    dram_latency_cycles: int = Field(64, ge=0)
+    dram_burst_bytes: int = Field(4096, ge=64, description="arbitration granule between cores")
+    # --- queues ---
+    cmd_queue_depth: int = Field(8, ge=1)
+    token_queue_depth: int = Field(8, ge=1)
+    instruction_bytes: int = Field(16, ge=1, description="VTA instructions are 128-bit")
+    # --- overheads ---
+    launch_overhead_cycles: int = Field(2000, ge=0, description="per fused group (host launch)")
+    sync_cycles_per_core: int = Field(200, ge=0, description="end-of-group barrier, per core")
+    # --- energy (pJ), see the module docstring for the source ---
+    energy_pj_per_mac: float = Field(0.25, ge=0)
+    energy_pj_per_sram_byte: float = Field(1.5, ge=0)
+    energy_pj_per_dram_byte: float = Field(160.0, ge=0)
+    # --- validation switch: every instruction waits for the previous one of any module ---
+    forced_serial: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "HardwareConfig":
+        counts = self.allowed_core_counts
+        if any(c < 1 or c > self.num_cores for c in counts):
+            raise ValueError(f"core_counts {list(counts)} must lie in 1..num_cores={self.num_cores}")
+        if self.default_cores not in counts:
+            raise ValueError(f"default_cores={self.default_cores} is not in core_counts {list(counts)}")
+        if self.dram_burst_bytes & (self.dram_burst_bytes - 1):
+            raise ValueError(f"dram_burst_bytes={self.dram_burst_bytes} must be a power of two")
+        if self.inp_buff_bytes < self.block_in * self.inp_bytes * self.batch:
+            raise ValueError("input buffer cannot hold one input vector")
+        return self
+
+    # ---- derived sizes (all bytes) -------------------------------------------------
+    @property
+    def allowed_core_counts(self) -> tuple[int, ...]:
+        if self.core_counts is not None:
+            return tuple(sorted(set(self.core_counts)))
+        return tuple(2**i for i in range(int(math.log2(self.num_cores)) + 1))
+
+    @property
+    def batch(self) -> int:
+        return 1 << self.log_batch
+
+    @property
+    def block_in(self) -> int:
+        return 1 << self.log_block
+
+    @property
+    def block_out(self) -> int:
+        return 1 << self.log_block
+
+    @property
+    def inp_bits(self) -> int:
+        return 1 << self.log_inp_width
+
+    @property
+    def wgt_bits(self) -> int:
+        return 1 << self.log_wgt_width
+
+    @property
+    def acc_bits(self) -> int:
+        return 1 << self.log_acc_width
+
+    @property
+    def inp_bytes(self) -> float:
+        return self.inp_bits / 8
+
+    @property
+    def acc_bytes(self) -> float:
+        return self.acc_bits / 8
+
+    @property
+    def inp_buff_bytes(self) -> int:
+        return 1 << self.log_inp_buff_size
+
+    @property
+    def wgt_buff_bytes(self) -> int:
+        return 1 << self.log_wgt_buff_size
+
+    @property
+    def acc_buff_bytes(self) -> int:
+        return 1 << self.log_acc_buff_size
+
+    @property
+    def uop_buff_bytes(self) -> int:
+        return 1 << self.log_uop_buff_size
+
+    @property
+    def out_buff_bytes(self) -> int:
+        return self.acc_buff_bytes * self.inp_bits // self.acc_bits
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Per core: one (BATCH x BLOCK_IN) x (BLOCK_IN x BLOCK_OUT) GEMM per micro-op."""
+        return self.batch * self.block_in * self.block_out // self.gemm_ii
+
+    @cached_property
+    def key(self) -> str:
+        """Stable identity of everything that changes simulated numbers (memo-cache key)."""
+        return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver"}), sort_keys=True)
+
+    def with_(self, **changes: Any) -> "HardwareConfig":
+        """A validated copy with some fields changed."""
+        data = self.model_dump()
+        data.update(changes)
+        return make_config(data, source="override")
+
+
+def _flatten_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{source}: {loc}: {msg}"
+
+
+def make_config(data: dict[str, Any], source: str = "config") -> HardwareConfig:
+    """Validate a mapping (our keys and/or VTA's upper-case keys) into a HardwareConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
+    ours: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _VTA_KEYS:
+            target = _VTA_KEYS[key]
+            if key == "LOG_BUS_WIDTH":
+                if not isinstance(value, int) or value < 3:
+                    raise ConfigError(f"{source}: LOG_BUS_WIDTH: must be an integer >= 3")
+                ours["dram_bandwidth_bytes_per_cycle"] = float((1 << value) // 8)
+            elif target is not None:
+                ours[target] = float(value) if target == "clock_mhz" else value
+        else:
+            ours[key] = value
+    if isinstance(ours.get("core_counts"), list):
+        ours["core_counts"] = tuple(ours["core_counts"])
+    for float_key in ("clock_mhz", "dram_bandwidth_bytes_per_cycle", "energy_pj_per_mac",
+                      "energy_pj_per_sram_byte", "energy_pj_per_dram_byte"):
+        if isinstance(ours.get(float_key), int) and not isinstance(ours[float_key], bool):
+            ours[float_key] = float(ours[float_key])
+    try:
+        return HardwareConfig(**ours)
+    except ValidationError as err:
+        raise ConfigError(_flatten_error(err, source)) from None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_config(spec: str | Path | None = None) -> HardwareConfig:
+    """Load a preset by name (see :func:`preset_names`) or a YAML / JSON file.
+
+    ``None`` gives the multi-core DLFusion-like preset, the project's default.
+    """
+    if spec is None:
+        spec = "dlfusion16"
+    path = Path(spec)
+    if not path.suffix and str(spec) in preset_names():
+        path = PRESET_DIR / f"{spec}.yaml"
+    if not path.exists():
+        raise ConfigError(
+            f"hardware config {str(spec)!r} not found (not a file, nor a preset: "
+            f"{', '.join(preset_names())})"
+        )
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}") from None
+    if data is None:
+        raise ConfigError(f"{path}: file is empty")
+    data = dict(data) if isinstance(data, dict) else data
+    if isinstance(data, dict):
+        data.setdefault("name", path.stem)
+    return make_config(data, source=str(path))

@@ -1,0 +1,389 @@
+"""Layers and networks: shapes, operation counts and tensor sizes.
+
+Every layer is described in the geometry of a 2-D convolution over an NCHW tensor, because
+that is how a VTA-style core executes it (a GEMM over 16-wide channel blocks per output
+pixel, or an ALU pass over accumulator vectors):
+
+- a dense / matmul layer is a convolution whose kernel covers the whole input map
+  (kernel = input H x W, no padding), so ``Flatten -> Gemm`` needs no special case;
+- a global pool is a pool whose window covers the whole map;
+- a transposed convolution is kept as its own kind; its MACs are the useful ones
+  (``H_in * W_in * C_in * C_out/groups * kh * kw``), which is what a sub-pixel
+  decomposition into ``stride**2`` stride-1 convolutions executes.
+
+A :class:`Network` holds layers in a topological order with explicit producer -> consumer
+edges (``Layer.inputs`` are indices of earlier layers; an empty tuple reads the network
+input), so residual connections are real edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+from accelerator.errors import UserInputError
+
+
+class WorkloadError(UserInputError):
+    """A layer or network description is inconsistent (shapes, edges, parameters)."""
+
+
+class LayerKind(str, Enum):
+    CONV2D = "conv2d"  # groups == 1, or a grouped convolution when groups > 1
+    DEPTHWISE_CONV2D = "depthwise_conv2d"  # groups == c_in
+    CONV_TRANSPOSE2D = "conv_transpose2d"
+    DENSE = "dense"  # kernel == input H x W
+    MAX_POOL = "max_pool"
+    AVG_POOL = "avg_pool"
+    GLOBAL_AVG_POOL = "global_avg_pool"
+    ADD = "add"  # elementwise sum of >= 2 inputs of equal shape
+    CONCAT = "concat"  # channel concatenation
+
+
+GEMM_KINDS = frozenset(
+    {LayerKind.CONV2D, LayerKind.DEPTHWISE_CONV2D, LayerKind.CONV_TRANSPOSE2D, LayerKind.DENSE}
+)
+POOL_KINDS = frozenset({LayerKind.MAX_POOL, LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL})
+ACTIVATIONS = ("none", "relu", "clip")
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One operator with full shape information (batch N, NCHW activations).
+
+    ``padding`` is (top, left, bottom, right). ``inputs`` are producer layer indices in the
+    owning network (empty = the network input). ``activation`` is a ReLU / clip folded into
+    this layer, as VTA applies it in the ALU right after the GEMM.
+    """
+
+    name: str
+    kind: LayerKind
+    c_in: int
+    h_in: int
+    w_in: int
+    c_out: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    groups: int = 1
+    batch: int = 1
+    activation: str = "none"
+    inputs: tuple[int, ...] = ()
+    output_padding: tuple[int, int] = (0, 0)  # conv-transpose only
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", LayerKind(self.kind))
+        for label, value in (
+            ("c_in", self.c_in), ("h_in", self.h_in), ("w_in", self.w_in),
+            ("c_out", self.c_out), ("groups", self.groups), ("batch", self.batch),
+            ("kernel", min(self.kernel)), ("stride", min(self.stride)),
+        ):
+            if value < 1:
+                raise WorkloadError(f"layer {self.name!r}: {label} must be >= 1, got {value}")
+        if min(self.padding) < 0:
+            raise WorkloadError(f"layer {self.name!r}: padding must be >= 0, got {self.padding}")
+        if self.activation not in ACTIVATIONS:
+            raise WorkloadError(f"layer {self.name!r}: unknown activation {self.activation!r}")
+        if self.c_in % self.groups or self.c_out % self.groups:
+            raise WorkloadError(
+                f"layer {self.name!r}: groups={self.groups} must divide c_in={self.c_in} "
+                f"and c_out={self.c_out}"
+            )
+        if self.kind == LayerKind.DEPTHWISE_CONV2D and self.groups != self.c_in:
+            raise WorkloadError(f"layer {self.name!r}: depthwise conv needs groups == c_in")
+        if self.kind in (LayerKind.ADD, LayerKind.MAX_POOL, LayerKind.AVG_POOL,
+                         LayerKind.GLOBAL_AVG_POOL) and self.c_in != self.c_out:
+            raise WorkloadError(f"layer {self.name!r}: {self.kind.value} keeps the channel count")
+        if self.h_out < 1 or self.w_out < 1:
+            raise WorkloadError(
+                f"layer {self.name!r}: output would be {self.h_out}x{self.w_out} "
+                f"(input {self.h_in}x{self.w_in}, kernel {self.kernel}, stride {self.stride})"
+            )
+
+    # ---- geometry -------------------------------------------------------------------
+    @property
+    def h_out(self) -> int:
+        kh, sh = self.kernel[0], self.stride[0]
+        pad = self.padding[0] + self.padding[2]
+        if self.kind == LayerKind.CONV_TRANSPOSE2D:
+            return (self.h_in - 1) * sh - pad + kh + self.output_padding[0]
+        return (self.h_in + pad - kh) // sh + 1
+
+    @property
+    def w_out(self) -> int:
+        kw, sw = self.kernel[1], self.stride[1]
+        pad = self.padding[1] + self.padding[3]
+        if self.kind == LayerKind.CONV_TRANSPOSE2D:
+            return (self.w_in - 1) * sw - pad + kw + self.output_padding[1]
+        return (self.w_in + pad - kw) // sw + 1
+
+    @property
+    def is_gemm(self) -> bool:
+        return self.kind in GEMM_KINDS
+
+    @property
+    def input_elements(self) -> int:
+        """Elements of all inputs together (an add of two tensors reads both)."""
+        n_inputs = max(1, len(self.inputs)) if self.kind == LayerKind.ADD else 1
+        return self.batch * self.c_in * self.h_in * self.w_in * n_inputs
+
+    @property
+    def output_elements(self) -> int:
+        return self.batch * self.c_out * self.h_out * self.w_out
+
+    @property
+    def weight_elements(self) -> int:
+        if not self.is_gemm:
+            return 0
+        return self.c_out * (self.c_in // self.groups) * self.kernel[0] * self.kernel[1]
+
+    # ---- work -----------------------------------------------------------------------
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of a GEMM-kind layer (0 for pool / add / concat)."""
+        if not self.is_gemm:
+            return 0
+        k = self.kernel[0] * self.kernel[1]
+        if self.kind == LayerKind.CONV_TRANSPOSE2D:
+            # every input pixel scatters a kernel-sized patch into every output channel
+            return self.batch * self.h_in * self.w_in * self.c_in * (self.c_out // self.groups) * k
+        return self.output_elements * (self.c_in // self.groups) * k
+
+    @property
+    def ops(self) -> int:
+        """Arithmetic operations: 2 per MAC, one per element compared / added otherwise."""
+        if self.is_gemm:
+            return 2 * self.macs
+        if self.kind in POOL_KINDS:
+            return self.output_elements * self.kernel[0] * self.kernel[1]
+        if self.kind == LayerKind.ADD:
+            return self.output_elements * max(1, len(self.inputs) - 1)
+        return 0  # concat moves data only
+
+    # ---- bytes ----------------------------------------------------------------------
+    def input_bytes(self, bits: int = 8) -> int:
+        return self.input_elements * bits // 8
+
+    def weight_bytes(self, bits: int = 8) -> int:
+        return self.weight_elements * bits // 8
+
+    def output_bytes(self, bits: int = 8) -> int:
+        return self.output_elements * bits // 8
+
+    def shape_key(self) -> tuple:
+        """Everything that determines how this layer executes (not its name or edges)."""
+        return (self.kind.value, self.c_in, self.h_in, self.w_in, self.c_out, self.kernel,
+                self.stride, self.padding, self.groups, self.batch, self.activation,
+                self.output_padding, len(self.inputs))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind.value
+        return d
+
+
+@dataclass(frozen=True)
+class Network:
+    """A DNN as layers in topological order with explicit producer -> consumer edges.
+
+    ``input_shape`` is (C, H, W) of the network input. Construction validates that every
+    edge points backwards and that producer output shapes match consumer input shapes.
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    input_shape: tuple[int, int, int]
+    consumers: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        object.__setattr__(self, "layers", layers)
+        if not layers:
+            raise WorkloadError(f"network {self.name!r} has no layers")
+        names = [layer.name for layer in layers]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise WorkloadError(f"network {self.name!r}: duplicate layer names {dup}")
+        consumers: list[list[int]] = [[] for _ in layers]
+        for i, layer in enumerate(layers):
+            for p in layer.inputs:
+                if not 0 <= p < i:
+                    raise WorkloadError(
+                        f"network {self.name!r}: layer {i} ({layer.name}) reads layer {p}, "
+                        "which is not an earlier layer (layers must be in topological order)"
+                    )
+                consumers[p].append(i)
+            self._check_input_shapes(i, layer)
+        object.__setattr__(self, "consumers", tuple(tuple(c) for c in consumers))
+
+    def _check_input_shapes(self, i: int, layer: Layer) -> None:
+        if layer.inputs:
+            shapes = [(self.layers[p].c_out, self.layers[p].h_out, self.layers[p].w_out)
+                      for p in layer.inputs]
+        else:
+            shapes = [tuple(self.input_shape)]
+        where = f"network {self.name!r}: layer {i} ({layer.name})"
+        if layer.kind == LayerKind.CONCAT:
+            if any(s[1:] != (layer.h_in, layer.w_in) for s in shapes) or sum(
+                s[0] for s in shapes
+            ) != layer.c_in:
+                raise WorkloadError(f"{where}: concat of {shapes} does not give "
+                                    f"{(layer.c_in, layer.h_in, layer.w_in)}")
+            return
+        if layer.kind == LayerKind.ADD and len(shapes) < 2:
+            raise WorkloadError(f"{where}: add needs at least two inputs")
+        if layer.kind not in (LayerKind.ADD,) and len(shapes) != 1:
+            raise WorkloadError(f"{where}: {layer.kind.value} takes one input, got {len(shapes)}")
+        expected = (layer.c_in, layer.h_in, layer.w_in)
+        for s in shapes:
+            if tuple(s) != expected:
+                raise WorkloadError(f"{where}: input shape {tuple(s)} != expected {expected}")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        return [(p, i) for i, layer in enumerate(self.layers) for p in layer.inputs]
+
+    @property
+    def output_layers(self) -> tuple[int, ...]:
+        """Layers whose result leaves the network (no consumer)."""
+        return tuple(i for i, c in enumerate(self.consumers) if not c)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def ops(self) -> int:
+        return sum(layer.ops for layer in self.layers)
+
+    def weight_bytes(self, bits: int = 8) -> int:
+        return sum(layer.weight_bytes(bits) for layer in self.layers)
+
+    def content_hash(self) -> str:
+        """A stable hash of the shapes and edges (not of the names)."""
+        payload = json.dumps(
+            {"input": list(self.input_shape),
+             "layers": [[list(_jsonable(x)) if isinstance(x, tuple) else x
+                         for x in layer.shape_key()] + [list(layer.inputs)]
+                        for layer in self.layers]},
+            sort_keys=True, separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def index(self, name: str) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.name == name:
+                return i
+        raise KeyError(name)
+
+    def summary(self) -> dict:
+        return {"name": self.name, "layers": len(self.layers), "macs": self.macs,
+                "weight_bytes": self.weight_bytes(), "hash": self.content_hash()}
+
+
+def _jsonable(t: tuple) -> tuple:
+    return tuple(_jsonable(x) if isinstance(x, tuple) else x for x in t)
+
+
+class NetworkBuilder:
+    """Builds a :class:`Network` layer by layer; each method returns the new layer's index.
+
+    A tensor handle is a layer index, or ``None`` for the network input.
+    """
+
+    def __init__(self, name: str, input_shape: tuple[int, int, int], batch: int = 1):
+        self.name = name
+        self.input_shape = tuple(input_shape)
+        self.batch = batch
+        self.layers: list[Layer] = []
+        self._counts: dict[str, int] = {}
+
+    def shape(self, x: int | None) -> tuple[int, int, int]:
+        if x is None:
+            return self.input_shape  # type: ignore[return-value]
+        layer = self.layers[x]
+        return (layer.c_out, layer.h_out, layer.w_out)
+
+    def _name(self, kind: str, name: str | None) -> str:
+        if name:
+            return name
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        return f"{kind}{self._counts[kind]}"
+
+    def _append(self, **kw) -> int:
+        self.layers.append(Layer(batch=self.batch, **kw))
+        return len(self.layers) - 1
+
+    @staticmethod
+    def _inputs(x: int | None) -> tuple[int, ...]:
+        return () if x is None else (x,)
+
+    def conv(self, x: int | None, c_out: int, kernel: int | tuple[int, int] = 3, stride: int = 1,
+             padding: int | tuple[int, int, int, int] | None = None, groups: int = 1,
+             activation: str = "relu", name: str | None = None) -> int:
+        c, h, w = self.shape(x)
+        k = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        if padding is None:
+            padding = (k[0] // 2, k[1] // 2, k[0] // 2, k[1] // 2)
+        elif isinstance(padding, int):
+            padding = (padding,) * 4
+        kind = LayerKind.DEPTHWISE_CONV2D if groups == c and groups > 1 else LayerKind.CONV2D
+        return self._append(name=self._name("conv", name), kind=kind, c_in=c, h_in=h, w_in=w,
+                            c_out=c_out, kernel=k, stride=(stride, stride), padding=padding,
+                            groups=groups, activation=activation, inputs=self._inputs(x))
+
+    def conv_transpose(self, x: int | None, c_out: int, kernel: int, stride: int, padding: int,
+                       output_padding: int = 0, activation: str = "relu",
+                       name: str | None = None) -> int:
+        c, h, w = self.shape(x)
+        return self._append(name=self._name("deconv", name), kind=LayerKind.CONV_TRANSPOSE2D,
+                            c_in=c, h_in=h, w_in=w, c_out=c_out, kernel=(kernel, kernel),
+                            stride=(stride, stride), padding=(padding,) * 4,
+                            output_padding=(output_padding, output_padding),
+                            activation=activation, inputs=self._inputs(x))
+
+    def dense(self, x: int | None, c_out: int, activation: str = "relu",
+              name: str | None = None) -> int:
+        c, h, w = self.shape(x)  # flatten is implicit: the kernel covers the whole map
+        return self._append(name=self._name("fc", name), kind=LayerKind.DENSE, c_in=c, h_in=h,
+                            w_in=w, c_out=c_out, kernel=(h, w), activation=activation,
+                            inputs=self._inputs(x))
+
+    def pool(self, x: int | None, kernel: int, stride: int, padding: int = 0, mode: str = "max",
+             ceil_mode: bool = False, name: str | None = None) -> int:
+        c, h, w = self.shape(x)
+        pad = [padding] * 4
+        if ceil_mode:  # extra bottom/right padding reproduces ceil() output sizes
+            for axis, size in ((0, h), (1, w)):
+                span = size + 2 * padding - kernel
+                if span % stride:
+                    pad[2 + axis] += stride - span % stride
+        kind = LayerKind.MAX_POOL if mode == "max" else LayerKind.AVG_POOL
+        return self._append(name=self._name(f"{mode}pool", name), kind=kind, c_in=c, h_in=h,
+                            w_in=w, c_out=c, kernel=(kernel, kernel), stride=(stride, stride),
+                            padding=tuple(pad), inputs=self._inputs(x))
+
+    def global_pool(self, x: int | None, name: str | None = None) -> int:
+        c, h, w = self.shape(x)
+        return self._append(name=self._name("gap", name), kind=LayerKind.GLOBAL_AVG_POOL,
+                            c_in=c, h_in=h, w_in=w, c_out=c, kernel=(h, w),
+                            inputs=self._inputs(x))
+
+    def add(self, *xs: int, activation: str = "none", name: str | None = None) -> int:
+        c, h, w = self.shape(xs[0])
+        return self._append(name=self._name("add", name), kind=LayerKind.ADD, c_in=c, h_in=h,
+                            w_in=w, c_out=c, activation=activation, inputs=tuple(xs))
+
+    def concat(self, *xs: int, name: str | None = None) -> int:
+        shapes = [self.shape(x) for x in xs]
+        c = sum(s[0] for s in shapes)
+        return self._append(name=self._name("concat", name), kind=LayerKind.CONCAT, c_in=c,
+                            h_in=shapes[0][1], w_in=shapes[0][2], c_out=c, inputs=tuple(xs))
+
+    def build(self) -> Network:
+        return Network(self.name, tuple(self.layers), self.input_shape)  # type: ignore[arg-type]
