@@ -290,6 +290,20 @@ def _jsonable(t: tuple) -> tuple:
     return tuple(_jsonable(x) if isinstance(x, tuple) else x for x in t)
 
 
+def ceil_pool_output(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int) -> int:
+    """Output length of a ``ceil_mode`` pool along one axis (PyTorch and the ONNX spec).
+
+    ``ceil((size + pads - kernel) / stride) + 1``, minus the last window when it would start
+    inside the end padding (such a window would see padding only). Without that rule a
+    kernel-1 stride-2 pool over 4 elements would give 3 outputs instead of 2.
+    """
+    span = size + pad_begin + pad_end - kernel
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
 class NetworkBuilder:
     """Builds a :class:`Network` layer by layer; each method returns the new layer's index.
 
@@ -360,9 +374,8 @@ class NetworkBuilder:
         pad = [padding] * 4
         if ceil_mode:  # extra bottom/right padding reproduces ceil() output sizes
             for axis, size in ((0, h), (1, w)):
-                span = size + 2 * padding - kernel
-                if span % stride:
-                    pad[2 + axis] += stride - span % stride
+                out = ceil_pool_output(size, kernel, stride, padding, padding)
+                pad[2 + axis] += max(0, (out - 1) * stride + kernel - (size + 2 * padding))
         kind = LayerKind.MAX_POOL if mode == "max" else LayerKind.AVG_POOL
         return self._append(name=self._name(f"{mode}pool", name), kind=kind, c_in=c, h_in=h,
                             w_in=w, c_out=c, kernel=(kernel, kernel), stride=(stride, stride),
