@@ -1,0 +1,60 @@
+"""A VTA-like instruction set: LOAD / GEMM / ALU / STORE / FINISH with four dependency flags.
+
+Instructions are plain ``__slots__`` objects because the simulator touches millions of them.
+Routing follows VTA's fetch module: LOAD of INP/WGT goes to the load queue; LOAD of UOP/ACC,
+GEMM, ALU and FINISH go to the compute queue; STORE goes to the store queue.
+"""
+
+from __future__ import annotations
+
+LOAD, GEMM, ALU, STORE, FINISH = "LOAD", "GEMM", "ALU", "STORE", "FINISH"
+MEM_INP, MEM_WGT, MEM_ACC, MEM_UOP, MEM_OUT = "INP", "WGT", "ACC", "UOP", "OUT"
+
+# module indices
+LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE = 0, 1, 2
+MODULE_NAMES = ("load", "compute", "store")
+
+
+class Insn:
+    """One instruction.
+
+    - ``cycles``: execution time of a GEMM / ALU once started, from its loop nest
+      (``iter_out * iter_in * uops * II``); 0 for memory instructions, whose time is the
+      DRAM transfer of ``nbytes``.
+    - dependency flags: ``pop_prev`` / ``pop_next`` are taken before the instruction runs,
+      ``push_prev`` / ``push_next`` after, exactly as in VTA.
+    """
+
+    __slots__ = ("op", "mem", "module", "cycles", "nbytes", "iter_out", "iter_in", "uops",
+                 "alu_ops", "layer", "pop_prev", "pop_next", "push_prev", "push_next")
+
+    def __init__(self, op: str, mem: str = "", *, nbytes: int = 0, iter_out: int = 0,
+                 iter_in: int = 0, uops: int = 0, alu_ops: int = 0, cycles: int = 0,
+                 layer: int = -1):
+        self.op = op
+        self.mem = mem
+        if op == STORE:
+            self.module = STORE_MODULE
+        elif op == LOAD and mem in (MEM_INP, MEM_WGT):
+            self.module = LOAD_MODULE
+        else:
+            self.module = COMPUTE_MODULE
+        self.nbytes = nbytes
+        self.iter_out = iter_out
+        self.iter_in = iter_in
+        self.uops = uops
+        self.alu_ops = alu_ops
+        self.cycles = cycles
+        self.layer = layer
+        self.pop_prev = self.pop_next = self.push_prev = self.push_next = False
+
+    @property
+    def kind(self) -> str:
+        """Short label for traces and plots (``LOAD.INP``, ``GEMM`` ...)."""
+        return f"{self.op}.{self.mem}" if self.mem else self.op
+
+    def __repr__(self) -> str:
+        flags = "".join(c if f else "-" for c, f in zip("PpSs", (self.pop_prev, self.pop_next,
+                                                                 self.push_prev, self.push_next)))
+        size = f" {self.nbytes}B" if self.nbytes else f" {self.cycles}cy"
+        return f"<{self.kind}{size} L{self.layer} {flags}>"

@@ -1,0 +1,253 @@
+"""Discrete-event model of N VTA-style cores sharing one DRAM (SimPy).
+
+Per core, four processes read like the hardware:
+
+- **fetch** streams the instruction words from DRAM (one burst at a time) and dispatches
+  each instruction into the load, compute or store command queue; it stalls while the
+  target queue is full (bounded ``cmd_queue_depth``), exactly as VTA's fetch module does.
+- **load**, **compute**, **store** each execute their queue in order. They synchronise
+  *only* through the four dependency-token queues LD->CMP, CMP->LD, CMP->ST, ST->CMP
+  (bounded ``token_queue_depth``): an instruction pops its tokens before it runs and
+  pushes after it finishes.
+- **DRAM** is one bus shared by every core. A transfer waits the access latency, then
+  moves its bytes burst by burst, holding the bus for ``burst / bandwidth`` cycles per
+  burst. Bursts from different cores interleave first-come-first-served, so contention
+  between cores comes out of the model, not out of a formula.
+
+GEMM time is the micro-op loop nest ``iter_out x iter_in x uops x GEMM_II``; ALU time
+``iter_out x iter_in x ops x ALU_II``. A token that can never arrive leaves processes
+blocked when the event queue runs dry; that is reported as a :class:`DeadlockError` naming
+the core, module and instruction, never a hang.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import simpy
+
+from accelerator.config import HardwareConfig
+from accelerator.errors import DeadlockError
+from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
+                             STORE, STORE_MODULE, Insn)
+
+# token queue indices
+LD2CMP, CMP2LD, CMP2ST, ST2CMP = 0, 1, 2, 3
+TOKEN_NAMES = ("LD->CMP", "CMP->LD", "CMP->ST", "ST->CMP")
+
+
+@dataclass
+class SimResult:
+    """What one run of per-core instruction streams did. Times in cycles."""
+
+    cycles: int  # from the first fetch to the last module finishing, over all cores
+    cores: int
+    busy_cycles: list[list[int]]  # [core][module] time spent executing instructions
+    dram_bytes_read: int  # data loads + instruction fetch
+    dram_bytes_written: int
+    instruction_bytes: int
+    gemm_cycles: int  # sum over GEMM instructions of iter_out * iter_in * uops * II
+    alu_cycles: int
+    instructions: dict[str, int]
+    events: int
+    tokens_left: int  # tokens still queued at the end (0 for a balanced stream)
+    trace: list[tuple] | None = None  # (core, module, kind, start, end, nbytes, layer)
+    dram_trace: list[tuple] | None = None  # (core, start, end, nbytes) per burst
+    extra: dict = field(default_factory=dict)
+
+    def utilization(self, core: int, module: int) -> float:
+        return self.busy_cycles[core][module] / self.cycles if self.cycles else 0.0
+
+    def module_busy(self) -> dict[str, int]:
+        return {name: sum(b[m] for b in self.busy_cycles) for m, name in enumerate(MODULE_NAMES)}
+
+
+def _bus_cycles(nbytes: int, bytes_per_cycle: float) -> int:
+    """Whole cycles the bus is held to move ``nbytes`` (at least one)."""
+    return max(1, math.ceil(nbytes / bytes_per_cycle - 1e-9))
+
+
+class _Dram:
+    __slots__ = ("env", "bus", "latency", "burst", "cycles_per_burst", "bw", "read", "written",
+                 "trace")
+
+    def __init__(self, env: simpy.Environment, hw: HardwareConfig, trace: bool):
+        self.env = env
+        self.bus = simpy.Resource(env, capacity=1)
+        self.latency = hw.dram_latency_cycles
+        self.burst = hw.dram_burst_bytes
+        self.bw = hw.dram_bandwidth_bytes_per_cycle
+        self.cycles_per_burst = _bus_cycles(self.burst, self.bw)
+        self.read = 0
+        self.written = 0
+        self.trace: list[tuple] | None = [] if trace else None
+
+    def transfer(self, core: int, nbytes: int, write: bool):
+        """Process body: move ``nbytes`` over the shared bus."""
+        if write:
+            self.written += nbytes
+        else:
+            self.read += nbytes
+        env = self.env
+        if self.latency:
+            yield env.timeout(self.latency)
+        remaining = nbytes
+        burst, bus = self.burst, self.bus
+        while remaining > 0:
+            if remaining >= burst:
+                cycles = self.cycles_per_burst
+                moved = burst
+            else:
+                moved = remaining
+                cycles = _bus_cycles(moved, self.bw)
+            req = bus.request()
+            yield req
+            start = env.now
+            yield env.timeout(cycles)
+            bus.release(req)
+            if self.trace is not None:
+                self.trace.append((core, start, env.now, moved))
+            remaining -= moved
+
+
+class _Core:
+    """One core's queues and bookkeeping."""
+
+    def __init__(self, env: simpy.Environment, hw: HardwareConfig, index: int):
+        self.index = index
+        self.queues = [simpy.Store(env, capacity=hw.cmd_queue_depth) for _ in range(3)]
+        self.tokens = [simpy.Container(env, capacity=hw.token_queue_depth, init=0)
+                       for _ in range(4)]
+        self.busy = [0, 0, 0]
+        self.current: list[tuple[Insn | None, str]] = [(None, "idle")] * 3
+        self.done = [False, False, False]
+        self.serial_next = 0
+        self.serial_event: simpy.Event | None = None
+
+
+def _fetch(env, hw: HardwareConfig, core: _Core, program: list[Insn], dram: _Dram):
+    per_burst = max(1, hw.dram_burst_bytes // hw.instruction_bytes)
+    queues = core.queues
+    for base in range(0, len(program), per_burst):
+        block = program[base:base + per_burst]
+        yield from dram.transfer(core.index, len(block) * hw.instruction_bytes, write=False)
+        for insn in block:
+            yield queues[insn.module].put(insn)
+
+
+def _wait_turn(env, core: _Core, seq: int):
+    while core.serial_next != seq:
+        if core.serial_event is None:
+            core.serial_event = env.event()
+        yield core.serial_event
+
+
+def _advance_turn(core: _Core) -> None:
+    core.serial_next += 1
+    ev = core.serial_event
+    if ev is not None:
+        core.serial_event = None
+        ev.succeed()
+
+
+def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram: _Dram,
+            seq_of: dict[int, int] | None, trace: list | None, counters: list[int]):
+    """Load, compute or store module: execute ``count`` instructions in queue order."""
+    queue = core.queues[module]
+    tokens = core.tokens
+    busy = core.busy
+    c = core.index
+    if module == LOAD_MODULE:
+        pop_prev_q, pop_next_q, push_prev_q, push_next_q = None, CMP2LD, None, LD2CMP
+    elif module == COMPUTE_MODULE:
+        pop_prev_q, pop_next_q, push_prev_q, push_next_q = LD2CMP, ST2CMP, CMP2LD, CMP2ST
+    else:
+        pop_prev_q, pop_next_q, push_prev_q, push_next_q = CMP2ST, None, ST2CMP, None
+    for _ in range(count):
+        core.current[module] = (None, "waiting for an instruction")
+        insn = yield queue.get()
+        if seq_of is not None:
+            core.current[module] = (insn, "waiting for its turn (forced serial)")
+            yield from _wait_turn(env, core, seq_of[id(insn)])
+        if insn.pop_prev:
+            core.current[module] = (insn, f"waiting for a {TOKEN_NAMES[pop_prev_q]} token")
+            yield tokens[pop_prev_q].get(1)
+        if insn.pop_next:
+            core.current[module] = (insn, f"waiting for a {TOKEN_NAMES[pop_next_q]} token")
+            yield tokens[pop_next_q].get(1)
+        core.current[module] = (insn, "executing")
+        start = env.now
+        op = insn.op
+        if op == GEMM or op == ALU:
+            if insn.cycles:
+                yield env.timeout(insn.cycles)
+            if op == GEMM:
+                counters[0] += insn.cycles
+            else:
+                counters[1] += insn.cycles
+        elif op == LOAD or op == STORE:
+            if insn.nbytes:
+                yield from dram.transfer(c, insn.nbytes, write=op == STORE)
+        busy[module] += env.now - start
+        if trace is not None and op != FINISH:
+            trace.append((c, module, insn.kind, start, env.now, insn.nbytes, insn.layer))
+        if insn.push_prev:
+            core.current[module] = (insn, f"pushing a {TOKEN_NAMES[push_prev_q]} token")
+            yield tokens[push_prev_q].put(1)
+        if insn.push_next:
+            core.current[module] = (insn, f"pushing a {TOKEN_NAMES[push_next_q]} token")
+            yield tokens[push_next_q].put(1)
+        if seq_of is not None:
+            _advance_turn(core)
+    core.current[module] = (None, "finished")
+    core.done[module] = True
+
+
+def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False) -> SimResult:
+    """Run per-core instruction streams to completion on the shared-DRAM model."""
+    env = simpy.Environment()
+    dram = _Dram(env, hw, trace)
+    cores = [_Core(env, hw, c) for c in range(len(programs))]
+    trace_list: list | None = [] if trace else None
+    counters = [0, 0]  # gemm cycles, alu cycles
+    instructions: dict[str, int] = {}
+    insn_bytes = 0
+    for core, program in zip(cores, programs):
+        if not program:
+            core.done = [True, True, True]
+            continue
+        counts = [0, 0, 0]
+        for insn in program:
+            counts[insn.module] += 1
+            instructions[insn.kind] = instructions.get(insn.kind, 0) + 1
+        insn_bytes += len(program) * hw.instruction_bytes
+        seq_of = {id(insn): k for k, insn in enumerate(program)} if hw.forced_serial else None
+        env.process(_fetch(env, hw, core, program, dram))
+        for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
+            env.process(_module(env, hw, core, m, counts[m], dram, seq_of, trace_list, counters))
+    env.run()
+    for core in cores:
+        for m in range(3):
+            if not core.done[m]:
+                insn, state = core.current[m]
+                where = f"instruction {programs[core.index].index(insn)} ({insn!r})" if insn else "no instruction"
+                raise DeadlockError(
+                    f"deadlock at cycle {env.now}: core {core.index} {MODULE_NAMES[m]} module, "
+                    f"{where}, is {state} that can never arrive")
+    tokens_left = sum(t.level for core in cores for t in core.tokens)
+    return SimResult(
+        cycles=int(env.now),
+        cores=len(programs),
+        busy_cycles=[list(core.busy) for core in cores],
+        dram_bytes_read=dram.read,
+        dram_bytes_written=dram.written,
+        instruction_bytes=insn_bytes,
+        gemm_cycles=counters[0],
+        alu_cycles=counters[1],
+        instructions=instructions,
+        events=next(env._eid),  # SimPy numbers every scheduled event
+        tokens_left=tokens_left,
+        trace=trace_list,
+        dram_trace=dram.trace,
+    )
