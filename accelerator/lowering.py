@@ -274,6 +274,8 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
     # external tensors: loaded at tile start, live until their last consumer
     ext_bytes: dict[int, int] = {}
     for ext, users in p.ext_users.items():
+        if not any(spec.layers[u].is_gemm for u in users):
+            continue  # read chunk by chunk into the accumulator (LOAD ACC), not the input buffer
         rows = [(_need(spec.layers[u], rng[u][0], rng[u][1], 0)) for u in users]
         cols = [(_need(spec.layers[u], rng[u][2], rng[u][3], 1)) for u in users]
         nr = max(b for _, b in rows) - min(a for a, _ in rows)
@@ -321,19 +323,21 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
     return None
 
 
-def _cout_chunks(p: _Planner, plan: _Plan, rows_cols: list[tuple[int, int]], cout_core: int,
-                 ) -> list[int]:
+def _cout_chunks(p: _Planner, plan: _Plan, rng: list[tuple[int, int, int, int]],
+                 cout_core: int) -> list[int]:
     """Largest output-channel chunk per layer that fits the accumulator (and weight) buffer."""
     hw, vt = p.hw, plan.vthreads
     chunks = []
     for i, layer in enumerate(p.spec.layers):
         cout = cout_core if (p.n == 1 and plan.split == "channels") else layer.c_out
-        rows, cols = rows_cols[i]
-        per_block = max(1, p.acc_bytes(max(rows, 1), max(cols, 1), p.bo, layer.batch))
-        if not layer.is_gemm:
-            per_block *= 2 + layer.kernel[0] * layer.kernel[1] if layer.kind in (
-                LayerKind.MAX_POOL, LayerKind.AVG_POOL) else 2
-        blocks = max(1, (hw.acc_buff_bytes // vt) // per_block)
+        r0, r1, c0, c1 = rng[i]
+        rows, cols = max(r1 - r0, 1), max(c1 - c0, 1)
+        per_block = p.acc_bytes(rows, cols, p.bo, layer.batch)
+        if not layer.is_gemm:  # ALU layers hold their input tile in the accumulator too
+            a, b = _need(layer, r0, r1, 0)
+            c, d = _need(layer, c0, c1, 1)
+            per_block += p.acc_bytes(max(b - a, 1), max(d - c, 1), p.bo, layer.batch)
+        blocks = max(1, (hw.acc_buff_bytes // vt) // max(1, per_block))
         if layer.is_gemm and not plan.resident:
             wb = max(1, p.weight_sram_bytes(layer, p.bo, plan.cin_chunk if p.n == 1 else layer.c_in))
             blocks = max(1, min(blocks, (hw.wgt_buff_bytes // vt) // wb))
@@ -403,8 +407,7 @@ def _try(p: _Planner, plan: _Plan, t: int, wt: int, cout_core: int, band: int) -
     for r0, r1 in probes:
         for c0, c1 in {(0, min(W, wt)), (c_mid, min(W, c_mid + wt))}:
             rng = p.ranges(r0, r1, c0, c1)
-            plan.cout_chunk = _cout_chunks(
-                p, plan, [(x[1] - x[0], x[3] - x[2]) for x in rng], cout_core)
+            plan.cout_chunk = _cout_chunks(p, plan, rng, cout_core)
             reason = _fits(p, plan, r0, r1, c0, c1, cout_core)
             if reason:
                 return reason
@@ -478,11 +481,10 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                             continue  # loaded per input-channel chunk below
                         step.loads.append(Insn(LOAD, MEM_INP, layer=i,
                                                nbytes=p.act_bytes(nr, nc, ch, layer.batch)))
-                    else:  # ALU-only consumers read it into the accumulator (compute queue)
-                        step.computes.append(Insn(LOAD, MEM_ACC, layer=i,
-                                                  nbytes=p.act_bytes(nr, nc, ch, layer.batch)))
+                    # ALU-only consumers read it chunk by chunk into the accumulator
+                    # (LOAD ACC, compute queue): see _emit_layer
                 step, macs = _emit_layer(p, plan, steps, step, i, layer, rows, cols, cout_total,
-                                         r0, r1, c0, c1)
+                                         r0, r1, c0, c1, rng[i])
                 macs_issued += macs
     program = _link(steps, plan.vthreads)
     return program, tiles, macs_issued
@@ -490,8 +492,10 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
 
 def _emit_layer(p: _Planner, plan: _Plan, steps: list[_Step], step: _Step, i: int,
                 layer: Layer, rows: int, cols: int, cout_total: int,
-                r0: int, r1: int, c0: int, c1: int) -> tuple[_Step, int]:
+                r0: int, r1: int, c0: int, c1: int, rng_i: tuple[int, int, int, int]
+                ) -> tuple[_Step, int]:
     hw, spec = p.hw, p.spec
+    r0_i, r1_i, c0_i, c1_i = rng_i
     single = p.n == 1
     chunk = min(plan.cout_chunk[i], _pad(cout_total, p.bo))
     macs = 0
@@ -522,6 +526,14 @@ def _emit_layer(p: _Planner, plan: _Plan, steps: list[_Step], step: _Step, i: in
                 macs += iter_out * iter_in * uops * hw.macs_per_cycle * hw.gemm_ii
             alu_ops = REQUANT_ALU_OPS
         else:
+            ext_inputs = [x for x in spec.sources[i] if x < 0
+                          and not any(spec.layers[u].is_gemm for u in p.ext_users[x])]
+            if ext_inputs:
+                rr, cc = _need(layer, r0_i, r1_i, 0), _need(layer, c0_i, c1_i, 1)
+                share = kc if layer.kind != LayerKind.CONCAT else kc // len(spec.sources[i])
+                for _ in ext_inputs:
+                    step.computes.append(Insn(LOAD, MEM_ACC, layer=i, nbytes=p.act_bytes(
+                        rr[1] - rr[0], cc[1] - cc[0], max(share, 1), layer.batch)))
             kh, kw = layer.kernel
             if layer.kind in (LayerKind.MAX_POOL,):
                 alu_ops = kh * kw + 2
