@@ -214,6 +214,11 @@ class _Planner:
 
     def weight_sram_bytes(self, layer: Layer, cout: int, cin: int) -> int:
         _, iter_in, uops = self.gemm_shape(layer, 1, 1, cout, cin)
+        if layer.kind == LayerKind.CONV_TRANSPOSE2D:
+            # one GEMM runs one output phase's ceil(k/s)^2 sub-kernel, but the stride^2
+            # phases of a tile together use every kernel position: all must be on chip
+            (kh, kw), (sh, sw) = layer.kernel, layer.stride
+            uops = uops // (-(-kh // sh) * -(-kw // sw)) * kh * kw
         return iter_in * uops * self.bi * self.bo * self.hw.wgt_bits // 8
 
     def act_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
