@@ -266,6 +266,9 @@ class Network:
 
     def content_hash(self) -> str:
         """A stable hash of the shapes and edges (not of the names)."""
+        cached = self.__dict__.get("_content_hash")
+        if cached is not None:
+            return cached
         payload = json.dumps(
             {"input": list(self.input_shape),
              "layers": [[list(_jsonable(x)) if isinstance(x, tuple) else x
@@ -273,7 +276,9 @@ class Network:
                         for layer in self.layers]},
             sort_keys=True, separators=(",", ":"),
         )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        self.__dict__["_content_hash"] = digest  # immutable network: compute once
+        return digest
 
     def index(self, name: str) -> int:
         for i, layer in enumerate(self.layers):
