@@ -1,0 +1,54 @@
+"""A trained MaskablePPO policy as a scheduler: masked argmax over FusionEnv, one pass.
+
+Scheduling a network walks it once; the only hardware queries are feasibility checks for
+the action masks (lowering, no simulation), so the search cost in simulator calls is what
+the env spends on rewards, which this scheduler turns off.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from accelerator.cache import GroupEvaluator
+from accelerator.config import HardwareConfig
+from accelerator.errors import UserInputError
+from accelerator.schedule import Schedule
+from accelerator.workload import Network
+from agents.base import Scheduler, SearchCost
+
+
+class PPOScheduler(Scheduler):
+    name = "ppo"
+
+    def __init__(self, model, env_kwargs: dict | None = None):
+        """``model``: a MaskablePPO instance or the path of a saved one."""
+        super().__init__()
+        if isinstance(model, (str, Path)):
+            path = Path(model)
+            if not path.exists():
+                raise UserInputError(f"model file {str(path)!r} not found")
+            from sb3_contrib import MaskablePPO
+            try:
+                model = MaskablePPO.load(str(path), device="cpu")
+            except Exception as err:  # a corrupt or foreign zip
+                raise UserInputError(f"{path}: not a MaskablePPO model ({type(err).__name__})") from None
+        self.model = model
+        self.env_kwargs = dict(env_kwargs or {})
+
+    def schedule(self, network: Network, hw: HardwareConfig) -> Schedule:
+        from envs.fusion_env import FusionEnv
+
+        t0 = time.perf_counter()
+        ev = GroupEvaluator(hw)
+        env = FusionEnv([network], hw=hw, evaluator=ev, compute_rewards=False, **self.env_kwargs)
+        obs, _ = env.reset(seed=0, options={"network": network})
+        info: dict = {}
+        done = False
+        while not done:
+            action, _ = self.model.predict(obs, action_masks=env.action_masks(),
+                                           deterministic=True)
+            obs, _, terminated, truncated, info = env.step(int(action))
+            done = terminated or truncated
+        self.last_cost = SearchCost(sim_calls=ev.sim_calls, wall_seconds=time.perf_counter() - t0)
+        return info["schedule"]

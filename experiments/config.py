@@ -1,0 +1,129 @@
+"""Experiment configs (YAML), validated on load.
+
+Hyperparameters use stable-baselines3 / rl-zoo3 key names (``n_timesteps``, ``policy``,
+``n_steps``, ``batch_size``, ``learning_rate``, ``gamma``, ``ent_coef``, ``policy_kwargs``
+...). Unknown keys and wrong types are one-line errors naming the key; the training and
+evaluation network sets must not overlap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accelerator.errors import UserInputError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class ExperimentConfigError(UserInputError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PPOHyperparams(_Strict):
+    """MaskablePPO (sb3-contrib) hyperparameters, rl-zoo3 key names."""
+
+    n_timesteps: int = Field(20_000, ge=1)
+    policy: Literal["MlpPolicy"] = "MlpPolicy"
+    n_envs: int = Field(1, ge=1, le=64)
+    n_steps: int = Field(512, ge=8)
+    batch_size: int = Field(128, ge=2)
+    n_epochs: int = Field(10, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    gamma: float = Field(1.0, ge=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_range: float = Field(0.2, gt=0)
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    normalize_advantage: bool = True
+    policy_kwargs: dict[str, Any] = Field(default_factory=lambda: {"net_arch": [128, 128]})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ints_as_floats(cls, data: Any) -> Any:
+        # YAML writes 1.0 as 1; accept integers where a float is expected
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("learning_rate", "gamma", "gae_lambda", "clip_range", "ent_coef",
+                        "vf_coef", "max_grad_norm"):
+                if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
+                    data[key] = float(data[key])
+        return data
+
+
+class EnvSettings(_Strict):
+    objective: Literal["latency", "energy", "edp"] = "latency"
+    max_group_layers: int = Field(8, ge=1, le=64)
+    lookahead: int = Field(2, ge=0, le=8)
+
+
+class ExperimentConfig(_Strict):
+    name: str
+    hardware: str = "dlfusion16"  # preset name or path to a YAML / JSON hardware file
+    train_networks: list[str] = Field(min_length=1)  # zoo names, 'synthetic:SEED', .onnx paths
+    eval_networks: list[str] = Field(min_length=1)
+    seed: int = 0
+    env: EnvSettings = Field(default_factory=EnvSettings)
+    ppo: PPOHyperparams = Field(default_factory=PPOHyperparams)
+    eval_freq: int = Field(5_000, ge=1, description="timesteps between held-out evaluations")
+    checkpoint_freq: int = Field(5_000, ge=1)
+    random_small_budget: int = Field(50, ge=1, description="sim calls of the small random baseline")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> "ExperimentConfig":
+        overlap = sorted(set(self.train_networks) & set(self.eval_networks))
+        if overlap:
+            raise ValueError(f"train_networks and eval_networks overlap: {', '.join(overlap)}")
+        return self
+
+
+def _format(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{source}: {loc + ': ' if loc else ''}{msg}"
+
+
+def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
+    if not isinstance(data, dict):
+        raise ExperimentConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return ExperimentConfig(**data)
+    except ValidationError as err:
+        raise ExperimentConfigError(_format(err, source)) from None
+    except TypeError as err:  # e.g. a non-string key
+        raise ExperimentConfigError(f"{source}: {err}") from None
+
+
+def load_experiment(spec: str | Path) -> ExperimentConfig:
+    """Load a config by path, or by the name of a shipped config (``quick``, ``full``)."""
+    path = Path(spec)
+    if not path.exists() and (CONFIG_DIR / f"{spec}.yaml").exists():
+        path = CONFIG_DIR / f"{spec}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ExperimentConfigError(f"experiment config {str(spec)!r} not found "
+                                    f"(not a file, nor a shipped config: {shipped})")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ExperimentConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExperimentConfigError(f"{path}: cannot read: {err}") from None
+    if data is None:
+        raise ExperimentConfigError(f"{path}: file is empty")
+    return parse_config(data, str(path))
+
+
+def config_to_yaml(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
