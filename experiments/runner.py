@@ -56,11 +56,12 @@ def geomean(xs: Sequence[float]) -> float:
 # ---- training -------------------------------------------------------------------------
 def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    hw, train_nets, eval_nets = resolve(cfg)  # bad names fail before anything is imported or written
+
     from agents.oracle import OracleScheduler
     from agents.ppo import PPOScheduler
     from agents.ppo_train import TrainSettings, latest_checkpoint, train_ppo
 
-    hw, train_nets, eval_nets = resolve(cfg)
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if resume:
