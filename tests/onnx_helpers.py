@@ -1,0 +1,120 @@
+"""Build ONNX models in tests (no downloads): from a zoo Network, or node by node.
+
+Weights are float16 zeros: the importer only reads their shapes, and half precision keeps
+the files small.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+from accelerator.workload import LayerKind, Network
+
+OPSET = 17
+DTYPE = TensorProto.FLOAT16
+
+
+def weight(name: str, dims) -> onnx.TensorProto:
+    dims = list(dims)
+    return helper.make_tensor(name, DTYPE, dims, bytes(2 * math.prod(dims)), raw=True)
+
+
+def ints(name: str, values) -> onnx.TensorProto:
+    return helper.make_tensor(name, TensorProto.INT64, [len(values)], list(values))
+
+
+def make_model(nodes, input_shape, initializers=(), output_names=None, output_ranks=None,
+               input_name: str = "x", opset: int = OPSET) -> onnx.ModelProto:
+    """A model with one input of ``input_shape`` (ints or symbolic strings); the outputs
+    (default: the last node's first output) get unknown dims of the given ranks (default 4)."""
+    outputs = output_names or [nodes[-1].output[0]]
+    ranks = output_ranks or [4] * len(outputs)
+    graph = helper.make_graph(
+        list(nodes), "test",
+        [helper.make_tensor_value_info(input_name, DTYPE, list(input_shape))],
+        [helper.make_tensor_value_info(name, DTYPE, [None] * rank)
+         for name, rank in zip(outputs, ranks)],
+        initializer=list(initializers),
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    onnx.save(model, str(path))
+    return path
+
+
+def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProto:
+    """The ONNX graph an exporter would write for ``network``: Conv (+ BatchNormalization)
+    + Relu / Clip, Flatten + Gemm for dense layers, explicit (possibly asymmetric) pool pads,
+    Add / Concat for the multi-input layers, layer names as node names."""
+    nodes, inits = [], []
+    outputs: list[str] = []  # tensor holding each layer's (activated) output
+    for i, layer in enumerate(network.layers):
+        x = [outputs[p] for p in layer.inputs] or ["x"]
+        out = f"t{i}"
+        pads = list(layer.padding)
+        kind = layer.kind
+        if kind in (LayerKind.CONV2D, LayerKind.DEPTHWISE_CONV2D, LayerKind.CONV_TRANSPOSE2D):
+            w = f"{layer.name}.weight"
+            if kind == LayerKind.CONV_TRANSPOSE2D:
+                dims = [layer.c_in, layer.c_out // layer.groups, *layer.kernel]
+                extra = {"output_padding": list(layer.output_padding)}
+            else:
+                dims = [layer.c_out, layer.c_in // layer.groups, *layer.kernel]
+                extra = {}
+            inits.append(weight(w, dims))
+            op = "ConvTranspose" if kind == LayerKind.CONV_TRANSPOSE2D else "Conv"
+            nodes.append(helper.make_node(op, [x[0], w], [out], name=layer.name,
+                                          kernel_shape=list(layer.kernel),
+                                          strides=list(layer.stride), pads=pads,
+                                          group=layer.groups, **extra))
+            if batch_norm:
+                params = [f"{layer.name}.bn.{p}" for p in ("scale", "bias", "mean", "var")]
+                inits += [weight(p, [layer.c_out]) for p in params]
+                nodes.append(helper.make_node("BatchNormalization", [out, *params],
+                                              [out + "_bn"], name=f"{layer.name}.bn"))
+                out += "_bn"
+        elif kind == LayerKind.DENSE:
+            w, b = f"{layer.name}.weight", f"{layer.name}.bias"
+            inits += [weight(w, [layer.c_out, layer.c_in * layer.h_in * layer.w_in]),
+                      weight(b, [layer.c_out])]
+            nodes.append(helper.make_node("Flatten", [x[0]], [out + "_flat"],
+                                          name=f"{layer.name}.flatten"))
+            nodes.append(helper.make_node("Gemm", [out + "_flat", w, b], [out],
+                                          name=layer.name, transB=1))
+        elif kind in (LayerKind.MAX_POOL, LayerKind.AVG_POOL):
+            op = "MaxPool" if kind == LayerKind.MAX_POOL else "AveragePool"
+            nodes.append(helper.make_node(op, [x[0]], [out], name=layer.name,
+                                          kernel_shape=list(layer.kernel),
+                                          strides=list(layer.stride), pads=pads))
+        elif kind == LayerKind.GLOBAL_AVG_POOL:
+            nodes.append(helper.make_node("GlobalAveragePool", [x[0]], [out], name=layer.name))
+        elif kind == LayerKind.ADD:
+            nodes.append(helper.make_node("Add", x, [out], name=layer.name))
+        elif kind == LayerKind.CONCAT:
+            nodes.append(helper.make_node("Concat", x, [out], name=layer.name, axis=1))
+        else:  # pragma: no cover - every LayerKind is handled above
+            raise AssertionError(kind)
+        if layer.activation == "relu":
+            nodes.append(helper.make_node("Relu", [out], [out + "_relu"],
+                                          name=f"{layer.name}.relu"))
+            out += "_relu"
+        elif layer.activation == "clip":
+            lo, hi = f"{layer.name}.clip_min", f"{layer.name}.clip_max"
+            inits += [helper.make_tensor(lo, DTYPE, [], bytes(2), raw=True),
+                      helper.make_tensor(hi, DTYPE, [], b"\x00\x46", raw=True)]  # 6.0
+            nodes.append(helper.make_node("Clip", [out, lo, hi], [out + "_clip"],
+                                          name=f"{layer.name}.relu6"))
+            out += "_clip"
+        outputs.append(out)
+    c, h, w = network.input_shape
+    graph_outputs = [outputs[i] for i in network.output_layers]
+    batch = network.layers[0].batch
+    ranks = [2 if network.layers[i].kind == LayerKind.DENSE else 4
+             for i in network.output_layers]
+    return make_model(nodes, [batch, c, h, w], inits, graph_outputs, ranks)
