@@ -16,7 +16,8 @@ they are stable strings that a person can look up.
 
 Published MAC counts (tests check ours against them): ResNet-18 1.82 G, ResNet-34 3.6 G,
 ResNet-50 4.1 G, MobileNetV1 569 M, MobileNetV2 300 M, VGG-16 15.5 G, AlexNet 0.71 G,
-SqueezeNet 1.1 0.35 G.
+SqueezeNet 1.1 0.35 G. ``resnet18`` is torchvision's; ``resnet18_vta`` is the MXNet/TVM
+variant whose convolutions VTA benchmarks (it has one more 1x1 shortcut conv).
 """
 
 from __future__ import annotations
@@ -354,7 +355,7 @@ def zoo_names() -> list[str]:
     return list(ZOO)
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=4096)  # bounded: training may walk through many synthetic seeds
 def get_network(name: str) -> Network:
     """A built-in network by name, or ``synthetic:SEED[:NLAYERS[:KIND]]``.
 

@@ -97,3 +97,9 @@ def test_unknown_network_name_exits_2(capsys):
     code, out, err = run(capsys, "resnet19")
     assert (code, out) == (2, "")
     assert len(err.splitlines()) == 1 and "unknown network 'resnet19'" in err
+
+
+def test_names_and_onnx_together_exit_2(capsys):
+    code, out, err = run(capsys, "tiny_chain", "--onnx", "model.onnx")
+    assert (code, out) == (2, "")
+    assert err == "fusiongym: error: give network names or --onnx FILE, not both\n"

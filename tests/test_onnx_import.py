@@ -295,9 +295,17 @@ def test_relu_with_a_shared_producer_cannot_fold(tmp_path):
       helper.make_node("Add", ["p", "x"], ["y"], name="add")], "reads the network input"),
     ([helper.make_node("Conv", ["x", "w"], ["y"], name="dil", dilations=[2, 2])],
      "dilations [2, 2] are not supported"),
+    ([helper.make_node("MaxPool", ["x"], ["p"], name="pool", kernel_shape=[2, 2]),
+      helper.make_node("Add", ["p", "bias"], ["y"], name="shift")],
+     "Add node 'shift': adding a constant is only supported as the bias"),
+    ([helper.make_node("MaxPool", ["x"], ["p"], name="pool", kernel_shape=[1, 1]),
+      helper.make_node("MaxPool", ["x"], ["q"], name="pool2", kernel_shape=[1, 1]),
+      helper.make_node("Concat", ["p", "q"], ["y"], name="cat", axis=2)],
+     "only channel concatenation"),
 ])
 def test_unrepresentable_graphs_name_the_node(tmp_path, nodes, fragment):
     activations = {"x"} | {out for node in nodes for out in node.output}
-    inits = [weight(name, [8, 8, 1, 1] if name == "w" else [8])
+    dims = {"w": [8, 8, 1, 1], "bias": [8, 1, 1]}
+    inits = [weight(name, dims.get(name, [8]))
              for node in nodes for name in node.input[1:] if name not in activations]
     assert fragment in error(tmp_path, nodes, [1, 8, 6, 6], inits)

@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from accelerator.zoo import get_network, zoo_names
 
     if args.onnx:
+        if args.names:
+            from accelerator.errors import UserInputError
+
+            raise UserInputError("give network names or --onnx FILE, not both")
         return _describe_onnx(args)
     networks = [get_network(name) for name in (args.names or zoo_names())]
     if args.json:
