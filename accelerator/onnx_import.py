@@ -117,8 +117,9 @@ def _load(path: Path):
 def _check_ops(path: Path, graph) -> None:
     unsupported: dict[str, list[str]] = {}
     for i, node in enumerate(graph.node):
-        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
-            op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        standard = node.domain in ("", "ai.onnx")
+        if not standard or node.op_type not in SUPPORTED_OPS:
+            op = node.op_type if standard else f"{node.domain}.{node.op_type}"
             unsupported.setdefault(op, []).append(node.name or f"#{i}")
     if unsupported:
         parts = []

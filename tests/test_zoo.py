@@ -78,7 +78,8 @@ def test_resnet18_contains_the_vta_benchmark_convolutions():
 
 
 @pytest.mark.parametrize("name, layers, adds, concats", [
-    ("resnet18", 31, 8, 0), ("resnet18_vta", 32, 8, 0), ("resnet34", 55, 16, 0), ("resnet50", 72, 16, 0),
+    ("resnet18", 31, 8, 0), ("resnet18_vta", 32, 8, 0), ("resnet34", 55, 16, 0),
+    ("resnet50", 72, 16, 0),
     ("mobilenet_v1", 29, 0, 0), ("mobilenet_v2", 64, 10, 0), ("vgg16", 21, 0, 0),
     ("alexnet", 11, 0, 0), ("squeezenet1_1", 38, 0, 8), ("dcgan", 5, 0, 0),
     ("tiny_chain", 5, 0, 0), ("tiny_residual", 6, 1, 0),
