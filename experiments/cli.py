@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fusiongym: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fusiongym networks --json | head`: the reader left early
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
