@@ -7,7 +7,6 @@ the env spends on rewards, which this scheduler turns off.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from accelerator.cache import GroupEvaluator
@@ -15,18 +14,19 @@ from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.schedule import Schedule
 from accelerator.workload import Network
-from agents.base import Scheduler, SearchCost
+from agents.base import Scheduler
 
 
 class PPOScheduler(Scheduler):
     name = "ppo"
 
-    def __init__(self, model, env_kwargs: dict | None = None):
+    def __init__(self, model, env_kwargs: dict | None = None,
+                 evaluator: GroupEvaluator | None = None):
         """``model``: a MaskablePPO instance or the path of a saved one."""
-        super().__init__()
+        super().__init__(evaluator)
         if isinstance(model, (str, Path)):
             path = Path(model)
-            if not path.exists():
+            if not path.is_file():
                 raise UserInputError(f"model file {str(path)!r} not found")
             from sb3_contrib import MaskablePPO
             try:
@@ -36,12 +36,11 @@ class PPOScheduler(Scheduler):
         self.model = model
         self.env_kwargs = dict(env_kwargs or {})
 
-    def schedule(self, network: Network, hw: HardwareConfig) -> Schedule:
+    def _schedule(self, network: Network, hw: HardwareConfig,
+                  evaluator: GroupEvaluator) -> Schedule:
         from envs.fusion_env import FusionEnv
 
-        t0 = time.perf_counter()
-        ev = GroupEvaluator(hw)
-        env = FusionEnv([network], hw=hw, evaluator=ev, compute_rewards=False, **self.env_kwargs)
+        env = FusionEnv([network], hw=hw, evaluator=evaluator, **self.env_kwargs)
         obs, _ = env.reset(seed=0, options={"network": network})
         info: dict = {}
         done = False
@@ -50,5 +49,4 @@ class PPOScheduler(Scheduler):
                                            deterministic=True)
             obs, _, terminated, truncated, info = env.step(int(action))
             done = terminated or truncated
-        self.last_cost = SearchCost(sim_calls=ev.sim_calls, wall_seconds=time.perf_counter() - t0)
         return info["schedule"]

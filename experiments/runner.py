@@ -80,12 +80,12 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
     judge = GroupEvaluator(hw)
     oracle_cycles = {}
     for net in eval_nets:
-        sched = OracleScheduler(max_group_layers=cfg.env.max_group_layers,
-                                progress=False).schedule(net, hw)
+        sched = OracleScheduler(max_group_layers=cfg.env.max_group_layers, progress=False,
+                                evaluator=judge).schedule(net, hw)
         oracle_cycles[net.name] = evaluate(net, sched, hw, judge).objective(cfg.env.objective)
 
     def eval_fn(model) -> float:
-        ppo = PPOScheduler(model, env_kwargs=cfg.env.model_dump())
+        ppo = PPOScheduler(model, env_kwargs=cfg.env.model_dump(), evaluator=judge)
         ratios = [evaluate(net, ppo.schedule(net, hw), hw, judge).objective(cfg.env.objective)
                   / oracle_cycles[net.name] for net in eval_nets]
         return geomean(ratios)
@@ -134,13 +134,14 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
     for net in nets:
         log(f"evaluating {net.name} ({len(net)} layers)")
         found: dict[str, tuple[Schedule, int, float]] = {}
-        oracle = make_scheduler("oracle", max_group_layers=cfg.env.max_group_layers,
-                                progress=progress)
+        # each search gets a cold evaluator, so its simulator calls are its own cost
+        ppo.evaluator = GroupEvaluator(hw)
         budgeted = {
-            "no-fusion": make_scheduler("no-fusion"),
-            "heuristic": make_scheduler("heuristic"),
+            "no-fusion": make_scheduler("no-fusion", evaluator=GroupEvaluator(hw)),
+            "heuristic": make_scheduler("heuristic", evaluator=GroupEvaluator(hw)),
             "ppo": ppo,
-            "oracle": oracle,
+            "oracle": make_scheduler("oracle", max_group_layers=cfg.env.max_group_layers,
+                                     progress=progress, evaluator=GroupEvaluator(hw)),
         }
         for name in ("no-fusion", "heuristic", "ppo", "oracle"):
             sched = budgeted[name].schedule(net, hw)
@@ -149,7 +150,8 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
         oracle_calls = found["oracle"][1]
         for name, budget in (("random-small", cfg.random_small_budget),
                              ("random-oracle-budget", max(1, oracle_calls))):
-            rnd = make_scheduler("random", budget_sim_calls=budget, seed=cfg.seed)
+            rnd = make_scheduler("random", budget_sim_calls=budget, seed=cfg.seed,
+                                 evaluator=GroupEvaluator(hw))
             found[name] = (rnd.schedule(net, hw), rnd.last_cost.sim_calls,
                            rnd.last_cost.wall_seconds)
         scores = {name: evaluate(net, s, hw, judge) for name, (s, _, _) in found.items()}
