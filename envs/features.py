@@ -1,0 +1,171 @@
+"""Fixed-size, normalised observation features for :class:`envs.fusion_env.FusionEnv`.
+
+Every feature lies in [0, 1]. Sizes and counts span orders of magnitude across networks,
+so they are log-scaled against fixed reference scales (not per-network maxima: the same
+layer must look the same in every network, or a policy could not transfer).
+
+Per layer (:data:`LAYER_FEATURE_NAMES`): presence, log MACs / ops, log channels in / out,
+log spatial size in / out, log kernel area, log stride, log input / weight / output bytes,
+the layer-kind one-hot, graph features (several inputs, reads a non-adjacent layer, output
+used beyond the next layer) and the hardware-relative ratios that DLFusion found to predict
+the best core count: the operation count in units of one core's peak (log ideal compute
+cycles), the channel size in units of the 16-wide GEMM block (block utilisation in and out,
+log channel blocks), and the compute / DRAM balance (arithmetic intensity against the
+machine balance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accelerator.config import HardwareConfig
+from accelerator.workload import Layer, LayerKind, Network
+
+LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
+
+LAYER_FEATURE_NAMES: tuple[str, ...] = (
+    "present", "log_macs", "log_ops", "log_c_in", "log_c_out", "log_hw_in", "log_hw_out",
+    "log_kernel_area", "log_stride", "log_input_bytes", "log_weight_bytes", "log_output_bytes",
+    *(f"kind_{k.value}" for k in LAYER_KINDS),
+    "multi_input", "reads_non_adjacent", "output_skips_ahead",
+    "log_ideal_compute_cycles", "c_in_block_utilisation", "c_out_block_utilisation",
+    "log_c_out_blocks", "compute_dram_balance",
+)
+GROUP_FEATURE_NAMES_FIXED: tuple[str, ...] = (
+    "group_open", "group_length", "group_log_macs", "group_log_dram_bytes",
+    "group_log_weight_bytes", "group_weights_fit_buffer",
+)
+GLOBAL_FEATURE_NAMES: tuple[str, ...] = ("position", "log_network_layers")
+
+
+def _log_scaled(value: float, log10_max: float) -> float:
+    """log10(1 + value) / log10_max, clipped to [0, 1]."""
+    return min(1.0, max(0.0, math.log10(1.0 + max(0.0, value)) / log10_max))
+
+
+def _log2_scaled(value: float, log2_max: float) -> float:
+    return min(1.0, max(0.0, math.log2(max(1.0, value)) / log2_max))
+
+
+def layer_features(network: Network, index: int, hw: HardwareConfig) -> np.ndarray:
+    """The :data:`LAYER_FEATURE_NAMES` vector of one layer."""
+    layer: Layer = network.layers[index]
+    block = hw.block_out
+    in_bytes = layer.input_bytes(hw.inp_bits)
+    w_bytes = layer.weight_bytes(hw.wgt_bits)
+    out_bytes = layer.output_bytes(hw.inp_bits)
+    # one core's peak: block_in x block_out MACs per cycle on GEMMs, one vector per ALU_II
+    if layer.is_gemm:
+        ideal_cycles = layer.macs / hw.macs_per_cycle
+    else:
+        ideal_cycles = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    dram_cycles = (in_bytes + w_bytes + out_bytes) / hw.dram_bandwidth_bytes_per_cycle
+    # > 0.5: compute-bound even on one core; < 0.5: DRAM-bound (log10 ratio, +-5 decades)
+    balance = 0.5 + 0.1 * math.log10(max(ideal_cycles, 1.0) / max(dram_cycles, 1.0))
+    consumers = network.consumers[index]
+    values = [
+        1.0,
+        _log_scaled(layer.macs, 10.0),
+        _log_scaled(layer.ops, 10.0),
+        _log2_scaled(layer.c_in, 12.0),
+        _log2_scaled(layer.c_out, 12.0),
+        _log2_scaled(layer.h_in * layer.w_in, 16.0),
+        _log2_scaled(layer.h_out * layer.w_out, 16.0),
+        _log2_scaled(layer.kernel[0] * layer.kernel[1], 8.0),
+        _log2_scaled(max(layer.stride), 3.0),
+        _log_scaled(in_bytes, 8.0),
+        _log_scaled(w_bytes, 9.0),
+        _log_scaled(out_bytes, 8.0),
+        *(1.0 if layer.kind == k else 0.0 for k in LAYER_KINDS),
+        1.0 if len(layer.inputs) > 1 else 0.0,
+        1.0 if any(p != index - 1 for p in layer.inputs) or (index > 0 and not layer.inputs)
+        else 0.0,
+        1.0 if consumers and max(consumers) > index + 1 else 0.0,
+        _log_scaled(ideal_cycles, 9.0),
+        layer.c_in / (-(-layer.c_in // block) * block),
+        layer.c_out / (-(-layer.c_out // block) * block),
+        _log2_scaled(-(-layer.c_out // block), 8.0),
+        min(1.0, max(0.0, balance)),
+    ]
+    return np.asarray(values, dtype=np.float32)
+
+
+class FeatureExtractor:
+    """Builds observation vectors for one hardware config, look-ahead and group limit.
+
+    Layout: ``(1 + lookahead)`` layer blocks (current layer first; all zeros past the end
+    of the network), then the open group (:data:`GROUP_FEATURE_NAMES_FIXED` and a one-hot
+    of its core count), then :data:`GLOBAL_FEATURE_NAMES`, then the action mask (1 = valid)
+    so that an unmasked policy can see which actions will be repaired.
+    """
+
+    def __init__(self, hw: HardwareConfig, lookahead: int, max_group_layers: int):
+        if lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0, got {lookahead}")
+        self.hw = hw
+        self.lookahead = lookahead
+        self.max_group_layers = max_group_layers
+        self.core_counts = hw.allowed_core_counts
+        self.names: tuple[str, ...] = (
+            *(f"layer{k}.{n}" for k in range(lookahead + 1) for n in LAYER_FEATURE_NAMES),
+            *GROUP_FEATURE_NAMES_FIXED,
+            *(f"group_cores_{c}" for c in self.core_counts),
+            *GLOBAL_FEATURE_NAMES,
+            "mask_fuse", *(f"mask_start_{c}" for c in self.core_counts),
+        )
+        self.size = len(self.names)
+        self._tables: dict[str, _NetworkTable] = {}
+
+    def table(self, network: Network) -> "_NetworkTable":
+        key = network.content_hash()
+        t = self._tables.get(key)
+        if t is None:
+            if len(self._tables) > 512:  # bounded: synthetic training sets can be large
+                self._tables.clear()
+            t = self._tables[key] = _NetworkTable(network, self.hw)
+        return t
+
+    def observation(self, network: Network, i: int, start: int | None, cores: int | None,
+                    mask: np.ndarray) -> np.ndarray:
+        """A fresh float32 vector for "layer ``i`` next, open group ``[start, i)`` on
+        ``cores``" (``start=None``: no open group). ``i == len(network)`` is the terminal
+        observation."""
+        t = self.table(network)
+        n = len(network)
+        width = len(LAYER_FEATURE_NAMES)
+        obs = np.zeros(self.size, dtype=np.float32)
+        for k in range(self.lookahead + 1):
+            if i + k < n:
+                obs[k * width:(k + 1) * width] = t.layers[i + k]
+        pos = (self.lookahead + 1) * width
+        if start is not None and cores is not None and i > start:
+            macs = t.macs[i] - t.macs[start]
+            weight_bytes = t.weight_bytes[i] - t.weight_bytes[start]
+            # DRAM traffic if the group closed now: its inputs and outputs (upper bound:
+            # the first layer's input and the last layer's output, plus skip tensors)
+            dram = t.input_bytes[start] + t.output_bytes[i - 1]
+            obs[pos:pos + 6] = (
+                1.0, (i - start) / self.max_group_layers, _log_scaled(macs, 10.0),
+                _log_scaled(dram, 8.0), _log_scaled(weight_bytes, 9.0),
+                1.0 if weight_bytes <= self.hw.wgt_buff_bytes else 0.0)
+            obs[pos + 6 + self.core_counts.index(cores)] = 1.0
+        pos += 6 + len(self.core_counts)
+        obs[pos] = min(1.0, i / n)
+        obs[pos + 1] = _log2_scaled(n, 10.0)
+        pos += 2
+        obs[pos:pos + len(mask)] = mask
+        return obs
+
+
+class _NetworkTable:
+    """Per-network precomputation: layer feature rows and prefix sums for group features."""
+
+    def __init__(self, network: Network, hw: HardwareConfig):
+        self.layers = np.stack([layer_features(network, i, hw) for i in range(len(network))])
+        self.macs = np.concatenate([[0], np.cumsum([layer.macs for layer in network.layers])])
+        self.weight_bytes = np.concatenate(
+            [[0], np.cumsum([layer.weight_bytes(hw.wgt_bits) for layer in network.layers])])
+        self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
+        self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]

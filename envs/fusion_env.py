@@ -1,0 +1,251 @@
+"""FusionEnv: choose layer fusion groups and a core count per group, one layer at a time."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from accelerator.cache import GroupEvaluator, default_evaluator
+from accelerator.config import HardwareConfig, load_config
+from accelerator.errors import UserInputError
+from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.workload import Network
+from envs.feasibility import GroupFeasibility, no_fusion_schedule
+from envs.features import FeatureExtractor
+
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+class FusionEnv(gym.Env):
+    """Layer fusion + core-count scheduling of a DNN on a multi-core accelerator.
+
+    ## Description
+
+    The agent walks the layers of a network in topological order and builds a schedule: a
+    sequence of fused groups (contiguous layer ranges), each on one core count. Group costs
+    come from the SimPy accelerator model (``accelerator.cache.GroupEvaluator``, memoized).
+    At :meth:`reset` a network is drawn from the training set, so one policy learns to
+    schedule many networks.
+
+    ## Action Space
+
+    ``Discrete(1 + len(hw.allowed_core_counts))`` at layer ``i``:
+
+    - ``0`` FUSE: append layer ``i`` to the open group;
+    - ``1 + k`` START: close the open group and start a new one at layer ``i`` on
+      ``hw.allowed_core_counts[k]`` cores.
+
+    :meth:`action_masks` gives the valid actions (``sb3_contrib.MaskablePPO`` calls it).
+    FUSE is invalid at layer 0, when the open group already has ``max_group_layers``
+    layers, and when the group with layer ``i`` cannot be lowered on its core count; START
+    ``c`` is invalid when layer ``i`` cannot run alone on ``c`` cores. Beyond that an action
+    is masked if it would leave no feasible completion, so a masked policy never reaches a
+    dead end (proof in :mod:`envs.feasibility`). An invalid action is *repaired*, not
+    rejected: FUSE becomes START on the open group's core count (or the nearest valid one),
+    START ``c`` becomes the valid START nearest to ``c`` (fewer cores on a tie), or FUSE if
+    no START is valid; ``info["repaired_action"]`` then holds the action applied.
+
+    ## Observation Space
+
+    ``Box(0, 1, (N,), float32)``, built by :class:`envs.features.FeatureExtractor` (the
+    feature names are ``self.feature_names``): features of the current layer and the next
+    ``lookahead`` layers (zeros past the end), the open group (open flag, length /
+    ``max_group_layers``, log MACs, log DRAM bytes, log weight bytes, whether its weights
+    fit the weight buffer, core-count one-hot), the position ``i / n``, log network size,
+    and the action mask.
+
+    ## Rewards
+
+    When a group closes, ``-objective(group) / objective(baseline)``, where the baseline
+    is the no-fusion schedule (every layer alone on ``hw.default_cores``; see
+    :func:`envs.feasibility.no_fusion_schedule` for layers that cannot run alone) of the
+    episode's network, computed once per network through the evaluator. ``objective`` is
+    ``latency`` (cycles) or ``energy`` (pJ), both sums over groups, so the episode return is
+    ``-total / baseline`` (``-1`` matches the baseline, ``-0.25`` is a 4x speedup). For
+    ``edp`` (energy x delay, not a sum) a closing group gets the increase of the running
+    product ``E_so_far * T_so_far``, which telescopes to the same ``-EDP / EDP_baseline``.
+    All other steps give 0.
+
+    ## Starting State
+
+    Layer 0 of the drawn network, no open group (only START actions are valid).
+
+    ## Episode End
+
+    Terminated after the decision for the last layer; the open group is then closed
+    automatically. Never truncated (an episode has exactly ``len(network)`` steps).
+    ``info`` at termination: ``schedule`` (a :class:`Schedule`), ``latency_cycles``,
+    ``energy_pj``, ``objective`` (the total), ``baseline``, ``speedup`` (baseline / total).
+
+    ## Arguments
+
+    ``networks``: Networks or zoo names (``"resnet18"``, ``"synthetic:SEED"``...); ``hw``: a
+    HardwareConfig, a preset name or file, or None for the dlfusion16 preset; ``objective``;
+    ``max_group_layers``; ``lookahead``; ``evaluator``: a shared GroupEvaluator (default:
+    the process-wide one for ``hw``). ``reset(options={"network": net_or_name})`` picks a
+    network (it need not be in the training set); otherwise one is drawn with
+    ``self.np_random``, so a seed fixes the sequence of networks.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, networks: Sequence[Network | str] | Network | str,
+                 hw: HardwareConfig | str | None = None, objective: str = "latency",
+                 max_group_layers: int = 8, lookahead: int = 2,
+                 evaluator: GroupEvaluator | None = None, render_mode: str | None = None):
+        if isinstance(networks, (Network, str)):
+            networks = [networks]
+        self.networks = [_resolve(n) for n in networks]
+        if not self.networks:
+            raise UserInputError("FusionEnv needs at least one network")
+        self.hw = hw if isinstance(hw, HardwareConfig) else load_config(hw)
+        if objective not in OBJECTIVES:
+            raise UserInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+        if max_group_layers < 1:
+            raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
+        if evaluator is not None and evaluator.hw.key != self.hw.key:
+            raise UserInputError("the evaluator was built for a different hardware config")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise UserInputError(f"render_mode {render_mode!r} is not supported (use 'ansi')")
+        self.objective = objective
+        self.max_group_layers = max_group_layers
+        self.evaluator = evaluator if evaluator is not None else default_evaluator(self.hw)
+        self.render_mode = render_mode
+        self.core_counts = self.hw.allowed_core_counts
+        self.features = FeatureExtractor(self.hw, lookahead, max_group_layers)
+        self.feature_names = self.features.names
+        self.action_space = spaces.Discrete(1 + len(self.core_counts))
+        self.observation_space = spaces.Box(0.0, 1.0, (self.features.size,), np.float32)
+        self._feasibility: dict[str, GroupFeasibility] = {}
+        self._baselines: dict[str, tuple[float, float, float]] = {}  # hash -> (cycles, pJ, s)
+        self.network: Network | None = None
+
+    # ---- gymnasium API ------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        chosen = (options or {}).get("network")
+        if chosen is None:
+            chosen = self.networks[int(self.np_random.integers(len(self.networks)))]
+        self.network = _resolve(chosen)
+        key = self.network.content_hash()
+        if key not in self._feasibility:
+            feas = GroupFeasibility.for_network(self.network, self.evaluator, self.max_group_layers)
+            feas.check_schedulable(self.network.name)
+            self._feasibility[key] = feas
+        self._feas = self._feasibility[key]
+        self._baseline = self._baseline_of(self.network)
+        self._i, self._start, self._cores = 0, None, None
+        self._groups: list[Group] = []
+        self._results: list[GroupResult] = []
+        self._cycles = self._energy = 0.0
+        self._mask = self._compute_mask()
+        return self._observation(), {"network": self.network.name,
+                                     "baseline": self._baseline_value()}
+
+    def step(self, action):
+        if self.network is None or self._i >= len(self.network):
+            raise RuntimeError("call reset() before step() (the episode has ended)")
+        action = int(action)
+        info: dict[str, Any] = {}
+        if not (0 <= action < self.action_space.n and self._mask[action]):
+            action = self._repair(action)
+            info["repaired_action"] = action
+        reward = 0.0
+        if action == 0:
+            pass  # layer i joins the open group
+        else:
+            if self._start is not None:
+                reward += self._close(self._i)
+            self._start, self._cores = self._i, self.core_counts[action - 1]
+        self._i += 1
+        terminated = self._i == len(self.network)
+        if terminated:
+            reward += self._close(self._i)
+            self._mask = np.zeros(self.action_space.n, dtype=bool)
+            info.update(self._final_info())
+        else:
+            self._mask = self._compute_mask()
+        return self._observation(), float(reward), terminated, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions at the current layer (a fresh bool array; FUSE first)."""
+        return self._mask.copy()
+
+    def render(self):
+        if self.render_mode != "ansi" or self.network is None:
+            return None
+        lines = [f"{self.network.name}: layer {self._i}/{len(self.network)}"]
+        lines += Schedule(tuple(self._groups)).describe(self.network)
+        if self._start is not None and self._i < len(self.network):
+            lines.append(f"open: [{self._start}..{self._i - 1}] x{self._cores} cores")
+        return "\n".join(lines)
+
+    # ---- internals ----------------------------------------------------------------
+    def _compute_mask(self) -> np.ndarray:
+        return np.array(self._feas.valid_actions(self._i, self._start, self._cores), dtype=bool)
+
+    def _observation(self) -> np.ndarray:
+        return self.features.observation(self.network, self._i, self._start, self._cores,
+                                         self._mask.astype(np.float32))
+
+    def _repair(self, action: int) -> int:
+        return self._feas.repair(action, self._i, self._start, self._cores,
+                                 self.hw.default_cores)
+
+    def _close(self, end: int) -> float:
+        """Close the open group [start, end); return its reward."""
+        g = Group(self._start, end, self._cores)
+        r = self.evaluator.result(self.network, g.start, g.end, g.cores)
+        if not r.feasible:  # cannot happen through the mask; a bug if it does
+            raise RuntimeError(f"closed an infeasible group {g}: {r.reason}")
+        self._groups.append(g)
+        self._results.append(r)
+        before = self._running_objective()
+        self._cycles += r.latency_cycles
+        self._energy += r.energy_pj
+        return -(self._running_objective() - before) / self._baseline_value()
+
+    def _running_objective(self) -> float:
+        if self.objective == "latency":
+            return self._cycles
+        if self.objective == "energy":
+            return self._energy
+        return self._energy * self._cycles / (self.hw.clock_mhz * 1e6)
+
+    def _baseline_of(self, network: Network) -> tuple[float, float, float]:
+        key = network.content_hash()
+        if key not in self._baselines:
+            sched = no_fusion_schedule(network, self.evaluator, self._feas)
+            results = [self.evaluator.result(network, g.start, g.end, g.cores)
+                       for g in sched.groups]
+            cycles = float(sum(r.latency_cycles for r in results))
+            energy = float(sum(r.energy_pj for r in results))
+            self._baselines[key] = (cycles, energy, cycles / (self.hw.clock_mhz * 1e6))
+        return self._baselines[key]
+
+    def _baseline_value(self) -> float:
+        cycles, energy, seconds = self._baseline
+        return {"latency": cycles, "energy": energy, "edp": energy * seconds}[self.objective]
+
+    def _final_info(self) -> dict[str, Any]:
+        total = self._running_objective()
+        return {
+            "schedule": Schedule(tuple(self._groups), self.network.name,
+                                 self.network.content_hash()),
+            "latency_cycles": int(self._cycles),
+            "energy_pj": self._energy,
+            "objective": total,
+            "baseline": self._baseline_value(),
+            "speedup": self._baseline_value() / total if total else float("inf"),
+        }
+
+
+def _resolve(network: Network | str) -> Network:
+    if isinstance(network, Network):
+        return network
+    from accelerator.zoo import get_network
+
+    return get_network(str(network))
