@@ -1,0 +1,83 @@
+"""The scheduler interface: ``Scheduler.schedule(network, hw) -> Schedule``.
+
+A scheduler decides the fused groups and core counts of a network. Every call records its
+search cost in ``last_cost``: the simulator calls it caused (misses of the group evaluator
+it used; memo hits are free) and its wall time. Schedulers share the process-wide
+:func:`accelerator.cache.default_evaluator` of the hardware unless given their own
+:class:`~accelerator.cache.GroupEvaluator` (give each its own evaluator to compare search
+costs fairly, since a warm shared memo makes a later search look free).
+
+To add a scheduler, subclass :class:`Scheduler`, implement :meth:`Scheduler._schedule`,
+and register it in :data:`agents.SCHEDULERS`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from accelerator.cache import GroupEvaluator, default_evaluator
+from accelerator.config import HardwareConfig
+from accelerator.errors import UserInputError
+from accelerator.schedule import Schedule
+from accelerator.workload import Network
+
+OBJECTIVES = ("latency", "energy")  # additive over groups: what a search can minimise
+
+
+@dataclass(frozen=True)
+class SearchCost:
+    """What one ``schedule()`` call cost."""
+
+    sim_calls: int  # group simulations run (evaluator cache misses) during the call
+    wall_seconds: float
+
+
+class Scheduler(ABC):
+    """Base class: measures the search cost around :meth:`_schedule`."""
+
+    name: str = "scheduler"
+
+    def __init__(self, evaluator: GroupEvaluator | None = None):
+        self.evaluator = evaluator
+        self.last_cost: SearchCost | None = None
+
+    def evaluator_for(self, hw: HardwareConfig) -> GroupEvaluator:
+        """The given evaluator if it was built for ``hw``, else the shared one for ``hw``."""
+        if self.evaluator is not None:
+            if self.evaluator.hw.key != hw.key:
+                raise UserInputError(f"{self.name}: the scheduler's evaluator was built for "
+                                     f"hardware {self.evaluator.hw.name!r}, not {hw.name!r}")
+            return self.evaluator
+        return default_evaluator(hw)
+
+    def schedule(self, network: Network, hw: HardwareConfig) -> Schedule:
+        """A complete, feasible schedule of ``network`` on ``hw``; sets ``last_cost``."""
+        evaluator = self.evaluator_for(hw)
+        calls_before = evaluator.sim_calls
+        t0 = time.perf_counter()
+        schedule = self._schedule(network, hw, evaluator)
+        self.last_cost = SearchCost(evaluator.sim_calls - calls_before,
+                                    time.perf_counter() - t0)
+        return schedule
+
+    @abstractmethod
+    def _schedule(self, network: Network, hw: HardwareConfig,
+                  evaluator: GroupEvaluator) -> Schedule:
+        """The search itself; ``evaluator`` is the one to simulate groups with."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def check_objective(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise UserInputError(f"objective {objective!r} cannot be searched group by group; "
+                             f"use one of {', '.join(OBJECTIVES)}")
+    return objective
+
+
+def group_value(result, objective: str) -> float:
+    """A feasible GroupResult's contribution to an additive objective."""
+    return float(result.latency_cycles) if objective == "latency" else float(result.energy_pj)

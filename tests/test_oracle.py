@@ -1,0 +1,145 @@
+"""The exact oracle: equal to brute force on small networks, consistent with evaluate()."""
+
+import math
+
+import pytest
+
+from accelerator.cache import GroupEvaluator
+from accelerator.config import load_config
+from accelerator.errors import UserInputError
+from accelerator.schedule import evaluate
+from accelerator.workload import NetworkBuilder
+from accelerator.zoo import get_network
+from agents.brute_force import BruteForceScheduler, compositions
+from agents.oracle import OracleScheduler
+
+HW = load_config()
+# Cheap launches and barriers: fusing everything is no longer the obvious answer, so the
+# cross-check exercises real trade-offs between boundaries and core counts.
+CHEAP_LAUNCH_HW = HW.with_(name="cheap-launch", launch_overhead_cycles=300,
+                           sync_cycles_per_core=40)
+
+
+# ---- small networks (16x16 maps: a few ms per group simulation) -----------------------
+def small_chain():
+    b = NetworkBuilder("small_chain", (16, 16, 16))
+    x = b.conv(None, 32, 3, 1, name="c1")
+    x = b.conv(x, 32, 3, 2, name="c2")
+    x = b.pool(x, 2, 2, name="pool")
+    b.conv(x, 64, 1, 1, name="c3")
+    return b.build()
+
+
+def small_branchy():
+    """A concat of two branches and a residual add over it."""
+    b = NetworkBuilder("small_branchy", (16, 16, 16))
+    x = b.conv(None, 32, 3, 1, name="stem")
+    a = b.conv(x, 16, 1, 1, name="b1")
+    c = b.conv(x, 32, 3, 1, name="b3")
+    x = b.concat(a, c, name="cat")
+    y = b.conv(x, 48, 3, 1, name="c")
+    b.add(y, x, name="add")
+    return b.build()
+
+
+def small_mobile():
+    """An inverted-residual block, a global pool and a classifier."""
+    b = NetworkBuilder("small_mobile", (32, 16, 16))
+    x = b.conv(None, 32, 1, 1, name="expand")
+    y = b.conv(x, 32, 3, 1, groups=32, name="dw")
+    y = b.conv(y, 32, 1, 1, activation="none", name="project")
+    x = b.add(y, x, name="add")
+    x = b.global_pool(x, name="gap")
+    b.dense(x, 10, name="fc")
+    return b.build()
+
+
+SMALL_NETWORKS = {"small_chain": small_chain, "small_branchy": small_branchy,
+                  "small_mobile": small_mobile}
+
+_EVALUATORS: dict[str, GroupEvaluator] = {}
+
+
+def evaluator_for(hw):
+    """One memo per hardware for the whole test session (tests share simulations)."""
+    if hw.key not in _EVALUATORS:
+        _EVALUATORS[hw.key] = GroupEvaluator(hw)
+    return _EVALUATORS[hw.key]
+
+
+def test_compositions_are_complete():
+    assert sorted(compositions(4, 8)) == sorted(
+        [(4,), (1, 3), (3, 1), (2, 2), (1, 1, 2), (1, 2, 1), (2, 1, 1), (1, 1, 1, 1)])
+    assert all(max(p) <= 2 for p in compositions(6, 2))
+    assert len(list(compositions(6, 8))) == 2**5
+
+
+@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW], ids=["dlfusion16", "cheap-launch"])
+@pytest.mark.parametrize("name", ["small_chain", "small_branchy", "small_mobile",
+                                  "tiny_residual"])
+def test_oracle_equals_brute_force(name, hw):
+    net = SMALL_NETWORKS[name]() if name in SMALL_NETWORKS else get_network(name)
+    ev = evaluator_for(hw)
+    max_group_layers = 8 if hw is HW else 3
+    oracle = OracleScheduler(max_group_layers=max_group_layers, progress=False, evaluator=ev)
+    brute = BruteForceScheduler(max_group_layers=max_group_layers, evaluator=ev)
+    best = oracle.schedule(net, hw)
+    brute.schedule(net, hw)
+    assert oracle.last_value == brute.last_value
+    assert brute.schedules_examined == sum(
+        len(hw.allowed_core_counts) ** len(p) for p in compositions(len(net), max_group_layers))
+    result = evaluate(net, best, hw, ev)
+    assert result.latency_cycles == oracle.last_value
+    assert max(len(g) for g in best.groups) <= max_group_layers
+
+
+def test_oracle_equals_brute_force_on_energy():
+    net, hw = small_mobile(), CHEAP_LAUNCH_HW
+    ev = evaluator_for(hw)
+    oracle = OracleScheduler(objective="energy", progress=False, evaluator=ev)
+    brute = BruteForceScheduler(objective="energy", evaluator=ev)
+    schedule = oracle.schedule(net, hw)
+    brute.schedule(net, hw)
+    assert oracle.last_value == pytest.approx(brute.last_value, rel=1e-12)
+    assert evaluate(net, schedule, hw, ev).energy_pj == pytest.approx(oracle.last_value)
+
+
+def test_single_layer_groups_pick_each_layers_best_core_count():
+    net, hw = small_chain(), CHEAP_LAUNCH_HW
+    ev = evaluator_for(hw)
+    oracle = OracleScheduler(max_group_layers=1, progress=False, evaluator=ev)
+    schedule = oracle.schedule(net, hw)
+    expected = sum(min(ev.result(net, i, i + 1, c).latency_cycles
+                       for c in hw.allowed_core_counts if ev.result(net, i, i + 1, c).feasible)
+                   for i in range(len(net)))
+    assert oracle.last_value == expected
+    assert [len(g) for g in schedule.groups] == [1] * len(net)
+
+
+def test_oracle_simulates_each_candidate_once():
+    net, hw = small_branchy(), CHEAP_LAUNCH_HW
+    ev = GroupEvaluator(hw)
+    oracle = OracleScheduler(max_group_layers=4, progress=False, evaluator=ev)
+    oracle.schedule(net, hw)
+    n, L, C = len(net), 4, len(hw.allowed_core_counts)
+    candidates = sum(min(L, j) for j in range(1, n + 1)) * C
+    assert oracle.candidates == candidates
+    assert oracle.last_cost.sim_calls <= candidates
+    oracle.schedule(net, hw)  # everything is memoized now
+    assert oracle.last_cost.sim_calls == 0
+
+
+def test_oracle_rejects_objectives_that_are_not_sums():
+    with pytest.raises(UserInputError, match="edp"):
+        OracleScheduler(objective="edp")
+
+
+def test_oracle_beats_every_fixed_core_count_without_fusion():
+    net, hw = small_mobile(), CHEAP_LAUNCH_HW
+    ev = evaluator_for(hw)
+    oracle = OracleScheduler(progress=False, evaluator=ev)
+    oracle.schedule(net, hw)
+    for c in hw.allowed_core_counts:
+        total = sum(ev.result(net, i, i + 1, c).latency_cycles for i in range(len(net)))
+        assert oracle.last_value <= total
+    assert math.isfinite(oracle.last_value)
