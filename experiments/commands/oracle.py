@@ -1,0 +1,118 @@
+"""``fusiongym oracle``: the optimal fusion groups and core counts of one network.
+
+An exact dynamic programme over group boundaries and core counts (every candidate group
+simulated once, memoized by shape), so the result is optimal over all schedules whose
+groups have at most ``--max-group-layers`` layers.
+
+Examples::
+
+    fusiongym oracle --network resnet18
+    fusiongym oracle --network synthetic:7:20 --hw pynq --max-group-layers 4
+    fusiongym oracle --onnx model.onnx --save best.json
+    fusiongym oracle --network tiny_chain --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "oracle", help="optimal fusion groups and core counts of a network (exact DP)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--network", metavar="NAME",
+                        help="a built-in network or synthetic:SEED[:NLAYERS[:KIND]]")
+    source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
+    parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
+                        help="hardware preset or YAML/JSON file (default: dlfusion16)")
+    parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
+                        help="longest fused group considered (default: 8)")
+    parser.add_argument("--objective", choices=("latency", "energy"), default="latency",
+                        help="what to minimise (default: latency)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--save", metavar="OUT.json",
+                        help="write the schedule as JSON (atomically); replay it with "
+                             "`fusiongym simulate`")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelerator.cache import default_evaluator
+    from accelerator.config import load_config
+    from accelerator.errors import UserInputError
+    from accelerator.schedule import evaluate
+    from agents.baselines import NoFusionScheduler
+    from agents.oracle import OracleScheduler
+
+    if args.max_group_layers < 1:
+        raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
+    if args.onnx:
+        from accelerator.onnx_import import load_onnx
+
+        network = load_onnx(args.onnx)
+    else:
+        from accelerator.zoo import get_network
+
+        network = get_network(args.network)
+    hw = load_config(args.hw)
+    evaluator = default_evaluator(hw)
+    oracle = OracleScheduler(max_group_layers=args.max_group_layers, objective=args.objective,
+                             progress=False if (args.no_progress or args.json) else None,
+                             evaluator=evaluator)
+    schedule = oracle.schedule(network, hw)
+    cost = oracle.last_cost
+    result = evaluate(network, schedule, hw, evaluator)
+    baseline = evaluate(network, NoFusionScheduler(evaluator).schedule(network, hw), hw,
+                        evaluator)
+    if args.save:
+        schedule.save(args.save)
+    groups = [{
+        "start": g.start, "end": g.end, "cores": g.cores,
+        "layers": [layer.name for layer in network.layers[g.start:g.end]],
+        "latency_cycles": r.latency_cycles, "energy_pj": r.energy_pj,
+    } for g, r in zip(schedule.groups, result.groups)]
+    summary = {
+        "network": network.name, "network_hash": network.content_hash(),
+        "hardware": hw.name, "max_group_layers": args.max_group_layers,
+        "objective": args.objective, "layers": len(network), "groups": groups,
+        "latency_cycles": result.latency_cycles, "latency_ms": result.seconds * 1e3,
+        "energy_pj": result.energy_pj,
+        "no_fusion_latency_cycles": baseline.latency_cycles,
+        "no_fusion_energy_pj": baseline.energy_pj,
+        "speedup": baseline.latency_cycles / result.latency_cycles,
+        "sim_calls": cost.sim_calls, "wall_seconds": round(cost.wall_seconds, 3),
+        "saved": args.save,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    _print_human(summary, hw)
+    return 0
+
+
+def _print_human(s: dict, hw) -> None:
+    from experiments.output import format_table
+
+    rows = []
+    for k, g in enumerate(s["groups"]):
+        names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
+        rows.append([k, f"{g['start']}..{g['end'] - 1}", len(g["layers"]), names, g["cores"],
+                     g["latency_cycles"]])
+    print(f"{s['network']} on {s['hardware']}: {s['layers']} layers -> {len(s['groups'])} "
+          f"group{'' if len(s['groups']) == 1 else 's'} "
+          f"(at most {s['max_group_layers']} layers each, minimising {s['objective']})")
+    print(format_table(["#", "layers", "n", "names", "cores", "latency cycles"], rows))
+    print()
+    print(f"latency     {s['latency_cycles']} cycles = {s['latency_ms']:.4g} ms "
+          f"at {hw.clock_mhz:g} MHz")
+    print(f"no fusion   {s['no_fusion_latency_cycles']} cycles "
+          f"(every layer alone on {hw.default_cores} core(s))")
+    print(f"speedup     {s['speedup']:.3f}x over no fusion")
+    print(f"search      {s['sim_calls']} simulator calls, {s['wall_seconds']:.2f} s")
+    if s["saved"]:
+        print(f"saved       {s['saved']}")
