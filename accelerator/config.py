@@ -15,7 +15,7 @@ import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -86,6 +86,7 @@ class HardwareConfig(BaseModel):
     dram_bandwidth_bytes_per_cycle: float = Field(8.0, gt=0)
     dram_latency_cycles: int = Field(64, ge=0)
     dram_burst_bytes: int = Field(4096, ge=64, description="arbitration granule between cores")
+    dram_arbitration: Literal["fair_share", "burst"] = "fair_share"  # see accelerator/sim.py
     # --- queues ---
     cmd_queue_depth: int = Field(8, ge=1)
     token_queue_depth: int = Field(8, ge=1)

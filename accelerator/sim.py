@@ -9,10 +9,12 @@ Per core, four processes read like the hardware:
   *only* through the four dependency-token queues LD->CMP, CMP->LD, CMP->ST, ST->CMP
   (bounded ``token_queue_depth``): an instruction pops its tokens before it runs and
   pushes after it finishes.
-- **DRAM** is one bus shared by every core. A transfer waits the access latency, then
-  moves its bytes burst by burst, holding the bus for ``burst / bandwidth`` cycles per
-  burst. Bursts from different cores interleave first-come-first-served, so contention
-  between cores comes out of the model, not out of a formula.
+- **DRAM** is shared by every core. A transfer waits the access latency, then moves its
+  bytes while sharing the bandwidth with every other transfer in flight (``fair_share``,
+  the default: the fluid limit of round-robin burst interleaving, a few events per
+  transfer), or burst by burst over one first-come-first-served bus (``burst``, the
+  reference, a few events per burst). Either way cores that load at the same time slow
+  each other down because of the model, not because of a formula.
 
 GEMM time is the micro-op loop nest ``iter_out x iter_in x uops x GEMM_II``; ALU time
 ``iter_out x iter_in x ops x ALU_II``. A token that can never arrive leaves processes
@@ -68,7 +70,13 @@ def _bus_cycles(nbytes: int, bytes_per_cycle: float) -> int:
     return max(1, math.ceil(nbytes / bytes_per_cycle - 1e-9))
 
 
-class _Dram:
+class _BurstDram:
+    """DRAM as one bus arbitrated burst by burst, first come first served.
+
+    The reference model: every ``dram_burst_bytes`` burst is a bus acquisition, so its cost
+    grows with the bytes moved. :class:`_FairShareDram` is its fast fluid limit.
+    """
+
     __slots__ = ("env", "bus", "latency", "burst", "cycles_per_burst", "bw", "read", "written",
                  "trace")
 
@@ -111,6 +119,83 @@ class _Dram:
             remaining -= moved
 
 
+class _FairShareDram:
+    """DRAM whose bandwidth is shared equally by the transfers in flight (processor sharing).
+
+    This is round-robin burst interleaving in the limit of small bursts: while ``n``
+    transfers overlap, each moves ``bandwidth / n`` bytes per cycle, so cores slow each other
+    down exactly when they load at the same time. It costs a few events per *transfer*
+    (arrival, completion, re-planning when the set of transfers changes) instead of a few
+    per burst. Completion times are rounded up to whole cycles, so the bus never moves more
+    than ``bandwidth`` bytes per cycle.
+    """
+
+    __slots__ = ("env", "latency", "bw", "read", "written", "trace", "active", "last",
+                 "version")
+
+    def __init__(self, env: simpy.Environment, hw: HardwareConfig, trace: bool):
+        self.env = env
+        self.latency = hw.dram_latency_cycles
+        self.bw = hw.dram_bandwidth_bytes_per_cycle
+        self.read = 0
+        self.written = 0
+        self.trace: list[tuple] | None = [] if trace else None
+        self.active: list[list] = []  # [bytes left, done event, core, start, nbytes]
+        self.last = 0  # time the bytes-left figures were last brought up to date
+        self.version = 0  # invalidates wake-ups planned before the set of transfers changed
+
+    def transfer(self, core: int, nbytes: int, write: bool):
+        """Process body: move ``nbytes``, sharing the bandwidth with concurrent transfers."""
+        if write:
+            self.written += nbytes
+        else:
+            self.read += nbytes
+        env = self.env
+        if self.latency:
+            yield env.timeout(self.latency)
+        if nbytes <= 0:
+            return
+        done = env.event()
+        self._advance()
+        self.active.append([float(nbytes), done, core, env.now, nbytes])
+        self._plan()
+        yield done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        active = self.active
+        if active and now > self.last:
+            share = self.bw * (now - self.last) / len(active)
+            for t in active:
+                t[0] -= share
+        self.last = now
+
+    def _plan(self) -> None:
+        active = self.active
+        if not active:
+            return
+        self.version += 1
+        version = self.version
+        smallest = min(t[0] for t in active)
+        delay = max(1, math.ceil(smallest * len(active) / self.bw - 1e-9))
+        wake = self.env.timeout(delay)
+        wake.callbacks.append(lambda _event: self._wake(version))
+
+    def _wake(self, version: int) -> None:
+        if version != self.version:
+            return  # a transfer arrived or left since this wake-up was planned
+        self._advance()
+        finished = [t for t in self.active if t[0] <= 1e-6]
+        if finished:
+            self.active = [t for t in self.active if t[0] > 1e-6]
+            now = self.env.now
+            for t in finished:
+                t[1].succeed()
+                if self.trace is not None:
+                    self.trace.append((t[2], t[3], now, t[4]))
+        self._plan()
+
+
 class _Core:
     """One core's queues and bookkeeping."""
 
@@ -126,7 +211,7 @@ class _Core:
         self.serial_event: simpy.Event | None = None
 
 
-def _fetch(env, hw: HardwareConfig, core: _Core, program: list[Insn], dram: _Dram):
+def _fetch(env, hw: HardwareConfig, core: _Core, program: list[Insn], dram):
     per_burst = max(1, hw.dram_burst_bytes // hw.instruction_bytes)
     queues = core.queues
     for base in range(0, len(program), per_burst):
@@ -151,7 +236,7 @@ def _advance_turn(core: _Core) -> None:
         ev.succeed()
 
 
-def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram: _Dram,
+def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
             seq_of: dict[int, int] | None, trace: list | None, counters: list[int]):
     """Load, compute or store module: execute ``count`` instructions in queue order."""
     queue = core.queues[module]
@@ -207,7 +292,8 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram:
 def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False) -> SimResult:
     """Run per-core instruction streams to completion on the shared-DRAM model."""
     env = simpy.Environment()
-    dram = _Dram(env, hw, trace)
+    dram_model = _FairShareDram if hw.dram_arbitration == "fair_share" else _BurstDram
+    dram = dram_model(env, hw, trace)
     cores = [_Core(env, hw, c) for c in range(len(programs))]
     trace_list: list | None = [] if trace else None
     counters = [0, 0]  # gemm cycles, alu cycles
