@@ -192,11 +192,12 @@ class HardwareConfig(BaseModel):
 
 def _flatten_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
-    return f"{source}: {loc}: {msg}"
+    msg = msg.removeprefix("Value error, ")  # a cross-field check names its keys itself
+    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
 
 
 def make_config(data: dict[str, Any], source: str = "config") -> HardwareConfig:
