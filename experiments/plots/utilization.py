@@ -1,0 +1,180 @@
+"""Utilization summary of a schedule: where the cores' modules and the DRAM bus spent time.
+
+Three panels, from the same traced simulation as the pipeline Gantt
+(:func:`experiments.plots.pipeline.simulate_schedule_trace`):
+
+1. **per core**: busy fraction of each module (load / compute / store) over the whole
+   schedule's latency (launch and barrier time included, so idle time is visible);
+2. **per group**: busy fraction of each module over the group's latency x its cores;
+3. **DRAM bandwidth over time**: bytes moved per time bin / bin width (bytes per cycle;
+   instruction fetch included), against the peak ``hw.dram_bandwidth_bytes_per_cycle``.
+   The bus moves data at one rate whenever a transfer is in flight (the burst model's
+   bursts never overlap; the fair-share model splits the full bandwidth between the
+   transfers in flight), so a bin's bytes are its bus-busy time (the union of the
+   transfers) x the group's bytes per busy cycle. That conserves the bytes exactly and
+   never shows more than the peak, unlike spreading each transfer's bytes evenly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from accelerator.config import HardwareConfig
+from accelerator.isa import MODULE_NAMES
+from accelerator.schedule import Schedule
+from accelerator.workload import Network
+from experiments.plots import (DRAM_COLOR, MODULE_COLORS, binned_overlap, new_figure, save_figure,
+                               thin_ticks)
+from experiments.plots.pipeline import (GroupTrace, group_spans, merge_touching,
+                                        simulate_schedule_trace)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+
+@dataclass
+class UtilizationData:
+    total_cycles: int
+    core_busy_fraction: np.ndarray  # [core, module] busy cycles / schedule latency
+    group_busy_fraction: np.ndarray  # [group, module] busy cycles / (group latency * cores)
+    bin_edges: np.ndarray  # cycles
+    dram_bytes_per_cycle: np.ndarray  # per bin
+    peak_bytes_per_cycle: float
+    dram_bytes: int
+
+    @property
+    def mean_dram_bytes_per_cycle(self) -> float:
+        return self.dram_bytes / self.total_cycles if self.total_cycles else 0.0
+
+
+def utilization_data(traces: list[GroupTrace], hw: HardwareConfig, bins: int = 300,
+                     cores: int | None = None) -> UtilizationData:
+    """Busy fractions and binned DRAM bandwidth of a traced schedule."""
+    spans = group_spans(traces, hw)
+    total = spans[-1][3] if spans else 0
+    n_cores = cores if cores is not None else max((sim.cores for _, _, sim in traces), default=1)
+    core_busy = np.zeros((n_cores, len(MODULE_NAMES)))
+    group_frac = np.zeros((len(traces), len(MODULE_NAMES)))
+    starts, ends, weights = [], [], []
+    dram_bytes = 0
+    for k, (offset, result, sim) in enumerate(traces):
+        busy = np.asarray(sim.busy_cycles, dtype=float)  # [core, module]
+        core_busy[:busy.shape[0]] += busy
+        denom = result.latency_cycles * result.cores
+        group_frac[k] = busy.sum(axis=0) / denom if denom else 0.0
+        if sim.dram_trace:
+            arr = np.asarray([(s, e, b) for _, s, e, b in sim.dram_trace], dtype=float)
+            busy_s, busy_e = merge_touching(arr[:, 0], arr[:, 1])
+            busy = float((busy_e - busy_s).sum())
+            moved = float(arr[:, 2].sum())
+            starts.append(busy_s + offset)
+            ends.append(busy_e + offset)
+            weights.append(np.full(len(busy_s), moved / busy if busy else 0.0))
+            dram_bytes += int(moved)
+    edges = np.linspace(0.0, float(max(total, 1)), bins + 1)
+    if starts:
+        moved = binned_overlap(np.concatenate(starts), np.concatenate(ends), edges,
+                               np.concatenate(weights))
+    else:
+        moved = np.zeros(bins)
+    return UtilizationData(
+        total_cycles=total,
+        core_busy_fraction=core_busy / total if total else core_busy,
+        group_busy_fraction=group_frac,
+        bin_edges=edges,
+        dram_bytes_per_cycle=moved / np.diff(edges),
+        peak_bytes_per_cycle=hw.dram_bandwidth_bytes_per_cycle,
+        dram_bytes=dram_bytes,
+    )
+
+
+def plot_utilization(network: Network, schedule: Schedule, hw: HardwareConfig,
+                     path: "str | Path | None" = None, traces: list[GroupTrace] | None = None,
+                     bins: int = 300, dpi: int = 100) -> "Figure":
+    """Three-panel utilization summary (per core, per group, DRAM bandwidth over time)."""
+    from matplotlib.ticker import EngFormatter, PercentFormatter
+
+    if traces is None:
+        traces = simulate_schedule_trace(network, schedule, hw)
+    n_cores = max(g.cores for g in schedule.groups)
+    data = utilization_data(traces, hw, bins=bins, cores=n_cores)
+    n_groups = len(traces)
+
+    fig = new_figure(12.0, 9.0, layout="constrained")
+    ax_core, ax_group, ax_bw = fig.subplots(3, 1, gridspec_kw={"height_ratios": [1, 1, 1]})
+    width = 0.8 / len(MODULE_NAMES)
+
+    # 1. per core
+    x = np.arange(n_cores)
+    for m, name in enumerate(MODULE_NAMES):
+        ax_core.bar(x + (m - 1) * width, data.core_busy_fraction[:, m], width,
+                    color=MODULE_COLORS[name], label=name, gid=f"core-busy|{name}")
+    ax_core.set_xticks(x, [f"c{c}" for c in x], fontsize=8)
+    pad = max(0.0, (6 - n_cores) / 2)  # a single core's bars stay bar-sized, not page-wide
+    ax_core.set_xlim(-0.6 - pad, n_cores - 0.4 + pad)
+    ax_core.set_ylim(0, 1.05)
+    ax_core.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_core.set_xlabel("core")
+    ax_core.set_ylabel("busy / schedule time")
+    ax_core.set_title("busy fraction per core and module (whole schedule, launch and barrier "
+                      "time included)", fontsize=10, loc="left")
+    ax_core.legend(ncols=3, fontsize=8, loc="upper right", frameon=False)
+    ax_core.grid(axis="y", color="#dddddd", linewidth=0.5)
+    ax_core.set_axisbelow(True)
+
+    # 2. per group
+    xg = np.arange(n_groups)
+    for m, name in enumerate(MODULE_NAMES):
+        ax_group.bar(xg + (m - 1) * width, data.group_busy_fraction[:, m], width,
+                     color=MODULE_COLORS[name], label=name, gid=f"group-busy|{name}")
+    step = thin_ticks(n_groups, 40)
+    ticks = xg[::step]
+    ax_group.set_xticks(ticks, [f"g{k}" for k in ticks], fontsize=7,
+                        rotation=90 if len(ticks) > 20 else 0)
+    ax_group.set_xlim(-0.6, n_groups - 0.4)
+    ax_group.set_ylim(0, 1.05)
+    ax_group.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_group.set_xlabel("group (in schedule order)")
+    ax_group.set_ylabel("busy / (group time × cores)")
+    ax_group.set_title("busy fraction per group", fontsize=10, loc="left")
+    ax_group.legend(ncols=3, fontsize=8, loc="upper right", frameon=False)
+    ax_group.grid(axis="y", color="#dddddd", linewidth=0.5)
+    ax_group.set_axisbelow(True)
+
+    # 3. DRAM bandwidth over time
+    edges = data.bin_edges
+    bw = data.dram_bytes_per_cycle
+    ax_bw.fill_between(edges, np.append(bw, bw[-1]), step="post", color=DRAM_COLOR, alpha=0.75,
+                       linewidth=0, label="achieved (per bin)", gid="dram-bandwidth")
+    ax_bw.axhline(data.peak_bytes_per_cycle, color="#d62728", linewidth=1.2, linestyle="--",
+                  label=f"peak {data.peak_bytes_per_cycle:g} B/cycle", gid="dram-peak")
+    ax_bw.axhline(data.mean_dram_bytes_per_cycle, color="#1f77b4", linewidth=1.0,
+                  label=f"mean {data.mean_dram_bytes_per_cycle:.3g} B/cycle")
+    for start, *_ in group_spans(traces, hw)[1:]:
+        ax_bw.axvline(start, color="black", linewidth=0.4, alpha=0.35)
+    ax_bw.set_xlim(0, data.total_cycles)
+    ax_bw.set_ylim(0, data.peak_bytes_per_cycle * 1.3)  # room for the legend above the peak
+    ax_bw.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax_bw.set_xlabel("time (cycles); thin lines = group boundaries")
+    ax_bw.set_ylabel("DRAM bytes / cycle")
+    bin_width = data.total_cycles / bins if bins else 0
+    ax_bw.set_title(f"DRAM bandwidth over time ({bins} bins of "
+                    f"{EngFormatter(sep='', places=1)(bin_width)} cycles; instruction fetch "
+                    "included)", fontsize=10, loc="left")
+    ax_bw.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
+
+    cores_used = sorted({g.cores for g in schedule.groups})
+    fig.suptitle(f"{network.name} on {hw.name}: {n_groups} groups on "
+                 f"{'/'.join(map(str, cores_used))} core{'s' if cores_used != [1] else ''}, "
+                 f"{data.total_cycles:,} cycles "
+                 f"({data.total_cycles / hw.clock_mhz:,.1f} µs), "
+                 f"{data.dram_bytes / 1e6:,.2f} MB over DRAM", fontsize=11)
+    fig.fusiongym = {"data": data}
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
