@@ -14,8 +14,11 @@ How a group is executed
   the recompute is in the emitted GEMMs. The largest tile that fits is chosen.
 - **Buffers.** Activations live in the input buffer as int8 with channels padded to
   BLOCK_IN (VTA's packed layout), accumulators in the accumulator buffer (int32). With
-  2 virtual threads each thread owns half of the input and accumulator buffers (and half
-  of the weight buffer when weights are streamed). A fused intermediate stays in the input
+  2 virtual threads each thread owns half of the input and accumulator buffers (VTA's
+  ``h_nthread``); when a single layer's weights are streamed, the threads instead alternate
+  over output-channel chunks of one tile (``oc_nthread``): they share the whole input
+  buffer, each owns half of the weight and accumulator buffers, and the next tile's input
+  load waits for every compute of the previous tile. A fused intermediate stays in the input
   buffer: the compute module writes it there (one ALU pass per vector; our extension of
   VTA, which only has a DRAM path) and nothing goes through DRAM.
 - **Weights** of the whole group stay resident if they fit the weight buffer (loaded once
@@ -273,6 +276,8 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
     hw, spec, vt = p.hw, p.spec, plan.vthreads
     inp_cap, acc_cap = hw.inp_buff_bytes // vt, hw.acc_buff_bytes // vt
     wgt_cap = hw.wgt_buff_bytes if plan.resident else hw.wgt_buff_bytes // vt
+    if _shares_input(p, plan):
+        inp_cap = hw.inp_buff_bytes  # threads split output channels, not the input tile
     uop_cap = hw.uop_buff_bytes // UOP_BYTES
     rng = p.ranges(r0, r1, c0, c1)
     single = p.n == 1
@@ -420,13 +425,25 @@ def _try(p: _Planner, plan: _Plan, t: int, wt: int, cout_core: int, band: int) -
 
 
 # ---- emission -------------------------------------------------------------------------
-class _Step:
-    __slots__ = ("loads", "computes", "stores")
+def _shares_input(p: _Planner, plan: _Plan) -> bool:
+    """Streamed weights of a single layer, input loaded once per tile: the virtual threads
+    alternate over output-channel chunks of one tile (VTA's ``oc_nthread``), so they share
+    the whole input buffer and split the weight and accumulator buffers. (VTA threads split
+    either the output channels or the rows, never both.)"""
+    layer = p.spec.layers[0]
+    return (plan.vthreads > 1 and p.n == 1 and layer.is_gemm and not plan.resident
+            and plan.cin_chunk >= layer.c_in)
 
-    def __init__(self) -> None:
+
+class _Step:
+    __slots__ = ("loads", "computes", "stores", "drain")
+
+    def __init__(self, drain: bool = False) -> None:
         self.loads: list[Insn] = []
         self.computes: list[Insn] = []
         self.stores: list[Insn] = []
+        # its loads overwrite a buffer every thread reads: wait for all earlier computes
+        self.drain = drain
 
 
 def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, int]:
@@ -443,13 +460,14 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
     tiles = 0
     macs_issued = 0
     first = True
+    shared_input = _shares_input(p, plan)
     for r0 in range(r_lo, r_hi, plan.tile_rows):
         r1 = min(r_hi, r0 + plan.tile_rows)
         for c0 in range(0, W, plan.tile_cols):
             c1 = min(W, c0 + plan.tile_cols)
             tiles += 1
             rng = p.ranges(r0, r1, c0, c1)
-            step = _Step()
+            step = _Step(drain=shared_input and not first)
             steps.append(step)
             if first:
                 first = False
@@ -565,10 +583,20 @@ def _link(steps: list[_Step], vt: int) -> list[Insn]:
     """Set dependency flags (see module docstring) and flatten into fetch order."""
     n = len(steps)
     program: list[Insn] = []
+    skip = 0  # CMP->LD tokens already taken by an earlier draining step
     for s, step in enumerate(steps):
         if not step.loads:  # every step loads something, so the LD->CMP chain is regular
             step.loads.append(Insn(LOAD, MEM_INP, nbytes=0))
-        if s >= vt:
+        if skip:
+            skip -= 1
+        elif s >= vt and step.drain and s + vt <= n:
+            # take the tokens of steps s-vt .. s-1 now (the next vt-1 steps take none)
+            for _ in range(vt - 1):
+                step.loads.insert(0, Insn(LOAD, MEM_INP, nbytes=0))
+            for insn in step.loads[:vt]:
+                insn.pop_next = True
+            skip = vt - 1
+        elif s >= vt:
             step.loads[0].pop_next = True  # CMP->LD: the buffer half is free again
         step.loads[-1].push_next = True  # LD->CMP
         c = step.computes
