@@ -257,6 +257,15 @@ def _choose_split(p: _Planner) -> str:
     in_bytes, w_bytes = layer.input_bytes(), layer.weight_bytes()
     rows_cost = in_bytes + w_bytes * rows_active
     chan_cost = in_bytes * chan_active + w_bytes
+    # compare estimated time, not bytes alone: bytes always favour the split with fewer
+    # active cores (a 16-channel layer split by channels runs on one core of 16)
+    hw = p.hw
+    work = layer.macs / hw.macs_per_cycle + layer.output_elements * hw.alu_ii / hw.block_out
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    rows_time = max(work / rows_active, rows_cost / bw)
+    chan_time = max(work / chan_active, chan_cost / bw)
+    if rows_time != chan_time:
+        return "channels" if chan_time < rows_time else "rows"
     return "channels" if chan_cost < rows_cost else "rows"
 
 
