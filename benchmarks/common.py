@@ -1,0 +1,148 @@
+"""Shared pieces of the benchmarks: timing, cold caches, machine info, child processes."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_PREFIX = "BENCH-RESULT "  # a child's last stdout line: this prefix + JSON
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collect, then keep the cyclic GC off for the block (timings without GC pauses)."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def timed(fn: Callable[[], Any], gc_off: bool = False) -> tuple[float, Any]:
+    """``(seconds, fn())`` with ``time.perf_counter``; optionally with the GC paused."""
+    if gc_off:
+        with gc_paused():
+            t0 = time.perf_counter()
+            value = fn()
+            return time.perf_counter() - t0, value
+    t0 = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, value
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    """Median (the number we report), min, max and the raw samples."""
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "n": len(samples), "samples": [round(s, 6) for s in samples]}
+
+
+def cold_reset() -> list[str]:
+    """Empty every process-wide cache of the model, so the next evaluation is cold.
+
+    Clears the shared evaluators of :func:`accelerator.cache.default_evaluator` and every
+    ``functools.lru_cache`` found in the model's modules (e.g. lowering's memo). Network
+    construction caches (``accelerator.zoo``) are kept: building a network is not model
+    work. Returns the names of what was cleared (recorded in the results).
+    """
+    import importlib
+
+    cleared = []
+    for name in ("accelerator.cache", "accelerator.lowering", "accelerator.sim",
+                 "accelerator.isa", "accelerator.workload"):
+        module = importlib.import_module(name)
+        for attr, obj in list(vars(module).items()):
+            if callable(getattr(obj, "cache_clear", None)) and \
+                    getattr(obj, "__module__", name) == name:
+                obj.cache_clear()
+                cleared.append(f"{name}.{attr}")
+    cache = importlib.import_module("accelerator.cache")
+    default = getattr(cache, "_DEFAULT", None)
+    if isinstance(default, dict):
+        default.clear()
+        cleared.append("accelerator.cache._DEFAULT")
+    return cleared
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far (``ru_maxrss``; KiB on Linux)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 if sys.platform != "darwin" else rss / 2**20
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_info() -> dict[str, Any]:
+    import simpy
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    dirty = [line[3:] for line in _git("status", "--porcelain").splitlines()
+             if line[3:].startswith(("accelerator/", "agents/", "envs/", "benchmarks/"))]
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+        if hasattr(os, "sysconf") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "simpy": simpy.__version__,
+        "git_head": _git("rev-parse", "HEAD"),
+        # model code that differs from HEAD when the numbers were taken (edits in progress)
+        "git_uncommitted": dirty,
+    }
+
+
+def run_child(task: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m benchmarks.child`` on ``task`` in a fresh interpreter.
+
+    A fresh process gives a clean peak RSS and cold process-wide caches. The child's
+    stderr (progress) passes through; its result is the last stdout line.
+    """
+    cmd = [sys.executable, "-m", "benchmarks.child", json.dumps(task)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=None, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    return {"error": f"child exited with code {proc.returncode} and no result"}
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,121 @@
+"""The benchmark code runs and reports the right structure (nothing here is timed or compared)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from accelerator.config import load_config
+from accelerator.errors import UserInputError
+from accelerator.lowering import GroupSpec, lower_group
+from accelerator.zoo import get_network
+from benchmarks.bare import from_programs, run_bare, synthetic_stream
+from benchmarks.common import cold_reset, machine_info, summary
+from benchmarks.suite import b1_event_rate, parse_only, render, run_suite, tables
+
+HW = load_config(None)
+
+
+def test_bare_pipeline_synthetic_runs_and_counts_events():
+    for cores in (1, 4):
+        streams = [synthetic_stream(20) for _ in range(cores)]
+        events, seconds, end = run_bare(streams, HW.cmd_queue_depth, HW.token_queue_depth,
+                                        per_burst=16, latency=10)
+        assert events > 20 * 3 * cores and seconds > 0 and end > 0
+        # deterministic: the same work schedules the same events
+        assert run_bare(streams, HW.cmd_queue_depth, HW.token_queue_depth, 16, 10)[0] == events
+
+
+def test_bare_pipeline_replays_lowered_programs():
+    net = get_network("tiny_residual")
+    lowered = lower_group(GroupSpec.from_network(net, 0, 2), 2, HW)
+    assert lowered.feasible
+    streams = from_programs(lowered.programs, HW.dram_bandwidth_bytes_per_cycle)
+    assert [len(s) for s in streams] == [len(p) for p in lowered.programs]
+    events, _, end = run_bare(streams, HW.cmd_queue_depth, HW.token_queue_depth, 256,
+                              HW.dram_latency_cycles)
+    assert events > 0 and end > 0  # balanced tokens: no process left blocked
+
+
+def test_b1_structure_on_tiny_networks():
+    result = b1_event_rate(HW, ["tiny_chain", "tiny_residual"],
+                           ["nofusion@1", "nofusion@16", "oracle", "oracle@16"], repeats=1,
+                           bare_cores=[1, 16], bare_instructions=200, max_group_layers=3)
+    json.loads(json.dumps(result))  # JSON-serialisable as is
+    assert [b["cores"] for b in result["bare"]] == [1, 16]
+    for b in result["bare"]:
+        assert b["events"] > 0 and b["events_per_s"] > 0 and b["seconds"]["n"] == 1
+    assert len(result["model"]) == 8
+    done = [r for r in result["model"] if "skipped" not in r]
+    assert done
+    for r in done:
+        assert r["events"] > 0 and r["distinct_groups"] >= 1
+        assert r["sim_calls"] == r["distinct_groups"]  # a cold evaluator simulates each once
+        assert r["events_per_s"] > 0 and r["e2e_events_per_s"] > 0
+        assert r["bare_replay_events"] > 0 and r["ratio_replay"] > 0
+        for k in ("sim_seconds", "e2e_seconds", "bare_replay_seconds"):
+            assert set(r[k]) == {"median", "min", "max", "n", "samples"}
+    for k in ("ratio", "ratio_replay", "model_events_per_s", "bare_events_per_s"):
+        assert isinstance(result[k], float) and result[k] > 0 and math.isfinite(result[k])
+    assert result["meets_target"] == (result["ratio"] >= result["target_ratio"])
+
+
+def test_run_suite_document_and_rendering():
+    doc = run_suite(["B1"], quick=True, settings={
+        "b1_networks": ["tiny_chain"], "b1_configs": ["nofusion@1", "nofusion@16"],
+        "b1_repeats": 1, "bare_cores": [1], "bare_instructions": 150})
+    json.loads(json.dumps(doc))
+    assert doc["schema"] == 1 and list(doc["benchmarks"]) == ["B1"]
+    m = doc["machine"]
+    assert m["python"] and m["simpy"] and m["cpu_count"] >= 1 and "git_head" in m
+    assert doc["method"]["B1.sim"] and doc["total_seconds"] > 0
+    md = render(doc, markdown=True)
+    assert "| run |" in md and "tiny_chain nofusion@16" in md and "ratio model/bare" in md
+    assert "tiny_chain nofusion@1" in render(doc, markdown=False)
+
+
+def test_tables_render_other_benchmarks_and_errors():
+    doc = {"benchmarks": {
+        "B2": {"repeats": 1, "rows": [{"network": "n", "schedule": "oracle", "groups": 2,
+                                       "sim_calls": 2, "seconds": summary([0.5]),
+                                       "latency_cycles": 10}, {"network": "m", "error": "boom"}]},
+        "B3": {"max_group_layers": 8, "rows": [
+            {"network": "n", "layers": 3, "candidates": 9, "cold_sim_calls": 5,
+             "cold_seconds": 1.0, "warm_seconds": summary([0.01]), "warm_sim_calls": 0},
+            {"network": "m", "error": "timed out after 10 s"}]},
+        "B4": {"error": "no env"},
+        "B5": {"rows": [{"benchmark": "B3", "network": "n", "rss_after_imports_mib": 30.0,
+                         "peak_rss_mib": 50.0}]}}}
+    titles = [t for t, _, _ in tables(doc)]
+    assert [t.split()[0] for t in titles] == ["B2", "B3", "B4", "B5"]
+
+
+def test_parse_only():
+    assert parse_only(None) == ["B1", "B2", "B3", "B4", "B5"]
+    assert parse_only("b3, B1") == ["B1", "B3"]
+    with pytest.raises(UserInputError, match="B9"):
+        parse_only("B1,B9")
+
+
+def test_cold_reset_clears_the_lowering_memo():
+    net = get_network("tiny_chain")
+    lower_group(GroupSpec.from_network(net, 0, 1), 1, HW)
+    cleared = cold_reset()
+    assert any("lowering" in name for name in cleared)
+
+
+def test_machine_info_fields():
+    info = machine_info()
+    assert {"cpu_model", "cpu_count", "python", "simpy", "git_head", "git_uncommitted"} <= set(info)
+
+
+def test_bench_command_is_registered_and_rejects_bad_input(capsys):
+    from experiments.cli import build_parser, main
+
+    args = build_parser().parse_args(["bench", "--quick", "--only", "B1", "--no-save"])
+    assert args.quick and args.only == "B1" and args.no_save
+    assert main(["bench", "--only", "B7", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "B7" in err
