@@ -205,7 +205,7 @@ class _Core:
         self.tokens = [simpy.Container(env, capacity=hw.token_queue_depth, init=0)
                        for _ in range(4)]
         self.busy = [0, 0, 0]
-        self.current: list[tuple[Insn | None, str]] = [(None, "idle")] * 3
+        self.current: list[list] = [[None, 0], [None, 0], [None, 0]]  # see _module
         self.done = [False, False, False]
         self.serial_next = 0
         self.serial_event: simpy.Event | None = None
@@ -243,25 +243,24 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     tokens = core.tokens
     busy = core.busy
     c = core.index
-    if module == LOAD_MODULE:
-        pop_prev_q, pop_next_q, push_prev_q, push_next_q = None, CMP2LD, None, LD2CMP
-    elif module == COMPUTE_MODULE:
-        pop_prev_q, pop_next_q, push_prev_q, push_next_q = LD2CMP, ST2CMP, CMP2LD, CMP2ST
-    else:
-        pop_prev_q, pop_next_q, push_prev_q, push_next_q = CMP2ST, None, ST2CMP, None
+    pop_prev_q, pop_next_q, push_prev_q, push_next_q = _QUEUES[module]
+    # what the module is doing, as (instruction, state code): rendered only on a deadlock
+    cur = core.current[module]
     for _ in range(count):
-        core.current[module] = (None, "waiting for an instruction")
+        cur[0] = None
+        cur[1] = _WAIT_INSN
         insn = yield queue.get()
+        cur[0] = insn
         if seq_of is not None:
-            core.current[module] = (insn, "waiting for its turn (forced serial)")
+            cur[1] = _WAIT_TURN
             yield from _wait_turn(env, core, seq_of[id(insn)])
         if insn.pop_prev:
-            core.current[module] = (insn, f"waiting for a {TOKEN_NAMES[pop_prev_q]} token")
+            cur[1] = _POP_PREV
             yield tokens[pop_prev_q].get(1)
         if insn.pop_next:
-            core.current[module] = (insn, f"waiting for a {TOKEN_NAMES[pop_next_q]} token")
+            cur[1] = _POP_NEXT
             yield tokens[pop_next_q].get(1)
-        core.current[module] = (insn, "executing")
+        cur[1] = _EXECUTING
         start = env.now
         op = insn.op
         if op == GEMM or op == ALU:
@@ -278,15 +277,40 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
         if trace is not None and op != FINISH:
             trace.append((c, module, insn.kind, start, env.now, insn.nbytes, insn.layer))
         if insn.push_prev:
-            core.current[module] = (insn, f"pushing a {TOKEN_NAMES[push_prev_q]} token")
+            cur[1] = _PUSH_PREV
             yield tokens[push_prev_q].put(1)
         if insn.push_next:
-            core.current[module] = (insn, f"pushing a {TOKEN_NAMES[push_next_q]} token")
+            cur[1] = _PUSH_NEXT
             yield tokens[push_next_q].put(1)
         if seq_of is not None:
             _advance_turn(core)
-    core.current[module] = (None, "finished")
+    cur[0] = None
+    cur[1] = _FINISHED
     core.done[module] = True
+
+
+# module states, for deadlock reports
+_WAIT_INSN, _WAIT_TURN, _POP_PREV, _POP_NEXT, _EXECUTING, _PUSH_PREV, _PUSH_NEXT, _FINISHED = range(8)
+# which token queue each module pops / pushes through its prev / next flags
+_QUEUES = {LOAD_MODULE: (None, CMP2LD, None, LD2CMP),
+           COMPUTE_MODULE: (LD2CMP, ST2CMP, CMP2LD, CMP2ST),
+           STORE_MODULE: (CMP2ST, None, ST2CMP, None)}
+
+
+def _describe_state(module: int, state: int) -> str:
+    pop_prev, pop_next, push_prev, push_next = _QUEUES[module]
+    return {
+        _WAIT_INSN: "waiting for an instruction",
+        _WAIT_TURN: "waiting for its turn (forced serial)",
+        _POP_PREV: f"waiting for a {TOKEN_NAMES[pop_prev]} token" if pop_prev is not None else "",
+        _POP_NEXT: f"waiting for a {TOKEN_NAMES[pop_next]} token" if pop_next is not None else "",
+        _EXECUTING: "executing",
+        _PUSH_PREV: f"waiting to push a {TOKEN_NAMES[push_prev]} token (queue full)"
+        if push_prev is not None else "",
+        _PUSH_NEXT: f"waiting to push a {TOKEN_NAMES[push_next]} token (queue full)"
+        if push_next is not None else "",
+        _FINISHED: "finished",
+    }[state]
 
 
 def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False) -> SimResult:
@@ -317,10 +341,11 @@ def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False
         for m in range(3):
             if not core.done[m]:
                 insn, state = core.current[m]
-                where = f"instruction {programs[core.index].index(insn)} ({insn!r})" if insn else "no instruction"
+                where = (f"instruction {programs[core.index].index(insn)} ({insn!r})"
+                         if insn is not None else "before its next instruction")
                 raise DeadlockError(
                     f"deadlock at cycle {env.now}: core {core.index} {MODULE_NAMES[m]} module, "
-                    f"{where}, is {state} that can never arrive")
+                    f"{where}, is {_describe_state(m, state)}, which can never happen")
     tokens_left = sum(t.level for core in cores for t in core.tokens)
     return SimResult(
         cycles=int(env.now),
