@@ -257,6 +257,8 @@ def _choose_split(p: _Planner) -> str:
     in_bytes, w_bytes = layer.input_bytes(), layer.weight_bytes()
     rows_cost = in_bytes + w_bytes * rows_active
     chan_cost = in_bytes * chan_active + w_bytes
+    if layer.kind == LayerKind.DEPTHWISE_CONV2D:
+        chan_cost = in_bytes + w_bytes  # each core reads only its own channels
     # compare estimated time, not bytes alone: bytes always favour the split with fewer
     # active cores (a 16-channel layer split by channels runs on one core of 16)
     hw = p.hw
@@ -303,6 +305,8 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
         ch = layer.c_in if layer.kind != LayerKind.CONCAT else layer.c_in  # upper bound
         if single and layer.is_gemm:
             ch = min(ch, plan.cin_chunk)
+        if single and layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels":
+            ch = min(ch, cout_core)  # a depthwise core reads only its own channels
         ext_bytes[ext] = p.act_bytes(max(nr, 0), max(nc, 0), ch, layer.batch)
     inter_last = {i: max(p.consumers[i]) for i in range(p.n) if p.consumers[i]}
     for i, layer in enumerate(spec.layers):
@@ -506,6 +510,8 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                     nc = max(b for _, b in cc) - min(a for a, _ in cc)
                     if layer.kind == LayerKind.CONCAT:
                         ch = layer.c_in // max(1, len(spec.sources[i]))
+                    elif layer.kind == LayerKind.DEPTHWISE_CONV2D and chan_split:
+                        ch = k_hi - k_lo  # a depthwise core reads only its own channels
                     else:
                         ch = layer.c_in
                     if any(spec.layers[u].is_gemm for u in users):
