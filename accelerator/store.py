@@ -38,7 +38,7 @@ import time
 from dataclasses import asdict, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from accelerator.errors import UserInputError
 from accelerator.schedule import GroupResult
@@ -87,6 +87,22 @@ def result_from_dict(value: dict[str, Any], start: int, end: int) -> GroupResult
     data = {k: value[k] for k in RESULT_FIELDS if k in value}
     data["start"], data["end"] = start, end
     return GroupResult(**data)
+
+
+def lookup_or_run(store: "GroupStore", hw_key: str, spec_key: tuple, cores: int, start: int,
+                  end: int, run: Callable[[], GroupResult]) -> tuple[GroupResult, bool]:
+    """The stored result of a group if there is one, else ``run()`` stored and returned.
+
+    Returns ``(result, simulated)``; ``simulated`` is False when the store answered. This
+    is the one call :class:`accelerator.cache.GroupEvaluator` needs on a memo miss.
+    """
+    key = group_key(hw_key, spec_key, cores)
+    value = store.get(key)
+    if value is not None:
+        return result_from_dict(value, start, end), False
+    result = run()
+    store.put(key, result_to_dict(result))
+    return result, True
 
 
 def valid_value(value: Any) -> bool:

@@ -120,6 +120,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "simpy": simpy.__version__,
+        # other work on the machine skews timings: the 1/5/15-minute load when this started
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "git_head": _git("rev-parse", "HEAD"),
         # model code that differs from HEAD when the numbers were taken (edits in progress)
         "git_uncommitted": dirty,

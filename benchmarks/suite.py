@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -89,7 +90,8 @@ METHOD = {
     "B4.ppo": "MaskablePPO('MlpPolicy', 1 env, torch 1 thread) learn(total_timesteps); memo "
               "warm from the env passes; env share = time inside env.step/reset",
     "B5": "ru_maxrss of the child process that ran B2 / B3 for one network (includes the "
-          "interpreter and imports: rss_after_imports_mib)",
+          "interpreter and imports: rss_after_imports_mib); for B2 also the tracemalloc "
+          "peak of one extra cold evaluation (largest over its schedules), untimed",
 }
 
 
@@ -309,10 +311,29 @@ def b2_network(hw_name: str | None, network: str, repeats: int,
         rows.append({"network": network, "schedule": label, "groups": len(sched.groups),
                      "sim_calls": ev.sim_calls, "seconds": summary(samples),
                      "latency_cycles": result.latency_cycles,
-                     "events": sum(r.events for r in result.groups)})
+                     "events": sum(r.events for r in result.groups),
+                     "traced_peak_mib": _traced_peak_mib(net, sched, hw)})
         log(f"B2 {network} {label}: {rows[-1]['seconds']['median']:.3f} s, "
             f"{ev.sim_calls} sim calls")
     return {"rows": rows, "rss_after_imports_mib": rss_start, "peak_rss_mib": peak_rss_mib()}
+
+
+def _traced_peak_mib(net, sched, hw) -> float:
+    """Peak Python heap (tracemalloc) of one more cold evaluation, untimed: B2's workloads
+    are small enough that ru_maxrss rarely rises above the imports' own peak."""
+    import tracemalloc
+
+    from accelerator.cache import GroupEvaluator
+    from accelerator.schedule import evaluate
+
+    cold_reset()
+    ev = GroupEvaluator(hw)
+    tracemalloc.start()
+    try:
+        evaluate(net, sched, hw, ev)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 def b3_network(hw_name: str | None, network: str, warm_repeats: int,
@@ -531,13 +552,16 @@ def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False, hw_name: st
         for bench, children in (("B2", b2_children), ("B3", b3_children)):
             for network, res in children.items():
                 src = res.get("row", res)
+                traced = [r.get("traced_peak_mib") for r in res.get("rows", [])]
                 rows.append({"benchmark": bench, "network": network,
                              "rss_after_imports_mib": src.get("rss_after_imports_mib"),
                              "peak_rss_mib": src.get("peak_rss_mib"),
+                             "traced_peak_mib": max(traced) if traced and None not in traced else None,
                              **({"error": res["error"]} if "error" in res else {})})
         doc["benchmarks"]["B5"] = {"rows": rows}
 
     doc["total_seconds"] = time.perf_counter() - t_start
+    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return doc
 
 
@@ -608,9 +632,10 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
                     rows))
     if "B5" in b:
         rows = [[x["benchmark"], x["network"], _f(x["rss_after_imports_mib"], 1),
-                 _f(x["peak_rss_mib"], 1)] for x in b["B5"]["rows"]]
+                 _f(x["peak_rss_mib"], 1), _f(x.get("traced_peak_mib"), 2)]
+                for x in b["B5"]["rows"]]
         out.append((f"B5 {TITLES['B5']}", ["benchmark", "network", "RSS after imports MiB",
-                                          "peak RSS MiB"], rows))
+                                          "peak RSS MiB", "traced heap peak MiB (B2)"], rows))
     return out
 
 
@@ -618,7 +643,7 @@ def machine_line(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     dirty = f", uncommitted: {len(m['git_uncommitted'])} model files" if m["git_uncommitted"] else ""
     return (f"{m['cpu_model']}, {m['cpus_usable']} CPUs, Python {m['python']}, SimPy "
-            f"{m['simpy']}, git {m['git_head'][:10]}{dirty}; hardware {doc['hardware']['name']}; "
+            f"{m['simpy']}, git {m['git_head'][:10]}{dirty}, load {m.get('load_average')}; hardware {doc['hardware']['name']}; "
             f"{'quick' if doc['quick'] else 'full'} run, {doc['total_seconds']:.0f} s")
 
 

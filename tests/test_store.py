@@ -202,3 +202,30 @@ def test_forked_child_opens_its_own_connection(tmp_path):
 def test_directory_path_is_an_error(tmp_path):
     with pytest.raises(StoreError, match="directory"):
         GroupStore(tmp_path)
+
+
+def test_lookup_or_run_serves_the_simulated_result(tmp_path):
+    """What GroupEvaluator will do on a memo miss: a store hit equals a fresh simulation."""
+    from accelerator.cache import run_group
+    from accelerator.config import load_config
+    from accelerator.lowering import GroupSpec
+    from accelerator.store import lookup_or_run
+    from accelerator.zoo import get_network
+
+    hw = load_config(None)
+    net = get_network("tiny_residual")
+    spec = GroupSpec.from_network(net, 1, 4)
+    calls = []
+
+    def run():
+        calls.append(1)
+        return run_group(spec, 4, hw, 1)[0]
+
+    with GroupStore(tmp_path / "s.sqlite") as store:
+        first, simulated = lookup_or_run(store, hw.key, spec.key, 4, 1, 4, run)
+        assert simulated and first.feasible and len(store) == 1
+    with GroupStore(tmp_path / "s.sqlite") as store:  # a later process
+        again, simulated = lookup_or_run(store, hw.key, spec.key, 4, 7, 10, run)
+    assert not simulated and len(calls) == 1
+    assert (again.start, again.end) == (7, 10)
+    assert result_to_dict(again) | {"start": 1, "end": 4} == result_to_dict(first)
