@@ -1,8 +1,8 @@
 """A trained MaskablePPO policy as a scheduler: masked argmax over FusionEnv, one pass.
 
 Scheduling a network walks it once; the only hardware queries are feasibility checks for
-the action masks (lowering, no simulation), so the search cost in simulator calls is what
-the env spends on rewards, which this scheduler turns off.
+the action masks (lowering, no simulation). The env's rewards are turned off, so the
+search costs zero simulator calls.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class PPOScheduler(Scheduler):
                   evaluator: GroupEvaluator) -> Schedule:
         from envs.fusion_env import FusionEnv
 
-        env = FusionEnv([network], hw=hw, evaluator=evaluator, **self.env_kwargs)
+        env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False,
+                        **self.env_kwargs)
         obs, _ = env.reset(seed=0, options={"network": network})
         info: dict = {}
         done = False

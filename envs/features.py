@@ -40,6 +40,35 @@ GROUP_FEATURE_NAMES_FIXED: tuple[str, ...] = (
 GLOBAL_FEATURE_NAMES: tuple[str, ...] = ("position", "log_network_layers")
 
 
+def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
+    """A roofline estimate of ``layer`` alone on each allowed core count, in cycles.
+
+    Analytic and cheap (no simulation): work divided over the cores that get any (output
+    rows, or 16-wide output-channel blocks, whichever split keeps more cores busy), DRAM
+    bytes with the weights re-read by every row-split core (the input by every
+    channel-split core), plus the end-of-group barrier. It encodes the DLFusion finding
+    that the best core count grows with the operation count and channel size.
+    """
+    if layer.is_gemm:
+        work = layer.macs / hw.macs_per_cycle
+    else:
+        work = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    in_b, w_b = layer.input_bytes(hw.inp_bits), layer.weight_bytes(hw.wgt_bits)
+    out_b = layer.output_bytes(hw.inp_bits)
+    blocks = -(-layer.c_out // hw.block_out)
+    estimates = []
+    for c in hw.allowed_core_counts:
+        rows, chans = min(c, layer.h_out), min(c, blocks)
+        if rows >= chans:
+            active, traffic = rows, in_b + w_b * rows + out_b
+        else:
+            active, traffic = chans, in_b * chans + w_b + out_b
+        barrier = hw.sync_cycles_per_core * c if c > 1 else 0
+        estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
+                         + barrier)
+    return estimates
+
+
 def _log_scaled(value: float, log10_max: float) -> float:
     """log10(1 + value) / log10_max, clipped to [0, 1]."""
     return min(1.0, max(0.0, math.log10(1.0 + max(0.0, value)) / log10_max))
@@ -113,6 +142,7 @@ class FeatureExtractor:
             *GROUP_FEATURE_NAMES_FIXED,
             *(f"group_cores_{c}" for c in self.core_counts),
             *GLOBAL_FEATURE_NAMES,
+            *(f"estimate_cores_{c}" for c in self.core_counts), "launch_fraction",
             "mask_fuse", *(f"mask_start_{c}" for c in self.core_counts),
         )
         self.size = len(self.names)
@@ -155,6 +185,10 @@ class FeatureExtractor:
         obs[pos] = min(1.0, i / n)
         obs[pos + 1] = _log2_scaled(n, 10.0)
         pos += 2
+        k = len(self.core_counts)
+        if i < n:  # how much slower each core count is than the best one, and launch weight
+            obs[pos:pos + k + 1] = t.estimates[i]
+        pos += k + 1
         obs[pos:pos + len(mask)] = mask
         return obs
 
@@ -169,3 +203,10 @@ class _NetworkTable:
             [[0], np.cumsum([layer.weight_bytes(hw.wgt_bits) for layer in network.layers])])
         self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
         self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]
+        rows = []
+        for layer in network.layers:
+            est = core_count_estimates(layer, hw)
+            best = max(1.0, min(est))
+            rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
+                        + [hw.launch_overhead_cycles / (hw.launch_overhead_cycles + best)])
+        self.estimates = np.asarray(rows, dtype=np.float32)

@@ -84,7 +84,9 @@ class FusionEnv(gym.Env):
 
     ``networks``: Networks or zoo names (``"resnet18"``, ``"synthetic:SEED"``...); ``hw``: a
     HardwareConfig, a preset name or file, or None for the dlfusion16 preset; ``objective``;
-    ``max_group_layers``; ``lookahead``; ``evaluator``: a shared GroupEvaluator (default:
+    ``max_group_layers``; ``lookahead``; ``compute_rewards=False`` schedules without
+    simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:
+    how a trained policy is deployed); ``evaluator``: a shared GroupEvaluator (default:
     the process-wide one for ``hw``). ``reset(options={"network": net_or_name})`` picks a
     network (it need not be in the training set); otherwise one is drawn with
     ``self.np_random``, so a seed fixes the sequence of networks.
@@ -95,7 +97,8 @@ class FusionEnv(gym.Env):
     def __init__(self, networks: Sequence[Network | str] | Network | str,
                  hw: HardwareConfig | str | None = None, objective: str = "latency",
                  max_group_layers: int = 8, lookahead: int = 2,
-                 evaluator: GroupEvaluator | None = None, render_mode: str | None = None):
+                 evaluator: GroupEvaluator | None = None, render_mode: str | None = None,
+                 compute_rewards: bool = True):
         if isinstance(networks, (Network, str)):
             networks = [networks]
         self.networks = [_resolve(n) for n in networks]
@@ -114,6 +117,9 @@ class FusionEnv(gym.Env):
         self.max_group_layers = max_group_layers
         self.evaluator = evaluator if evaluator is not None else default_evaluator(self.hw)
         self.render_mode = render_mode
+        # False: schedule only (rewards 0, no simulation at all): how a trained policy is
+        # deployed, so its search cost is zero simulator calls
+        self.compute_rewards = compute_rewards
         self.core_counts = self.hw.allowed_core_counts
         self.features = FeatureExtractor(self.hw, lookahead, max_group_layers)
         self.feature_names = self.features.names
@@ -136,14 +142,16 @@ class FusionEnv(gym.Env):
             feas.check_schedulable(self.network.name)
             self._feasibility[key] = feas
         self._feas = self._feasibility[key]
-        self._baseline = self._baseline_of(self.network)
+        self._baseline = self._baseline_of(self.network) if self.compute_rewards else None
         self._i, self._start, self._cores = 0, None, None
         self._groups: list[Group] = []
         self._results: list[GroupResult] = []
         self._cycles = self._energy = 0.0
         self._mask = self._compute_mask()
-        return self._observation(), {"network": self.network.name,
-                                     "baseline": self._baseline_value()}
+        info = {"network": self.network.name}
+        if self._baseline is not None:
+            info["baseline"] = self._baseline_value()
+        return self._observation(), info
 
     def step(self, action):
         if self.network is None or self._i >= len(self.network):
@@ -198,6 +206,9 @@ class FusionEnv(gym.Env):
     def _close(self, end: int) -> float:
         """Close the open group [start, end); return its reward."""
         g = Group(self._start, end, self._cores)
+        if not self.compute_rewards:
+            self._groups.append(g)
+            return 0.0
         r = self.evaluator.result(self.network, g.start, g.end, g.cores)
         if not r.feasible:  # cannot happen through the mask; a bug if it does
             raise RuntimeError(f"closed an infeasible group {g}: {r.reason}")
@@ -231,10 +242,12 @@ class FusionEnv(gym.Env):
         return {"latency": cycles, "energy": energy, "edp": energy * seconds}[self.objective]
 
     def _final_info(self) -> dict[str, Any]:
+        schedule = Schedule(tuple(self._groups), self.network.name, self.network.content_hash())
+        if not self.compute_rewards:
+            return {"schedule": schedule}
         total = self._running_objective()
         return {
-            "schedule": Schedule(tuple(self._groups), self.network.name,
-                                 self.network.content_hash()),
+            "schedule": schedule,
             "latency_cycles": int(self._cycles),
             "energy_pj": self._energy,
             "objective": total,

@@ -279,3 +279,22 @@ def test_unschedulable_network_is_reported_at_reset():
     env = FusionEnv([small_chain()], hw=CHEAP_LAUNCH_HW, evaluator=NothingRuns(CHEAP_LAUNCH_HW))
     with pytest.raises(InfeasibleError, match="no feasible schedule"):
         env.reset(seed=0)
+
+
+def test_schedule_only_mode_simulates_nothing():
+    """compute_rewards=False: a deployed policy's search costs zero simulator calls."""
+    from accelerator.cache import GroupEvaluator
+    from accelerator.config import load_config
+    from envs.fusion_env import FusionEnv
+
+    hw = load_config()
+    ev = GroupEvaluator(hw)
+    env = FusionEnv(["tiny_residual"], hw=hw, evaluator=ev, compute_rewards=False)
+    env.reset(seed=1)
+    done, info, total = False, {}, 0.0
+    while not done:
+        mask = env.action_masks()
+        _, reward, done, _, info = env.step(int(mask.nonzero()[0][-1]))
+        total += reward
+    assert ev.sim_calls == 0 and total == 0.0
+    info["schedule"].validate(env.network, hw)

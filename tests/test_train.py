@@ -77,6 +77,7 @@ def test_eval_table_is_consistent(trained: Path):
         assert r["speedup_vs_no_fusion"] == pytest.approx(
             rows["no-fusion"]["latency_cycles"] / r["latency_cycles"], rel=1e-5)
     assert rows["random-oracle-budget"]["sim_calls"] <= rows["oracle"]["sim_calls"]
+    assert rows["ppo"]["sim_calls"] == 0  # deployed policy: masks come from lowering only
     assert "| tiny_residual | ppo |" in (trained / "eval.md").read_text()
 
 
