@@ -1,0 +1,134 @@
+"""A schedule's execution as a Chrome / Perfetto trace (Trace Event Format JSON).
+
+Open the file in https://ui.perfetto.dev or chrome://tracing. Layout:
+
+- one process per core (``core 0`` ...), one thread per module (``load``, ``compute``,
+  ``store``); every executed instruction is an ``X`` (complete) event named by its kind
+  (``LOAD.INP``, ``GEMM`` ...) with ``args`` = kind, bytes, cycles, layer, group;
+- a ``schedule`` process: one span per fused group (thread ``groups``) and its host launch
+  and end-of-group barrier (thread ``overheads``);
+- a ``DRAM`` process: a counter of the transfers in flight on the shared bus.
+
+Groups are laid back to back, as :func:`accelerator.schedule.evaluate` adds them up: group
+``k`` starts where group ``k-1`` ends, and its cores start after the launch overhead.
+Timestamps are microseconds at the configured clock (``cycles / clock_mhz``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accelerator.cache import run_group
+from accelerator.config import HardwareConfig
+from accelerator.isa import MODULE_NAMES
+from accelerator.lowering import GroupSpec
+from accelerator.schedule import Schedule, ScheduleError
+from accelerator.workload import Network
+
+SCHEDULE_PID_OFFSET = 1  # the schedule process comes after the cores
+DRAM_PID_OFFSET = 2
+
+
+def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> dict[str, Any]:
+    """Re-simulate every group of ``schedule`` with tracing on; return a TEF dict.
+
+    Raises :class:`ScheduleError` for a schedule that does not fit the network or the
+    hardware, or that contains an infeasible group.
+    """
+    schedule.validate(network, hw)
+    us_per_cycle = 1.0 / hw.clock_mhz
+    max_cores = max(g.cores for g in schedule.groups)
+    schedule_pid = max_cores - 1 + SCHEDULE_PID_OFFSET
+    dram_pid = max_cores - 1 + DRAM_PID_OFFSET
+    events: list[dict[str, Any]] = _metadata(max_cores, schedule_pid, dram_pid)
+    offset = 0  # cycles: where this group starts on the schedule's timeline
+    busy = {name: 0 for name in MODULE_NAMES}
+    group_summaries = []
+    for k, g in enumerate(schedule.groups):
+        spec = GroupSpec.from_network(network, g.start, g.end)
+        result, _, sim = run_group(spec, g.cores, hw, g.start, trace=True)
+        if not result.feasible or sim is None:
+            raise ScheduleError(f"group {g.start}..{g.end - 1} on {g.cores} cores is "
+                                f"infeasible: {result.reason}")
+        names = [layer.name for layer in network.layers[g.start:g.end]]
+        label = names[0] + (f" .. {names[-1]}" if len(names) > 1 else "")
+        run_start = offset + hw.launch_overhead_cycles
+        for core, module, kind, start, end, nbytes, layer in sim.trace or ():
+            if end <= start:
+                continue  # zero-length placeholders (empty loads) have nothing to show
+            busy[MODULE_NAMES[module]] += end - start
+            events.append({
+                "name": kind, "cat": MODULE_NAMES[module], "ph": "X",
+                "pid": core, "tid": module,
+                "ts": (run_start + start) * us_per_cycle,
+                "dur": (end - start) * us_per_cycle,
+                "args": {"kind": kind, "bytes": nbytes, "cycles": end - start, "group": k,
+                         "layer": names[layer] if 0 <= layer < len(names) else None},
+            })
+        events.extend(_dram_counter(sim.dram_trace or [], run_start, us_per_cycle, dram_pid))
+        group_args = {"group": k, "start": g.start, "end": g.end, "cores": g.cores,
+                      "layers": names, "latency_cycles": result.latency_cycles,
+                      "dram_bytes_read": result.dram_bytes_read,
+                      "dram_bytes_written": result.dram_bytes_written}
+        events.append({"name": f"group {k}: {label} x{g.cores}", "cat": "group", "ph": "X",
+                       "pid": schedule_pid, "tid": 0, "ts": offset * us_per_cycle,
+                       "dur": result.latency_cycles * us_per_cycle, "args": group_args})
+        if hw.launch_overhead_cycles:
+            events.append({"name": "launch", "cat": "overhead", "ph": "X", "pid": schedule_pid,
+                           "tid": 1, "ts": offset * us_per_cycle,
+                           "dur": hw.launch_overhead_cycles * us_per_cycle,
+                           "args": {"group": k, "cycles": hw.launch_overhead_cycles}})
+        barrier = result.latency_cycles - hw.launch_overhead_cycles - sim.cycles
+        if barrier > 0:
+            events.append({"name": "barrier", "cat": "overhead", "ph": "X", "pid": schedule_pid,
+                           "tid": 1, "ts": (run_start + sim.cycles) * us_per_cycle,
+                           "dur": barrier * us_per_cycle, "args": {"group": k, "cycles": barrier}})
+        group_summaries.append({**group_args, "offset_cycles": offset,
+                                "busy_cycles": dict(result.busy_cycles)})
+        offset += result.latency_cycles
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {
+            "network": network.name, "network_hash": network.content_hash(),
+            "hardware": hw.name, "clock_mhz": hw.clock_mhz, "time_unit": "us",
+            "latency_cycles": offset, "busy_cycles": busy, "groups": group_summaries,
+        },
+    }
+
+
+def _metadata(cores: int, schedule_pid: int, dram_pid: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+
+    def meta(name: str, pid: int, tid: int, value: str | int, key: str = "name") -> None:
+        events.append({"name": name, "ph": "M", "pid": pid, "tid": tid, "args": {key: value}})
+
+    for core in range(cores):
+        meta("process_name", core, 0, f"core {core}")
+        meta("process_sort_index", core, 0, core, "sort_index")
+        for module, name in enumerate(MODULE_NAMES):
+            meta("thread_name", core, module, name)
+            meta("thread_sort_index", core, module, module, "sort_index")
+    meta("process_name", schedule_pid, 0, "schedule")
+    meta("process_sort_index", schedule_pid, 0, -1, "sort_index")
+    meta("thread_name", schedule_pid, 0, "groups")
+    meta("thread_name", schedule_pid, 1, "overheads")
+    meta("process_name", dram_pid, 0, "DRAM")
+    meta("process_sort_index", dram_pid, 0, cores, "sort_index")
+    return events
+
+
+def _dram_counter(dram_trace: list[tuple], run_start: int, us_per_cycle: float,
+                  pid: int) -> list[dict[str, Any]]:
+    """Transfers in flight over time, as counter (``C``) events."""
+    changes: dict[int, int] = {}
+    for _core, start, end, _nbytes in dram_trace:
+        changes[start] = changes.get(start, 0) + 1
+        changes[end] = changes.get(end, 0) - 1
+    events = []
+    level = 0
+    for t in sorted(changes):
+        level += changes[t]
+        events.append({"name": "DRAM transfers in flight", "ph": "C", "pid": pid, "tid": 0,
+                       "ts": (run_start + t) * us_per_cycle, "args": {"transfers": level}})
+    return events

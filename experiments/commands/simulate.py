@@ -1,0 +1,158 @@
+"""``fusiongym simulate``: run one schedule of one network on the accelerator model.
+
+Prints the latency (cycles and ms), DRAM bytes read / written, energy, per-module
+utilization and a per-group table. Utilization is busy cycles / latency, summed over
+cores (so up to the core count); ``per core`` divides by the cores each group used.
+
+Examples::
+
+    fusiongym simulate --network resnet18                       # no fusion, default cores
+    fusiongym simulate --network resnet18 --hw pynq --json
+    fusiongym simulate --network mobilenet_v2 --cores 4         # no fusion, 4 cores each
+    fusiongym simulate --network resnet18 --schedule best.json  # from `fusiongym oracle --save`
+    fusiongym simulate --onnx model.onnx --trace trace.json     # open in ui.perfetto.dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from accelerator.errors import UserInputError
+
+
+class SimulateArgumentError(UserInputError):
+    """The simulate command's arguments do not make sense together."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "simulate", help="latency, DRAM traffic, energy and utilization of one schedule",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--network", metavar="NAME",
+                        help="a built-in network (see `fusiongym networks`) or "
+                             "synthetic:SEED[:NLAYERS[:KIND]]")
+    source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
+    parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
+                        help="hardware preset or YAML/JSON file (default: dlfusion16)")
+    parser.add_argument("--schedule", default="no-fusion", metavar="no-fusion|FILE.json",
+                        help="'no-fusion' (every layer its own group) or a saved schedule "
+                             "(default: no-fusion)")
+    parser.add_argument("--cores", type=int, default=None, metavar="N",
+                        help="cores per group for --schedule no-fusion (default: the "
+                             "hardware's default_cores)")
+    parser.add_argument("--trace", metavar="OUT.json",
+                        help="also write a Chrome / Perfetto trace (Trace Event Format) of "
+                             "every instruction, per core and module (written atomically)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _network(args: argparse.Namespace):
+    if args.onnx:
+        from accelerator.onnx_import import load_onnx
+
+        return load_onnx(args.onnx)
+    from accelerator.zoo import get_network
+
+    return get_network(args.network)
+
+
+def _schedule(args: argparse.Namespace, network, hw):
+    from accelerator.schedule import Schedule
+
+    if args.schedule == "no-fusion":
+        cores = hw.default_cores if args.cores is None else args.cores
+        if cores not in hw.allowed_core_counts:
+            raise SimulateArgumentError(
+                f"--cores {cores} is not allowed on {hw.name} (allowed: "
+                f"{', '.join(map(str, hw.allowed_core_counts))})")
+        return Schedule.no_fusion(network, cores)
+    if args.cores is not None:
+        raise SimulateArgumentError("--cores only applies to --schedule no-fusion; a saved "
+                                    "schedule carries a core count per group")
+    return Schedule.load(args.schedule)
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelerator.config import load_config
+    from accelerator.schedule import evaluate
+
+    hw = load_config(args.hw)
+    network = _network(args)
+    schedule = _schedule(args, network, hw)
+    result = evaluate(network, schedule, hw)
+    summary = _summary(network, schedule, result, hw, args)
+    if args.trace:
+        from accelerator.fileio import atomic_write_text
+        from accelerator.trace_export import schedule_trace
+
+        trace = schedule_trace(network, schedule, hw)
+        atomic_write_text(args.trace, json.dumps(trace, separators=(",", ":")) + "\n")
+        summary["trace"] = args.trace
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_human(summary)
+    return 0
+
+
+def _summary(network, schedule, result, hw, args) -> dict:
+    modules = ("load", "compute", "store")
+    latency = result.latency_cycles
+    busy = {m: sum(r.busy_cycles.get(m, 0) for r in result.groups) for m in modules}
+    core_cycles = sum(r.latency_cycles * r.cores for r in result.groups)
+    groups = []
+    for k, (g, r) in enumerate(zip(schedule.groups, result.groups)):
+        groups.append({
+            "group": k, "start": g.start, "end": g.end, "cores": g.cores,
+            "layers": [layer.name for layer in network.layers[g.start:g.end]],
+            "latency_cycles": r.latency_cycles,
+            "dram_bytes_read": r.dram_bytes_read, "dram_bytes_written": r.dram_bytes_written,
+            "energy_uj": r.energy_pj / 1e6, "macs": r.macs,
+            "busy_cycles": {m: r.busy_cycles.get(m, 0) for m in modules},
+            "utilization": {m: r.busy_cycles.get(m, 0) / r.latency_cycles for m in modules},
+        })
+    return {
+        "network": network.name, "network_hash": network.content_hash(),
+        "hardware": hw.name, "clock_mhz": hw.clock_mhz,
+        "schedule": args.schedule, "groups_count": len(schedule.groups),
+        "layers": len(network),
+        "latency_cycles": latency, "latency_ms": result.seconds * 1e3,
+        "dram_bytes_read": result.dram_bytes_read,
+        "dram_bytes_written": result.dram_bytes_written,
+        "energy_uj": result.energy_pj / 1e6, "macs": result.macs,
+        "busy_cycles": busy,
+        "utilization": {m: busy[m] / latency for m in modules},
+        "utilization_per_core": {m: busy[m] / core_cycles for m in modules},
+        "groups": groups, "trace": None,
+    }
+
+
+def _print_human(s: dict) -> None:
+    from experiments.output import format_table
+
+    print(f"{s['network']} on {s['hardware']}: {s['layers']} layers in {s['groups_count']} "
+          f"group{'' if s['groups_count'] == 1 else 's'} (schedule: {s['schedule']})")
+    rows = []
+    for g in s["groups"]:
+        names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
+        u = g["utilization"]
+        rows.append([g["group"], f"{g['start']}..{g['end'] - 1}", names, g["cores"],
+                     g["latency_cycles"], g["dram_bytes_read"], g["dram_bytes_written"],
+                     g["energy_uj"], u["load"], u["compute"], u["store"]])
+    print(format_table(["#", "layers", "names", "cores", "latency cycles", "DRAM read B",
+                        "DRAM written B", "energy uJ", "load", "compute", "store"], rows))
+    print()
+    print(f"latency       {s['latency_cycles']} cycles = {s['latency_ms']:.4g} ms "
+          f"at {s['clock_mhz']:g} MHz")
+    print(f"DRAM          {s['dram_bytes_read']} B read, {s['dram_bytes_written']} B written")
+    print(f"energy        {s['energy_uj']:.4g} uJ")
+    util, per_core = s["utilization"], s["utilization_per_core"]
+    print("utilization   " + ", ".join(
+        f"{m} {util[m]:.3f} ({per_core[m]:.1%} per core)" for m in ("load", "compute", "store"))
+        + "   (busy / latency, summed over cores)")
+    if s["trace"]:
+        print(f"trace         {s['trace']} (open in https://ui.perfetto.dev)")
