@@ -235,6 +235,23 @@ def test_two_cores_loading_share_the_bus():
     assert both.busy_cycles[1][LOAD_MODULE] > 0.9 * both.cycles
 
 
+@pytest.mark.parametrize("arbitration", ["fair_share", "burst"])
+def test_unequal_loads_share_the_bus(arbitration):
+    """Core 0 moves 1 MiB while core 1 moves 4 MiB, both from cycle 0: the bus is never
+    idle and never faster than its bandwidth, so the last byte lands at 5 MiB / bandwidth;
+    core 0, sharing the bus all along, finishes near 2 MiB / bandwidth."""
+    hw = DLF.with_(dram_arbitration=arbitration)
+    mib = 1 << 20
+    sim = simulate([_loads(1, mib), _loads(1, 4 * mib)], hw)
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    slack = 4 * hw.dram_latency_cycles + 2 * hw.dram_burst_bytes / bw
+    assert 5 * mib / bw <= sim.cycles <= 5 * mib / bw + slack
+    small = sim.busy_cycles[0][LOAD_MODULE]
+    assert 2 * mib / bw - slack <= small <= 2 * mib / bw + slack
+    alone = simulate([_loads(1, mib)], hw).busy_cycles[0][LOAD_MODULE]
+    assert small > 1.8 * alone
+
+
 def test_contention_in_a_real_group():
     """A DRAM-bound layer on 8 cores is not 8x faster: the cores share one bus."""
     net = get_network("vgg16")
