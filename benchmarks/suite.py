@@ -72,6 +72,8 @@ METHOD = {
     "events": "SimPy events = next(env._eid) after env.run(), for the model (as "
               "accelerator/sim.py reports) and the bare pipeline alike; each distinct "
               "(group, cores) of a schedule simulated once, as the memo does",
+    "B1.order": "repeats are the outer loop: each repeat runs every bare synthetic pipeline, "
+                "then per schedule the model, its bare replay and the end-to-end evaluation",
     "B1.sim": "timed: accelerator.sim.simulate(programs, hw) for each distinct group of the "
               "schedule (environment + processes + env.run + SimResult); lowering done "
               "beforehand, untimed",
@@ -139,40 +141,28 @@ def _rate(events: float, seconds: float) -> float:
 
 
 # ---- B1 ---------------------------------------------------------------------------------
-def bare_synthetic(hw, cores: int, instructions: int, repeats: int) -> dict[str, Any]:
-    """The bare pipeline on ``cores`` cores, ``instructions`` instructions in all."""
-    from benchmarks.bare import run_bare, synthetic_stream
-
-    tiles = max(3, instructions // (3 * cores))
-    streams = [synthetic_stream(tiles) for _ in range(cores)]
-    samples, events = [], 0
-    for _ in range(repeats):
-        with gc_paused():
-            events, seconds, _ = run_bare(streams, hw.cmd_queue_depth, hw.token_queue_depth,
-                                          _per_burst(hw), hw.dram_latency_cycles)
-        samples.append(seconds)
-    s = summary(samples)
-    return {"cores": cores, "instructions": sum(len(x) for x in streams), "events": events,
-            "seconds": s, "events_per_s": _rate(events, s["median"])}
-
-
 def _per_burst(hw) -> int:
     return max(1, hw.dram_burst_bytes // hw.instruction_bytes)
 
 
-def b1_schedule(net, config: str, hw, repeats: int,
-                oracle_schedule: Callable[[str], Any]) -> dict[str, Any]:
-    """B1 for one (network, schedule): sim-only, bare replay and end-to-end cold rates."""
+def _run_bare(hw, streams) -> tuple[int, float]:
+    from benchmarks.bare import run_bare
+
+    events, seconds, _ = run_bare(streams, hw.cmd_queue_depth, hw.token_queue_depth,
+                                  _per_burst(hw), hw.dram_latency_cycles)
+    return events, seconds
+
+
+def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dict[str, Any]:
+    """Untimed: the schedule and the distinct (group shape, cores) the memo would simulate,
+    lowered, plus their bare-pipeline streams. ``skipped`` if a group is infeasible."""
     from accelerator.cache import GroupEvaluator
     from accelerator.lowering import lower_group
-    from accelerator.schedule import evaluate
-    from accelerator.sim import simulate
-    from benchmarks.bare import from_programs, run_bare
+    from benchmarks.bare import from_programs
 
     row: dict[str, Any] = {"network": net.name, "schedule": config}
     sched = _schedule_for(net, config, hw, oracle_schedule)
     row["groups"] = len(sched.groups)
-    # untimed preparation: the distinct (group shape, cores) the memo would simulate
     cold_reset()
     ev = GroupEvaluator(hw)
     unique: dict[tuple, list] = {}
@@ -184,51 +174,59 @@ def b1_schedule(net, config: str, hw, repeats: int,
         lowered = lower_group(spec, g.cores, hw)
         if not lowered.feasible:
             row["skipped"] = f"group {g.start}..{g.end - 1} x{g.cores}: {lowered.reason}"
-            return row
+            return {"row": row}
         unique[key] = lowered.programs
     row["distinct_groups"] = len(unique)
     programs = list(unique.values())
+    return {"row": row, "net": net, "schedule": sched, "programs": programs,
+            "streams": [from_programs(p, hw.dram_bandwidth_bytes_per_cycle) for p in programs],
+            "sim": [], "replay": [], "e2e": []}
 
-    sim_samples, events = [], 0
-    for _ in range(repeats):
-        total, events = 0.0, 0
-        with gc_paused():
-            for progs in programs:
-                t0 = time.perf_counter()
-                sim = simulate(progs, hw)
-                total += time.perf_counter() - t0
-                events += sim.events
-        sim_samples.append(total)
+
+def _measure_once(item: dict[str, Any], hw) -> None:
+    """One repeat of one schedule: sim-only, bare replay, end-to-end cold (in that order)."""
+    from accelerator.cache import GroupEvaluator
+    from accelerator.schedule import evaluate
+    from accelerator.sim import simulate
+
+    row = item["row"]
+    total, events = 0.0, 0
+    with gc_paused():
+        for progs in item["programs"]:
+            t0 = time.perf_counter()
+            sim = simulate(progs, hw)
+            total += time.perf_counter() - t0
+            events += sim.events
+    item["sim"].append(total)
     row["events"] = events
-    row["sim_seconds"] = summary(sim_samples)
-    row["events_per_s"] = _rate(events, row["sim_seconds"]["median"])
+    total, events = 0.0, 0
+    with gc_paused():
+        for streams in item["streams"]:
+            e, seconds = _run_bare(hw, streams)
+            total += seconds
+            events += e
+    item["replay"].append(total)
+    row["bare_replay_events"] = events
+    cold_reset()
+    ev = GroupEvaluator(hw)
+    net, sched = item["net"], item["schedule"]
+    seconds, _ = timed(lambda: evaluate(net, sched, hw, ev), gc_off=True)
+    item["e2e"].append(seconds)
+    row["sim_calls"] = ev.sim_calls
 
-    streams = [from_programs(p, hw.dram_bandwidth_bytes_per_cycle) for p in programs]
-    bare_samples, bare_events = [], 0
-    for _ in range(repeats):
-        total, bare_events = 0.0, 0
-        with gc_paused():
-            for s in streams:
-                e, seconds, _ = run_bare(s, hw.cmd_queue_depth, hw.token_queue_depth,
-                                         _per_burst(hw), hw.dram_latency_cycles)
-                total += seconds
-                bare_events += e
-        bare_samples.append(total)
-    row["bare_replay_events"] = bare_events
-    row["bare_replay_seconds"] = summary(bare_samples)
-    row["bare_replay_events_per_s"] = _rate(bare_events, row["bare_replay_seconds"]["median"])
+
+def _finish(item: dict[str, Any]) -> dict[str, Any]:
+    row = item["row"]
+    if "skipped" in row:
+        return row
+    row["sim_seconds"] = summary(item["sim"])
+    row["events_per_s"] = _rate(row["events"], row["sim_seconds"]["median"])
+    row["bare_replay_seconds"] = summary(item["replay"])
+    row["bare_replay_events_per_s"] = _rate(row["bare_replay_events"],
+                                            row["bare_replay_seconds"]["median"])
     row["ratio_replay"] = _rate(row["events_per_s"], row["bare_replay_events_per_s"])
-
-    e2e_samples, sim_calls = [], 0
-    for _ in range(repeats):
-        cold_reset()
-        ev = GroupEvaluator(hw)
-        seconds, _ = timed(lambda: evaluate(net, sched, hw, ev), gc_off=True)
-        e2e_samples.append(seconds)
-        sim_calls = ev.sim_calls
-    row["sim_calls"] = sim_calls
-    row["e2e_seconds"] = summary(e2e_samples)
-    row["e2e_events_per_s"] = _rate(events, row["e2e_seconds"]["median"])
+    row["e2e_seconds"] = summary(item["e2e"])
+    row["e2e_events_per_s"] = _rate(row["events"], row["e2e_seconds"]["median"])
     return row
 
 
@@ -236,8 +234,14 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
                   bare_cores: Sequence[int], bare_instructions: int,
                   oracle_schedule: Callable[[str], Any] | None = None,
                   max_group_layers: int = 8) -> dict[str, Any]:
-    """B1: the model's SimPy events/s against the bare pipeline's, in one run."""
+    """B1: the model's SimPy events/s against the bare pipeline's, in one run.
+
+    Repeats are the outer loop: each repeat measures every schedule (model, then the bare
+    replay of the same programs, then end-to-end) and every bare synthetic pipeline, so
+    all rates are sampled over the same stretch of time (fair under a varying machine load).
+    """
     from accelerator.zoo import get_network
+    from benchmarks.bare import synthetic_stream
 
     if oracle_schedule is None:
         cache: dict[str, Any] = {}
@@ -247,22 +251,37 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
                 cache[name] = compute_oracle_schedule(name, hw, max_group_layers)
             return cache[name]
 
-    bare = []
+    items = [_prepare(get_network(name), config, hw, oracle_schedule)
+             for name in networks for config in configs]
+    bare_items = []
     for cores in bare_cores:
         if cores <= hw.num_cores:
-            bare.append(bare_synthetic(hw, cores, bare_instructions, repeats))
-            log(f"B1 bare pipeline x{cores}: {bare[-1]['events_per_s']:,.0f} events/s")
-    rows = []
-    for name in networks:
-        net = get_network(name)
-        for config in configs:
-            row = b1_schedule(net, config, hw, repeats, oracle_schedule)
-            rows.append(row)
-            if "skipped" in row:
-                log(f"B1 {name} {config}: skipped ({row['skipped']})")
-            else:
-                log(f"B1 {name} {config}: {row['events_per_s']:,.0f} events/s "
-                    f"(bare replay {row['bare_replay_events_per_s']:,.0f})")
+            tiles = max(3, bare_instructions // (3 * cores))
+            streams = [synthetic_stream(tiles) for _ in range(cores)]
+            bare_items.append({"cores": cores, "streams": streams, "samples": [],
+                               "instructions": sum(len(x) for x in streams), "events": 0})
+    for _ in range(repeats):
+        for b in bare_items:
+            with gc_paused():
+                b["events"], seconds = _run_bare(hw, b["streams"])
+            b["samples"].append(seconds)
+        for item in items:
+            if "skipped" not in item["row"]:
+                _measure_once(item, hw)
+    bare = []
+    for b in bare_items:
+        s = summary(b["samples"])
+        bare.append({"cores": b["cores"], "instructions": b["instructions"],
+                     "events": b["events"], "seconds": s,
+                     "events_per_s": _rate(b["events"], s["median"])})
+        log(f"B1 bare pipeline x{b['cores']}: {bare[-1]['events_per_s']:,.0f} events/s")
+    rows = [_finish(item) for item in items]
+    for row in rows:
+        if "skipped" in row:
+            log(f"B1 {row['network']} {row['schedule']}: skipped ({row['skipped']})")
+        else:
+            log(f"B1 {row['network']} {row['schedule']}: {row['events_per_s']:,.0f} events/s "
+                f"(bare replay {row['bare_replay_events_per_s']:,.0f})")
     done = [r for r in rows if "skipped" not in r]
     model_events = sum(r["events"] for r in done)
     model_seconds = sum(r["sim_seconds"]["median"] for r in done)
