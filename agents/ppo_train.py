@@ -40,6 +40,7 @@ class TrainSettings:
     env_kwargs: dict  # objective, max_group_layers, lookahead
     eval_freq: int
     checkpoint_freq: int
+    bc_epochs: int = 0  # behaviour-cloning epochs on oracle demonstrations before PPO
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
@@ -116,6 +117,14 @@ def train_ppo(settings: TrainSettings, run_dir: Path, resume: bool = False,
                             tensorboard_log=str(run_dir / "tb"), **s.ppo_kwargs)
         done_steps = 0
         curve = []
+        if s.bc_epochs:
+            from agents.demonstrations import behaviour_cloning, oracle_demonstrations
+            demos = oracle_demonstrations(s.train_networks, s.hw, s.env_kwargs, log=None)
+            accuracy = behaviour_cloning(model, demos, s.bc_epochs, seed=s.seed)
+            atomic_write_text(run_dir / "pretrain.json",
+                              f'{{"demonstration_steps": {len(demos)}, "bc_epochs": {s.bc_epochs}, '
+                              f'"action_accuracy": {accuracy:.4f}}}\n')
+            _save_model_atomic(model, run_dir / "checkpoints" / "ckpt_0_steps.zip")
     remaining = max(0, s.n_timesteps - done_steps)
     t0 = time.perf_counter()
 

@@ -76,6 +76,8 @@ class ExperimentConfig(_Strict):
     eval_freq: int = Field(5_000, ge=1, description="timesteps between held-out evaluations")
     checkpoint_freq: int = Field(5_000, ge=1)
     random_small_budget: int = Field(50, ge=1, description="sim calls of the small random baseline")
+    bc_epochs: int = Field(0, ge=0, description="behaviour cloning of oracle demonstrations "
+                                                "on the training networks before PPO")
 
     @model_validator(mode="after")
     def _no_overlap(self) -> "ExperimentConfig":

@@ -96,7 +96,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
         n_timesteps=ppo.pop("n_timesteps"), n_envs=ppo.pop("n_envs"),
         ppo_kwargs={k: v for k, v in ppo.items() if k != "policy"},
         env_kwargs=cfg.env.model_dump(), eval_freq=cfg.eval_freq,
-        checkpoint_freq=cfg.checkpoint_freq)
+        checkpoint_freq=cfg.checkpoint_freq, bc_epochs=cfg.bc_epochs)
     t0 = time.perf_counter()
     model_path = train_ppo(settings, run_dir, resume=resume, progress=progress, eval_fn=eval_fn)
     atomic_write_json(run_dir / "train.json", {"train_seconds": round(time.perf_counter() - t0, 2),
