@@ -109,7 +109,8 @@ def machine_info() -> dict[str, Any]:
     except AttributeError:
         affinity = os.cpu_count()
     dirty = [line[3:] for line in _git("status", "--porcelain").splitlines()
-             if line[3:].startswith(("accelerator/", "agents/", "envs/", "benchmarks/"))]
+             if line[3:].startswith(("accelerator/", "agents/", "envs/", "benchmarks/"))
+             and not line[3:].startswith("benchmarks/results/")]
     return {
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
