@@ -8,8 +8,10 @@ search cost the schedulers report.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from accelerator.config import HardwareConfig
-from accelerator.lowering import GroupSpec, LoweredGroup, lower_group
+from accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
 from accelerator.schedule import GroupResult
 from accelerator.sim import SimResult, simulate
 from accelerator.workload import Network
@@ -61,12 +63,19 @@ def run_group(spec: GroupSpec, cores: int, hw: HardwareConfig, start: int = 0,
 class GroupEvaluator:
     """Evaluates groups of a network on one hardware config, memoizing by group shape."""
 
-    def __init__(self, hw: HardwareConfig):
+    def __init__(self, hw: HardwareConfig, store_path: str | Path | None = None):
+        """``store_path``: an on-disk memo (SQLite, :mod:`accelerator.store`) shared across
+        runs and processes; results found there cost no simulation."""
         self.hw = hw
         self._memo: dict[tuple, GroupResult] = {}
         self._specs: dict[tuple[str, int, int], GroupSpec] = {}
-        self.sim_calls = 0  # simulations run (cache misses)
+        self.sim_calls = 0  # simulations actually run (misses of memo and store)
         self.hits = 0
+        self.store_hits = 0
+        self.store = None
+        if store_path is not None:
+            from accelerator.store import GroupStore
+            self.store = GroupStore(store_path)
 
     def spec(self, network: Network, start: int, end: int) -> GroupSpec:
         k = (network.content_hash(), start, end)
@@ -77,8 +86,7 @@ class GroupEvaluator:
 
     def infeasible_reason(self, network: Network, start: int, end: int, cores: int) -> str | None:
         """Why the group cannot run (None if it can). Lowering only, no simulation."""
-        lowered = lower_group(self.spec(network, start, end), cores, self.hw)
-        return None if lowered.feasible else lowered.reason
+        return infeasibility(self.spec(network, start, end), cores, self.hw)
 
     def result(self, network: Network, start: int, end: int, cores: int) -> GroupResult:
         spec = self.spec(network, start, end)
@@ -87,8 +95,18 @@ class GroupEvaluator:
         if hit is not None:
             self.hits += 1
             return _relocated(hit, start, end)
-        result, _, _ = run_group(spec, cores, self.hw, start)
-        if result.feasible:
+        def run() -> GroupResult:
+            return run_group(spec, cores, self.hw, start)[0]
+
+        if self.store is None:
+            result, simulated = run(), True
+        else:
+            from accelerator.store import lookup_or_run
+            result, simulated = lookup_or_run(self.store, self.hw.key, spec.key, cores,
+                                              start, end, run)
+        if not simulated:
+            self.store_hits += 1
+        elif result.feasible:
             self.sim_calls += 1
         self._memo[key] = result
         return result

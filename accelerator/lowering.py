@@ -632,18 +632,36 @@ def _link(steps: list[_Step], vt: int) -> list[Insn]:
     return program
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
+def _plan_cached(spec: GroupSpec, cores: int, hw: HardwareConfig) -> tuple[_Planner, _Plan] | str:
+    """The tiling plan (small), or why there is none. Feasibility needs only this."""
+    p = _Planner(spec, cores, hw)
+    try:
+        return p, _plan(p)
+    except _Infeasible as err:
+        return str(err)
+
+
+def infeasibility(spec: GroupSpec, cores: int, hw: HardwareConfig) -> str | None:
+    """Why ``spec`` cannot run on ``cores`` cores (None if it can): planning only, no emission."""
+    planned = _plan_cached(spec, cores, hw)
+    return planned if isinstance(planned, str) else None
+
+
+# Instruction streams are large (hundreds of thousands of instructions for a big group) and
+# each group is simulated once (results are memoized by the evaluator), so only the last
+# few are kept, for re-simulation with a trace.
+@lru_cache(maxsize=32)
 def _lower_cached(spec: GroupSpec, cores: int, hw: HardwareConfig) -> LoweredGroup:
     return _lower(spec, cores, hw)
 
 
 def _lower(spec: GroupSpec, cores: int, hw: HardwareConfig) -> LoweredGroup:
-    p = _Planner(spec, cores, hw)
     macs = sum(layer.macs for layer in spec.layers)
-    try:
-        plan = _plan(p)
-    except _Infeasible as err:
-        return LoweredGroup([], cores, "", 0, 0, 0, 0, False, macs, 0, False, str(err))
+    planned = _plan_cached(spec, cores, hw)
+    if isinstance(planned, str):
+        return LoweredGroup([], cores, "", 0, 0, 0, 0, False, macs, 0, False, planned)
+    p, plan = planned
     programs, tiles, issued = [], 0, 0
     for core in range(cores):
         prog, t, m = _emit_core(p, plan, core)
