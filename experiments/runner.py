@@ -76,12 +76,14 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
         raise RunDirError(f"{run_dir} already holds a run: pass --resume, or choose --out")
     atomic_write_text(cfg_path, config_to_yaml(cfg))
 
-    # oracle latencies of the held-out networks, once, for the learning curve
+    # oracle values of the held-out networks, once, for the learning curve (for EDP, not a
+    # sum over groups, the latency oracle's schedule is the reference)
+    exact = cfg.env.objective if cfg.env.objective in EXACT_OBJECTIVES else "latency"
     judge = GroupEvaluator(hw)
     oracle_cycles = {}
     for net in eval_nets:
         sched = OracleScheduler(max_group_layers=cfg.env.max_group_layers, progress=False,
-                                evaluator=judge).schedule(net, hw)
+                                objective=exact, evaluator=judge).schedule(net, hw)
         oracle_cycles[net.name] = evaluate(net, sched, hw, judge).objective(cfg.env.objective)
 
     def eval_fn(model) -> float:
@@ -105,6 +107,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 
 
 # ---- evaluation -----------------------------------------------------------------------
+EXACT_OBJECTIVES = ("latency", "energy")  # additive over groups: the DP oracle is exact
 SCHEDULER_ORDER = ("no-fusion", "heuristic", "random-small", "random-oracle-budget", "ppo",
                    "oracle")
 
@@ -123,6 +126,10 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
     if not (run_dir / "model.zip").exists():
         raise RunDirError(f"{run_dir}: holds no trained model (model.zip); train it first")
     cfg = load_experiment(run_dir / "config.yaml")
+    if cfg.env.objective not in EXACT_OBJECTIVES:
+        raise RunDirError(f"{run_dir}: objective {cfg.env.objective!r} is not a sum over groups, "
+                          f"so there is no exact oracle to compare with (evaluate supports "
+                          f"{', '.join(EXACT_OBJECTIVES)})")
     hw = load_config(cfg.hardware)
     names = list(networks) if networks else list(cfg.eval_networks)
     nets = [load_network(n) for n in names]
@@ -136,11 +143,13 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
         found: dict[str, tuple[Schedule, int, float]] = {}
         # each search gets a cold evaluator, so its simulator calls are its own cost
         ppo.evaluator = GroupEvaluator(hw)
+        limit = cfg.env.max_group_layers
         budgeted = {
             "no-fusion": make_scheduler("no-fusion", evaluator=GroupEvaluator(hw)),
-            "heuristic": make_scheduler("heuristic", evaluator=GroupEvaluator(hw)),
+            "heuristic": make_scheduler("heuristic", max_group_layers=limit, objective=objective,
+                                        evaluator=GroupEvaluator(hw)),
             "ppo": ppo,
-            "oracle": make_scheduler("oracle", max_group_layers=cfg.env.max_group_layers,
+            "oracle": make_scheduler("oracle", max_group_layers=limit, objective=objective,
                                      progress=progress, evaluator=GroupEvaluator(hw)),
         }
         for name in ("no-fusion", "heuristic", "ppo", "oracle"):
@@ -151,6 +160,7 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
         for name, budget in (("random-small", cfg.random_small_budget),
                              ("random-oracle-budget", max(1, oracle_calls))):
             rnd = make_scheduler("random", budget_sim_calls=budget, seed=cfg.seed,
+                                 max_group_layers=limit, objective=objective,
                                  evaluator=GroupEvaluator(hw))
             found[name] = (rnd.schedule(net, hw), rnd.last_cost.sim_calls,
                            rnd.last_cost.wall_seconds)
