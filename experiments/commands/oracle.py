@@ -10,6 +10,7 @@ Examples::
     fusiongym oracle --network synthetic:7:20 --hw pynq --max-group-layers 4
     fusiongym oracle --onnx model.onnx --save best.json
     fusiongym oracle --network tiny_chain --json
+    fusiongym oracle --networks resnet18 resnet34 --num-workers 4   # Ray, shared groups once
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source.add_argument("--network", metavar="NAME",
                         help="a built-in network or synthetic:SEED[:NLAYERS[:KIND]]")
     source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
+    source.add_argument("--networks", nargs="+", metavar="NAME",
+                        help="several networks at once: distinct groups simulated once, in "
+                             "parallel on Ray (pip install '.[ray]')")
     parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
                         help="hardware preset or YAML/JSON file (default: dlfusion16)")
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
@@ -37,6 +41,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="write the schedule as JSON (atomically); replay it with "
                              "`fusiongym simulate`")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="with --networks: join a running Ray cluster ('auto', HEAD:6379); "
+                             "default: a local Ray")
+    parser.add_argument("--num-workers", type=int, metavar="N",
+                        help="with --networks: parallel simulations (default: every CPU)")
     parser.set_defaults(run=run)
     return parser
 
@@ -49,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from agents.baselines import NoFusionScheduler
     from agents.oracle import OracleScheduler
 
+    if args.networks:
+        from experiments.oracle_batch import run_cli
+
+        return run_cli(args)
+    if args.ray_address or args.num_workers is not None:
+        raise UserInputError("--ray-address and --num-workers go with --networks")
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
     if args.onnx:
