@@ -8,13 +8,24 @@ with ``best[0] = 0``
               of best[i] + cost(i, j, c)
 
 is the optimum over every schedule whose groups have at most ``max_group_layers`` layers.
-Each candidate group is simulated once (the evaluator memoizes by group shape, so repeated
-blocks such as ResNet stages cost one simulation). Ties go to the earlier boundary and then
-to the smaller core count: longer groups, fewer cores.
+Ties go to the earlier boundary and then to the smaller core count: longer groups, fewer
+cores. Formally ``(best[j], choice[j])`` is the smallest ``(best[i] + cost, i, core index)``.
+
+Pruning (the default). Simulating a candidate is what costs; most candidates cannot win.
+For each end ``j`` every feasible candidate gets a sound lower bound on its cost from its
+lowering alone (:mod:`agents.bounds`; a candidate the evaluator has already simulated gets
+its exact cost), and the candidates sit in a heap keyed by ``(best[i] + bound, i, core
+index)``. The smallest key is popped: a bound is replaced by the simulated value and pushed
+back; an exact value is the answer, because every other key is at most the true key of its
+candidate. The result is therefore exactly the exhaustive DP's (same values, same ties), and
+only candidates whose bound key is below the winner's key are simulated. ``prune=False``
+runs the exhaustive DP, which simulates every feasible candidate once (the evaluator
+memoizes by group shape, so repeated blocks such as ResNet stages cost one simulation).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 
@@ -24,50 +35,49 @@ from accelerator.errors import InfeasibleError
 from accelerator.schedule import Group, Schedule
 from accelerator.workload import Network
 from agents.base import Scheduler, check_objective, group_value
+from agents.bounds import energy_lower_bound, latency_lower_bound
+
+_BOUND, _EXACT = 0, 1
 
 
 class OracleScheduler(Scheduler):
     """Optimal schedule by exact DP (see the module docstring).
 
     ``progress``: show a tqdm bar on stderr; ``None`` (default) shows it only when stderr
-    is a terminal. After a call, ``last_value`` holds the optimal objective value and
-    ``candidates`` the number of (group, cores) candidates examined.
+    is a terminal. ``prune``: skip simulating candidates whose lower bound already loses
+    (same result as ``prune=False``, far fewer simulations). After a call, ``last_value``
+    holds the optimal objective value, ``candidates`` the number of (group, cores)
+    candidates examined and ``pruned`` how many of them were decided without their result.
     """
 
     name = "oracle"
 
     def __init__(self, max_group_layers: int = 8, objective: str = "latency",
-                 progress: bool | None = None, evaluator: GroupEvaluator | None = None):
+                 progress: bool | None = None, evaluator: GroupEvaluator | None = None,
+                 prune: bool = True):
         super().__init__(evaluator)
         if max_group_layers < 1:
             raise ValueError("max_group_layers must be >= 1")
         self.max_group_layers = max_group_layers
         self.objective = check_objective(objective)
         self.progress = progress
+        self.prune = prune
         self.last_value: float | None = None
         self.candidates = 0
+        self.pruned = 0
 
     def _schedule(self, network: Network, hw: HardwareConfig,
                   evaluator: GroupEvaluator) -> Schedule:
-        n, cores_list = len(network), hw.allowed_core_counts
+        n = len(network)
         best = [math.inf] * (n + 1)
         choice: list[tuple[int, int] | None] = [None] * (n + 1)
         best[0] = 0.0
-        self.candidates = 0
+        self.candidates = self.pruned = 0
+        step = self._best_pruned if self.prune else self._best_exhaustive
         bar = _progress_bar(n, network.name, self.progress)
         try:
             for j in range(1, n + 1):
-                for i in range(max(0, j - self.max_group_layers), j):
-                    if best[i] == math.inf:
-                        continue
-                    for c in cores_list:
-                        self.candidates += 1
-                        r = evaluator.result(network, i, j, c)
-                        if not r.feasible:
-                            continue
-                        value = best[i] + group_value(r, self.objective)
-                        if value < best[j]:
-                            best[j], choice[j] = value, (i, c)
+                best[j], choice[j] = step(network, hw, evaluator, best, j)
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -84,6 +94,57 @@ class OracleScheduler(Scheduler):
             j = i
         self.last_value = best[n]
         return Schedule(tuple(reversed(groups)), network.name, network.content_hash())
+
+    def _best_exhaustive(self, network: Network, hw: HardwareConfig, evaluator: GroupEvaluator,
+                         best: list[float], j: int) -> tuple[float, tuple[int, int] | None]:
+        """``(best[j], choice[j])``, simulating every candidate ending at ``j``."""
+        value_j, choice_j = math.inf, None
+        for i in range(max(0, j - self.max_group_layers), j):
+            if best[i] == math.inf:
+                continue
+            for c in hw.allowed_core_counts:
+                self.candidates += 1
+                r = evaluator.result(network, i, j, c)
+                if not r.feasible:
+                    continue
+                value = best[i] + group_value(r, self.objective)
+                if value < value_j:
+                    value_j, choice_j = value, (i, c)
+        return value_j, choice_j
+
+    def _best_pruned(self, network: Network, hw: HardwareConfig, evaluator: GroupEvaluator,
+                     best: list[float], j: int) -> tuple[float, tuple[int, int] | None]:
+        """The same ``(best[j], choice[j])``, simulating only candidates that could win."""
+        cores_list = hw.allowed_core_counts
+        bound = latency_lower_bound if self.objective == "latency" else energy_lower_bound
+        memo = getattr(evaluator, "_memo", {})  # results already simulated cost nothing
+        heap: list[tuple[float, int, int, int]] = []
+        for i in range(max(0, j - self.max_group_layers), j):
+            if best[i] == math.inf:
+                continue
+            spec_key = evaluator.spec(network, i, j).key
+            for k, c in enumerate(cores_list):
+                self.candidates += 1
+                hit = memo.get((spec_key, c))
+                if hit is not None:
+                    r = evaluator.result(network, i, j, c)  # a memo hit: counted as one
+                    if r.feasible:
+                        heap.append((best[i] + group_value(r, self.objective), i, k, _EXACT))
+                    continue
+                lb = bound(evaluator, network, i, j, c)
+                if lb is not None:  # None: infeasible (planning says so; nothing to simulate)
+                    heap.append((best[i] + lb, i, k, _BOUND))
+        heapq.heapify(heap)
+        while heap:
+            key, i, k, state = heapq.heappop(heap)
+            if state == _EXACT:
+                # every key left is <= its candidate's true key: this one is the minimum
+                self.pruned += sum(1 for entry in heap if entry[3] == _BOUND)
+                return key, (i, cores_list[k])
+            r = evaluator.result(network, i, j, cores_list[k])
+            if r.feasible:
+                heapq.heappush(heap, (best[i] + group_value(r, self.objective), i, k, _EXACT))
+        return math.inf, None
 
 
 def _progress_bar(total: int, label: str, progress: bool | None):

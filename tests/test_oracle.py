@@ -143,3 +143,125 @@ def test_oracle_beats_every_fixed_core_count_without_fusion():
         total = sum(ev.result(net, i, i + 1, c).latency_cycles for i in range(len(net)))
         assert oracle.last_value <= total
     assert math.isfinite(oracle.last_value)
+
+
+# ---- pruning: sound lower bounds, same result as the exhaustive DP --------------------
+from dataclasses import replace  # noqa: E402
+
+import agents.oracle as oracle_module  # noqa: E402
+from agents.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa: E402
+
+PYNQ = load_config("pynq")
+BURST_HW = HW.with_(name="burst", dram_arbitration="burst")
+
+
+def _windows(n, longest):
+    return [(i, j) for j in range(1, n + 1) for i in range(max(0, j - longest), j)]
+
+
+@pytest.mark.parametrize("hw, name", [
+    (HW, "tiny_chain"), (HW, "tiny_residual"), (HW, "synthetic:1"), (HW, "alexnet"),
+    (PYNQ, "tiny_chain"), (PYNQ, "tiny_residual"),
+    (BURST_HW, "tiny_chain"), (BURST_HW, "tiny_residual"),
+], ids=lambda x: x if isinstance(x, str) else x.name)
+def test_bounds_never_exceed_the_simulated_cost(hw, name):
+    """Every candidate of at most 4 layers, every core count: latency bound <= simulated
+    latency, energy bound <= simulated energy (and equal to it up to the slack), and the
+    bound is None exactly when the group is infeasible."""
+    net, ev = get_network(name), evaluator_for(hw)
+    feasible = 0
+    for i, j in _windows(len(net), 4):
+        for c in hw.allowed_core_counts:
+            r = ev.result(net, i, j, c)
+            lb = latency_lower_bound(ev, net, i, j, c)
+            eb = energy_lower_bound(ev, net, i, j, c)
+            if not r.feasible:
+                assert lb is None and eb is None
+                continue
+            feasible += 1
+            assert isinstance(lb, int) and lb <= r.latency_cycles, (i, j, c)
+            assert hw.launch_overhead_cycles < lb  # it sees more than the fixed costs
+            assert eb <= r.energy_pj and eb == pytest.approx(r.energy_pj, rel=1e-8), (i, j, c)
+    assert feasible > 0
+
+
+def test_bounds_are_memoized_per_evaluator_and_group_shape():
+    net, ev = get_network("tiny_chain"), GroupEvaluator(HW)
+    assert latency_lower_bound(ev, net, 0, 2, 4) == latency_lower_bound(ev, net, 0, 2, 4)
+    assert set(_WORK[ev]) == {(ev.spec(net, 0, 2).key, 4)}
+    assert ev.sim_calls == 0  # bounds never simulate
+
+
+PRUNE_NETWORKS = ["tiny_chain", "tiny_residual", "synthetic:1", "synthetic:2", "synthetic:3",
+                  "alexnet", "squeezenet1_1"]
+
+
+@pytest.mark.parametrize("name", PRUNE_NETWORKS)
+def test_pruned_oracle_equals_exhaustive_oracle(name):
+    net = get_network(name)
+    pruned = OracleScheduler(progress=False, evaluator=GroupEvaluator(HW))
+    full = OracleScheduler(progress=False, evaluator=GroupEvaluator(HW), prune=False)
+    assert pruned.prune and not full.prune
+    schedule = pruned.schedule(net, HW)
+    assert schedule == full.schedule(net, HW)  # same groups, same core counts
+    assert pruned.last_value == full.last_value
+    assert pruned.candidates == full.candidates
+    assert pruned.last_cost.sim_calls < full.last_cost.sim_calls
+    assert pruned.pruned > 0 and full.pruned == 0
+    assert evaluate(net, schedule, HW, GroupEvaluator(HW)).latency_cycles == pruned.last_value
+
+
+@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW, PYNQ], ids=lambda hw: hw.name)
+@pytest.mark.parametrize("name", ["tiny_residual", "small_mobile", "synthetic:1"])
+def test_pruned_oracle_equals_exhaustive_oracle_on_energy(name, hw):
+    net = SMALL_NETWORKS[name]() if name in SMALL_NETWORKS else get_network(name)
+    pruned = OracleScheduler(objective="energy", progress=False, evaluator=GroupEvaluator(hw))
+    full = OracleScheduler(objective="energy", progress=False, evaluator=GroupEvaluator(hw),
+                           prune=False)
+    assert pruned.schedule(net, hw) == full.schedule(net, hw)
+    assert pruned.last_value == full.last_value
+    assert pruned.last_cost.sim_calls < full.last_cost.sim_calls
+
+
+class _QuantizedEvaluator(GroupEvaluator):
+    """Latencies rounded up to a multiple of ``quantum``: many candidates tie exactly."""
+
+    def __init__(self, hw, quantum):
+        super().__init__(hw)
+        self.quantum = quantum
+
+    def result(self, network, start, end, cores):
+        r = super().result(network, start, end, cores)
+        if not r.feasible:
+            return r
+        return replace(r, latency_cycles=-(-r.latency_cycles // self.quantum) * self.quantum)
+
+
+@pytest.mark.parametrize("quantum", [1, 4000, 20000, 100000])
+@pytest.mark.parametrize("name", ["small_chain", "small_branchy", "tiny_residual"])
+def test_pruned_oracle_breaks_ties_like_the_exhaustive_one(name, quantum, monkeypatch):
+    """Exact ties between candidates (forced by rounding every latency up to a quantum,
+    and the bound with it, which keeps it sound): the pruned DP still picks the earliest
+    boundary, then the fewest cores, exactly as the exhaustive one."""
+    net, hw = (SMALL_NETWORKS[name]() if name in SMALL_NETWORKS else get_network(name),
+               CHEAP_LAUNCH_HW)
+
+    def rounded_bound(ev, network, start, end, cores):
+        lb = latency_lower_bound(ev, network, start, end, cores)
+        return None if lb is None else -(-lb // quantum) * quantum
+
+    monkeypatch.setattr(oracle_module, "latency_lower_bound", rounded_bound)
+    full_ev = _QuantizedEvaluator(hw, quantum)
+    full = OracleScheduler(max_group_layers=4, progress=False, evaluator=full_ev, prune=False)
+    pruned = OracleScheduler(max_group_layers=4, progress=False,
+                             evaluator=_QuantizedEvaluator(hw, quantum))
+    assert pruned.schedule(net, hw) == full.schedule(net, hw)
+    assert pruned.last_value == full.last_value
+    if quantum >= 20000:  # the rounding does create ties for the best group at some end
+        ties = 0
+        for j in range(1, len(net) + 1):
+            values = [full_ev.result(net, i, j, c).latency_cycles
+                      for i in range(max(0, j - 4), j) for c in hw.allowed_core_counts
+                      if full_ev.result(net, i, j, c).feasible]
+            ties += values.count(min(values)) > 1
+        assert ties > 0
