@@ -192,6 +192,29 @@ def test_bounds_are_memoized_per_evaluator_and_group_shape():
     assert ev.sim_calls == 0  # bounds never simulate
 
 
+def test_relaxed_schedule_follows_the_simulators_token_rules():
+    from accelerator import sim
+    from accelerator.isa import GEMM, LOAD, MEM_INP, STORE, Insn
+    from agents.bounds import _TOKEN_QUEUES, relaxed_end
+
+    assert _TOKEN_QUEUES == sim._QUEUES
+    load = Insn(LOAD, MEM_INP, nbytes=4096)
+    load.push_next = True
+    gemm = Insn(GEMM, cycles=1000)
+    gemm.pop_prev = gemm.push_next = True
+    store = Insn(STORE, "OUT", nbytes=2048)
+    store.pop_prev = True
+    program = [load, gemm, store, Insn("FINISH")]
+    end = relaxed_end(program, HW)
+    assert end <= sim.simulate([program], HW).cycles
+    # fetch, then load, compute and store one after another (tokens), each transfer alone
+    lat, bw = HW.dram_latency_cycles, HW.dram_bandwidth_bytes_per_cycle
+    assert end == (lat + math.ceil(4 * 16 / bw)) + (lat + 40) + 1000 + (lat + 20)
+    waits = Insn(GEMM, cycles=10)
+    waits.pop_prev = True  # no load ever pushes its token: the simulator deadlocks
+    assert relaxed_end([waits, Insn("FINISH")], HW) is None
+
+
 PRUNE_NETWORKS = ["tiny_chain", "tiny_residual", "synthetic:1", "synthetic:2", "synthetic:3",
                   "alexnet", "squeezenet1_1"]
 
