@@ -30,13 +30,14 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     cfg = load_experiment(args.config)
     say(f"training {cfg.name}: {cfg.ppo.n_timesteps} timesteps on {', '.join(cfg.train_networks)}")
-    train(cfg, args.out, resume=True, progress=progress,
+    # a second `make demo` continues (or reuses) the first one's run instead of refusing
+    train(cfg, args.out, resume=(args.out / "config.yaml").exists(), progress=progress,
           log=lambda m: print(m, file=sys.stderr))
     say(f"evaluating on held-out networks: {', '.join(cfg.eval_networks)}")
     result = evaluate_run(args.out, progress=progress, log=lambda m: print(m, file=sys.stderr))
     print(render_text(result))
     if importlib.util.find_spec("experiments.plots") is not None:
-        from experiments.commands.plot import plot_run
+        from experiments.plots.training import plot_run
         say("plots")
         for path in plot_run(args.out):
             print(path)
