@@ -70,6 +70,16 @@ def _bus_cycles(nbytes: int, bytes_per_cycle: float) -> int:
     return max(1, math.ceil(nbytes / bytes_per_cycle - 1e-9))
 
 
+def _access(dram, nbytes: int, write: bool):
+    """What every DRAM transfer starts with: count its bytes, then wait the access latency."""
+    if write:
+        dram.written += nbytes
+    else:
+        dram.read += nbytes
+    if dram.latency:
+        yield dram.env.timeout(dram.latency)
+
+
 class _BurstDram:
     """DRAM as one bus arbitrated burst by burst, first come first served.
 
@@ -93,13 +103,8 @@ class _BurstDram:
 
     def transfer(self, core: int, nbytes: int, write: bool):
         """Process body: move ``nbytes`` over the shared bus."""
-        if write:
-            self.written += nbytes
-        else:
-            self.read += nbytes
+        yield from _access(self, nbytes, write)
         env = self.env
-        if self.latency:
-            yield env.timeout(self.latency)
         remaining = nbytes
         burst, bus = self.burst, self.bus
         while remaining > 0:
@@ -146,13 +151,8 @@ class _FairShareDram:
 
     def transfer(self, core: int, nbytes: int, write: bool):
         """Process body: move ``nbytes``, sharing the bandwidth with concurrent transfers."""
-        if write:
-            self.written += nbytes
-        else:
-            self.read += nbytes
+        yield from _access(self, nbytes, write)
         env = self.env
-        if self.latency:
-            yield env.timeout(self.latency)
         if nbytes <= 0:
             return
         done = env.event()
