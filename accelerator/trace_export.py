@@ -16,17 +16,48 @@ Timestamps are microseconds at the configured clock (``cycles / clock_mhz``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from accelerator.cache import run_group
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
-from accelerator.schedule import Schedule, ScheduleError
+from accelerator.schedule import GroupResult, Schedule, ScheduleError
+from accelerator.sim import SimResult
 from accelerator.workload import Network
 
 SCHEDULE_PID_OFFSET = 1  # the schedule process comes after the cores
 DRAM_PID_OFFSET = 2
+
+
+class GroupTrace(NamedTuple):
+    """One group of a schedule, simulated with a trace.
+
+    ``offset_cycles`` is when the group's cores start on the schedule's timeline (the sum
+    of the earlier groups' latencies plus this group's launch overhead); add it to the
+    times in ``sim.trace`` / ``sim.dram_trace``.
+    """
+
+    offset_cycles: int
+    result: GroupResult
+    sim: SimResult
+
+
+def simulate_schedule_trace(network: Network, schedule: Schedule,
+                            hw: HardwareConfig) -> list[GroupTrace]:
+    """Simulate every group of ``schedule`` with a trace, laid back to back in time."""
+    schedule.validate(network, hw)
+    out: list[GroupTrace] = []
+    t = 0
+    for k, g in enumerate(schedule.groups):
+        spec = GroupSpec.from_network(network, g.start, g.end)
+        result, _, sim = run_group(spec, g.cores, hw, g.start, trace=True)
+        if not result.feasible or sim is None:
+            raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
+                                f"is infeasible: {result.reason}")
+        out.append(GroupTrace(t + hw.launch_overhead_cycles, result, sim))
+        t += result.latency_cycles
+    return out
 
 
 def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> dict[str, Any]:
@@ -44,15 +75,10 @@ def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> 
     offset = 0  # cycles: where this group starts on the schedule's timeline
     busy = {name: 0 for name in MODULE_NAMES}
     group_summaries = []
-    for k, g in enumerate(schedule.groups):
-        spec = GroupSpec.from_network(network, g.start, g.end)
-        result, _, sim = run_group(spec, g.cores, hw, g.start, trace=True)
-        if not result.feasible or sim is None:
-            raise ScheduleError(f"group {g.start}..{g.end - 1} on {g.cores} cores is "
-                                f"infeasible: {result.reason}")
+    for k, (g, (run_start, result, sim)) in enumerate(
+            zip(schedule.groups, simulate_schedule_trace(network, schedule, hw))):
         names = [layer.name for layer in network.layers[g.start:g.end]]
         label = names[0] + (f" .. {names[-1]}" if len(names) > 1 else "")
-        run_start = offset + hw.launch_overhead_cycles
         for core, module, kind, start, end, nbytes, layer in sim.trace or ():
             if end <= start:
                 continue  # zero-length placeholders (empty loads) have nothing to show

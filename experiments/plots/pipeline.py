@@ -23,12 +23,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from accelerator.cache import run_group
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
-from accelerator.lowering import GroupSpec
-from accelerator.schedule import GroupResult, Schedule, ScheduleError
-from accelerator.sim import SimResult
+from accelerator.schedule import Schedule
+from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
 from accelerator.workload import Network
 from experiments.plots import (DRAM_COLOR, PlotError, binned_overlap, kind_color, kind_sort_key,
                                new_figure, save_figure)
@@ -40,36 +38,6 @@ if TYPE_CHECKING:
 
 ROW_HEIGHT = 0.8  # of the 1.0 spacing between rows
 DRAM_ROW = "DRAM bus"
-
-
-class GroupTrace(NamedTuple):
-    """One group of a schedule, simulated with a trace.
-
-    ``offset_cycles`` is when the group's cores start on the schedule's timeline (the sum
-    of the earlier groups' latencies plus this group's launch overhead); add it to the
-    times in ``sim.trace`` / ``sim.dram_trace``.
-    """
-
-    offset_cycles: int
-    result: GroupResult
-    sim: SimResult
-
-
-def simulate_schedule_trace(network: Network, schedule: Schedule,
-                            hw: HardwareConfig) -> list[GroupTrace]:
-    """Simulate every group of ``schedule`` with a trace, laid back to back in time."""
-    schedule.validate(network, hw)
-    out: list[GroupTrace] = []
-    t = 0
-    for k, g in enumerate(schedule.groups):
-        spec = GroupSpec.from_network(network, g.start, g.end)
-        result, _, sim = run_group(spec, g.cores, hw, g.start, trace=True)
-        if not result.feasible or sim is None:
-            raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
-                                f"is infeasible: {result.reason}")
-        out.append(GroupTrace(t + hw.launch_overhead_cycles, result, sim))
-        t += result.latency_cycles
-    return out
 
 
 def group_spans(traces: list[GroupTrace], hw: HardwareConfig) -> list[tuple[int, int, int, int]]:
