@@ -117,6 +117,9 @@ def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
     for base in range(0, n, per_burst):
         t += lat + _dur(min(per_burst, n - base) * ib, bw)
         ready.append(t)
+    fast = _relaxed_in_order(program, ready, per_burst, lat, bw)
+    if fast is not None:
+        return fast
     streams: list[list[int]] = [[], [], []]
     for k, insn in enumerate(program):
         streams[insn.module].append(k)
@@ -161,6 +164,46 @@ def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
                 progress = True
     if any(pos[m] < len(streams[m]) for m in range(3)):
         return None
+    return max(free)
+
+
+def _relaxed_in_order(program: list, ready: list[int], per_burst: int, lat: int, bw: float
+                      ) -> int | None:
+    """:func:`relaxed_end` when every token is pushed earlier in program order than it is
+    popped (the lowering's streams): one pass. None when that does not hold."""
+    pushed: list[list[int]] = [[], [], [], []]
+    popped = [0, 0, 0, 0]
+    free = [0, 0, 0]
+    queues = _TOKEN_QUEUES
+    for k, insn in enumerate(program):
+        m = insn.module
+        start = free[m]
+        r = ready[k // per_burst]
+        if r > start:
+            start = r
+        if insn.pop_prev or insn.pop_next or insn.push_prev or insn.push_next:
+            pop_prev_q, pop_next_q, push_prev_q, push_next_q = queues[m]
+            for flag, q in ((insn.pop_prev, pop_prev_q), (insn.pop_next, pop_next_q)):
+                if flag and q is not None:
+                    times, s = pushed[q], popped[q]
+                    if s >= len(times):
+                        return None
+                    if times[s] > start:
+                        start = times[s]
+                    popped[q] = s + 1
+        op = insn.op
+        if op == LOAD or op == STORE:
+            n = insn.nbytes
+            end = start + lat + max(1, math.ceil(n / bw - 0.5)) if n else start
+        else:
+            end = start + insn.cycles
+        free[m] = end
+        if insn.push_prev or insn.push_next:
+            _, _, push_prev_q, push_next_q = queues[m]
+            if insn.push_prev and push_prev_q is not None:
+                pushed[push_prev_q].append(end)
+            if insn.push_next and push_next_q is not None:
+                pushed[push_next_q].append(end)
     return max(free)
 
 

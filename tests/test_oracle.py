@@ -210,6 +210,12 @@ def test_relaxed_schedule_follows_the_simulators_token_rules():
     # fetch, then load, compute and store one after another (tokens), each transfer alone
     lat, bw = HW.dram_latency_cycles, HW.dram_bandwidth_bytes_per_cycle
     assert end == (lat + math.ceil(4 * 16 / bw)) + (lat + 40) + 1000 + (lat + 20)
+    # a token popped earlier in program order than it is pushed (the general path)
+    gemm2, load2 = Insn(GEMM, cycles=1000), Insn(LOAD, MEM_INP, nbytes=4096)
+    gemm2.pop_prev = load2.push_next = True
+    program = [gemm2, load2, Insn("FINISH")]
+    end = relaxed_end(program, HW)
+    assert end == (lat + 1) + (lat + 40) + 1000 <= sim.simulate([program], HW).cycles
     waits = Insn(GEMM, cycles=10)
     waits.pop_prev = True  # no load ever pushes its token: the simulator deadlocks
     assert relaxed_end([waits, Insn("FINISH")], HW) is None
