@@ -14,7 +14,7 @@ from accelerator.config import HardwareConfig
 from accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
 from accelerator.schedule import GroupResult
 from accelerator.sim import SimResult, simulate
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 
 def group_latency_cycles(sim: SimResult, cores: int, hw: HardwareConfig) -> int:

@@ -43,7 +43,7 @@ from math import ceil
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
-from accelerator.workload import Layer, LayerKind, Network
+from accelerator.workloads.network import Layer, LayerKind, Network
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
 # Requantisation after a GEMM: add bias, shift right, then clamp with MAX and MIN (a

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_json
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 if TYPE_CHECKING:
     from accelerator.cache import GroupEvaluator

@@ -24,7 +24,7 @@ from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
 from accelerator.schedule import GroupResult, Schedule, ScheduleError
 from accelerator.sim import SimResult
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 SCHEDULE_PID_OFFSET = 1  # the schedule process comes after the cores
 DRAM_PID_OFFSET = 2

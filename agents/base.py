@@ -21,7 +21,7 @@ from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.schedule import Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 OBJECTIVES = ("latency", "energy")  # additive over groups: what a search can minimise
 

@@ -7,7 +7,7 @@ import numpy as np
 from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.schedule import Group, Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from agents.base import Scheduler, check_objective, group_value
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 

@@ -72,7 +72,7 @@ from accelerator import lowering
 from accelerator.cache import GroupEvaluator, group_energy_pj
 from accelerator.config import HardwareConfig
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
 

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from accelerator.config import HardwareConfig
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 
 @dataclass

@@ -25,7 +25,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.schedule import Group, GroupResult, Schedule
-from accelerator.workload import Layer, Network
+from accelerator.workloads.network import Layer, Network
 from agents.base import Scheduler, check_objective, group_value
 from agents.heuristic_sweep import category, channel_bin, ops_bin
 

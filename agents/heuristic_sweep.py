@@ -27,7 +27,7 @@ from typing import Iterator
 from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.fileio import atomic_write_json
-from accelerator.workload import Layer, LayerKind, Network, NetworkBuilder
+from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 
 # ops bins: factor-4 steps; channel bins: "<= 16", "<= 32", ... , "> 1024" (output channels)
 OPS_EDGES = tuple(4**k for k in range(8, 19))  # 65 K .. 69 G operations

@@ -33,7 +33,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError
 from accelerator.schedule import Group, Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from agents.base import Scheduler, check_objective, group_value
 from agents.bounds import energy_lower_bound, latency_lower_bound
 

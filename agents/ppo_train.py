@@ -21,7 +21,7 @@ import numpy as np
 
 from accelerator.config import HardwareConfig
 from accelerator.fileio import atomic_write_bytes, atomic_write_text
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 CHECKPOINT_RE = re.compile(r"ckpt_(\d+)_steps\.zip$")
 

@@ -55,14 +55,14 @@ def cold_reset() -> list[str]:
 
     Clears the shared evaluators of :func:`accelerator.cache.default_evaluator` and every
     ``functools.lru_cache`` found in the model's modules (e.g. lowering's memo). Network
-    construction caches (``accelerator.zoo``) are kept: building a network is not model
+    construction caches (``accelerator.workloads.zoo``) are kept: building a network is not model
     work. Returns the names of what was cleared (recorded in the results).
     """
     import importlib
 
     cleared = []
     for name in ("accelerator.cache", "accelerator.lowering", "accelerator.sim",
-                 "accelerator.isa", "accelerator.workload"):
+                 "accelerator.isa", "accelerator.workloads.network"):
         module = importlib.import_module(name)
         for attr, obj in list(vars(module).items()):
             if callable(getattr(obj, "cache_clear", None)) and \

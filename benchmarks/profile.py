@@ -20,7 +20,7 @@ def _workload(what: str, network: str, hw_name: str | None):
     from accelerator.cache import GroupEvaluator
     from accelerator.config import load_config
     from accelerator.schedule import Schedule, evaluate
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     from benchmarks.common import cold_reset
 
     hw = load_config(hw_name)

@@ -111,7 +111,7 @@ def _max_cores(hw) -> int:
 def compute_oracle_schedule(network: str, hw, max_group_layers: int = 8):
     """The oracle's schedule, in this process, with its own evaluator (untimed use)."""
     from accelerator.cache import GroupEvaluator
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
     oracle = OracleScheduler(max_group_layers=max_group_layers, progress=False,
@@ -240,7 +240,7 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
     replay of the same programs, then end-to-end) and every bare synthetic pipeline, so
     all rates are sampled over the same stretch of time (fair under a varying machine load).
     """
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     from benchmarks.bare import synthetic_stream
 
     if oracle_schedule is None:
@@ -310,7 +310,7 @@ def b2_network(hw_name: str | None, network: str, repeats: int,
     """B2 for one network: cold evaluation of no-fusion (default and max cores) and oracle."""
     from accelerator.cache import GroupEvaluator
     from accelerator.schedule import Schedule, evaluate
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
 
     hw = _hw(hw_name)
     net = get_network(network)
@@ -359,7 +359,7 @@ def b3_network(hw_name: str | None, network: str, warm_repeats: int,
                max_group_layers: int) -> dict[str, Any]:
     """B3 for one network: the oracle from a cold memo, then again with the memo warm."""
     from accelerator.cache import GroupEvaluator
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
     hw = _hw(hw_name)
@@ -491,7 +491,7 @@ def parse_only(text: str | None) -> list[str]:
 def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False, hw_name: str | None = None,
               settings: dict[str, Any] | None = None, name: str = "") -> dict[str, Any]:
     """Run the selected benchmarks; return the results document."""
-    from accelerator.zoo import zoo_names
+    from accelerator.workloads.zoo import zoo_names
 
     t_start = time.perf_counter()
     s = dict(QUICK if quick else FULL)
@@ -667,7 +667,7 @@ def machine_line(doc: dict[str, Any]) -> str:
 
 
 def render(doc: dict[str, Any], markdown: bool) -> str:
-    from experiments.output import format_table, markdown_table
+    from experiments.cli.output import format_table, markdown_table
 
     parts = [machine_line(doc)]
     for title, headers, rows in tables(doc):

@@ -16,7 +16,7 @@ from accelerator.config import HardwareConfig, load_config
 from accelerator.isa import COMPUTE_MODULE
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.sim import simulate
-from accelerator.workload import Network, NetworkBuilder
+from accelerator.workloads.network import Network, NetworkBuilder
 
 # FACTS.md: (name, H=W, IC, OC, kernel, pad, stride)
 RESNET18_VTA_CONVS = (

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 from accelerator.cache import GroupEvaluator
 from accelerator.errors import InfeasibleError
 from accelerator.schedule import Group, Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 FeasibleFn = Callable[[int, int, int], bool]  # (start, end, cores) -> can it be lowered?
 

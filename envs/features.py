@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from accelerator.config import HardwareConfig
-from accelerator.workload import Layer, LayerKind, Network
+from accelerator.workloads.network import Layer, LayerKind, Network
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
 

@@ -12,7 +12,7 @@ from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
 from accelerator.schedule import Group, GroupResult, Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 from envs.features import FeatureExtractor
 
@@ -259,6 +259,6 @@ class FusionEnv(gym.Env):
 def _resolve(network: Network | str) -> Network:
     if isinstance(network, Network):
         return network
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
 
     return get_network(str(network))

@@ -10,7 +10,7 @@ import pytest
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
 from accelerator.lowering import GroupSpec, lower_group
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from benchmarks.bare import from_programs, run_bare, synthetic_stream
 from benchmarks.common import cold_reset, machine_info, summary
 from benchmarks.suite import b1_event_rate, parse_only, render, run_suite, tables

@@ -6,7 +6,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.lowering import GroupSpec, infeasibility, lower_group
 from accelerator.schedule import Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 
 
 def test_identical_blocks_are_simulated_once():

@@ -5,7 +5,7 @@ import json
 import pytest
 from onnx import helper
 
-from accelerator.zoo import get_network, zoo_names
+from accelerator.workloads.zoo import get_network, zoo_names
 from experiments.cli import main
 from onnx_helpers import make_model, network_to_onnx, save
 from test_zoo import MAC_TOLERANCE, PUBLISHED_MACS

@@ -6,7 +6,7 @@ import pytest
 
 from accelerator.config import load_config
 from accelerator.schedule import Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from experiments.cli import main
 from onnx_helpers import network_to_onnx, save
 

@@ -14,7 +14,7 @@ import pytest
 
 from accelerator.config import load_config
 from accelerator.schedule import Group, Schedule
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from experiments.cli import main
 from test_plots import NETWORKS, SCHEDULERS, make_run_dir
 

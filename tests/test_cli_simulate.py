@@ -11,7 +11,7 @@ import pytest
 from accelerator.config import load_config
 from accelerator.schedule import Schedule, evaluate
 from accelerator.trace_export import schedule_trace
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from experiments.cli import main
 
 MODULES = ("load", "compute", "store")

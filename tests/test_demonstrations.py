@@ -6,7 +6,7 @@ import pytest
 
 from accelerator.config import load_config
 from accelerator.schedule import Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from agents.demonstrations import behaviour_cloning, oracle_demonstrations
 from agents.oracle import OracleScheduler
 

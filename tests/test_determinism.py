@@ -23,7 +23,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
 from accelerator.schedule import Group, Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ import json, sys
 from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.schedule import Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 
 out = []
 for case in json.loads(sys.argv[1]):
@@ -150,7 +150,7 @@ ORACLE_SCRIPT = """
 import json, sys
 from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
 
 out = []

@@ -9,7 +9,7 @@ from accelerator.config import load_config
 from accelerator.isa import LOAD, MEM_INP, Insn
 from accelerator.lowering import GroupSpec
 from accelerator.sim import simulate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])

@@ -15,7 +15,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import InfeasibleError
 from accelerator.schedule import GroupResult, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from agents.brute_force import compositions
 from envs.feasibility import GroupFeasibility
 from envs.fusion_env import FusionEnv

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
-from experiments.config import ExperimentConfigError, load_experiment, parse_config
+from experiments.orchestration.config import ExperimentConfigError, load_experiment, parse_config
 
 BASE = {"name": "t", "train_networks": ["tiny_chain"], "eval_networks": ["tiny_residual"]}
 

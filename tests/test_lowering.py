@@ -7,8 +7,8 @@ import pytest
 from accelerator.config import load_config
 from accelerator.isa import ALU, GEMM, LOAD, MEM_WGT, STORE
 from accelerator.lowering import GroupSpec, lower_group
-from accelerator.workload import LayerKind, NetworkBuilder
-from accelerator.zoo import get_network
+from accelerator.workloads.network import LayerKind, NetworkBuilder
+from accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
 DLF = load_config("dlfusion16")

@@ -5,9 +5,9 @@ import warnings
 import pytest
 from onnx import helper
 
-from accelerator.onnx_import import import_onnx, load_onnx
-from accelerator.workload import LayerKind, WorkloadError
-from accelerator.zoo import get_network
+from accelerator.workloads.onnx_import import import_onnx, load_onnx
+from accelerator.workloads.network import LayerKind, WorkloadError
+from accelerator.workloads.zoo import get_network
 from onnx_helpers import ints, make_model, network_to_onnx, save, weight
 
 

@@ -8,8 +8,8 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
 from accelerator.schedule import evaluate
-from accelerator.workload import NetworkBuilder
-from accelerator.zoo import get_network
+from accelerator.workloads.network import NetworkBuilder
+from accelerator.workloads.zoo import get_network
 from agents.brute_force import BruteForceScheduler, compositions
 from agents.oracle import OracleScheduler
 

@@ -16,7 +16,7 @@ import pytest
 from accelerator.config import load_config
 from accelerator.isa import MODULE_NAMES
 from accelerator.schedule import Group, Schedule, ScheduleError, evaluate
-from accelerator.workload import NetworkBuilder
+from accelerator.workloads.network import NetworkBuilder
 from experiments.plots import PlotError, binned_overlap, save_figure
 from experiments.plots.pipeline import (DRAM_ROW, plot_pipeline, simulate_schedule_trace,
                                         timeline)
@@ -455,7 +455,7 @@ def test_plot_run_writes_every_plot_atomically(tmp_path):
 
 
 def test_run_dir_as_the_runner_writes_it(tmp_path):
-    """experiments.runner keeps wall_seconds in a separate 'timings' list and adds keys of
+    """experiments.orchestration.runner keeps wall_seconds in a separate 'timings' list and adds keys of
     its own; curve.csv has an extra wall_seconds column and 'nan' before the first episode."""
     (tmp_path / "curve.csv").write_text(
         "timesteps,mean_return,eval_ratio_to_oracle,wall_seconds\n"
@@ -532,6 +532,6 @@ def test_plots_do_not_import_matplotlib_at_import_time():
 
     code = ("import sys, experiments.plots.pipeline, experiments.plots.utilization, "
             "experiments.plots.schedule_diagram, experiments.plots.training, "
-            "experiments.commands.plot; print('matplotlib' in sys.modules)")
+            "experiments.cli.commands.plot; print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

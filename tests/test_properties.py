@@ -57,8 +57,8 @@ from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE,
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.schedule import evaluate
 from accelerator.sim import simulate
-from accelerator.workload import Layer, LayerKind, Network, NetworkBuilder
-from accelerator.zoo import SYNTHETIC_KINDS, synthetic
+from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
+from accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic
 from envs.fusion_env import FusionEnv
 
 COMMON = settings(deadline=None, derandomize=True, database=None, print_blob=True,
@@ -79,7 +79,7 @@ DEAD_OUTPUTS_BUG = (
     "rows) the issued GEMMs are fewer than the 'useful' MACs (16x2x2 1x1 conv -> 1x1/2 conv: "
     "512 issued < 1,280 'useful')")
 DECONV_MACS_BUG = (
-    "accelerator/workload.py Layer.macs counts H_in*W_in*C_in*C_out*k*k for a transposed "
+    "accelerator/workloads/network.py Layer.macs counts H_in*W_in*C_in*C_out*k*k for a transposed "
     "convolution, including the products that land in the cropped padding, which are not "
     "useful (16->16 ch, 2x2 in, k3 s2 p2 -> 1x1 out: 9,216 counted, 1,024 useful = what "
     "the sub-pixel GEMMs issue)")

@@ -17,12 +17,12 @@ import yaml
 
 from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
-from accelerator.workload import NetworkBuilder
-from accelerator.zoo import get_network
+from accelerator.workloads.network import NetworkBuilder
+from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
 from experiments.cli import main
-from experiments.config import parse_config
-from experiments.sweep import parse_grid, run_sweep, split_values, unpack, _pack
+from experiments.orchestration.config import parse_config
+from experiments.orchestration.sweep import parse_grid, run_sweep, split_values, unpack, _pack
 
 TINY = {
     "name": "tiny-sweep",
@@ -176,7 +176,7 @@ def _check_batch(report, seq, hw):
 
 
 def test_oracle_batch_on_ray_equals_sequential(ray_session):
-    from experiments.oracle_batch import oracle_batch, run_oracle_batch
+    from experiments.parallel.oracle_batch import oracle_batch, run_oracle_batch
 
     hw = load_config("dlfusion16")
     report = run_oracle_batch(BATCH, hw, BATCH_MAX_LAYERS, num_workers=2)
@@ -190,7 +190,7 @@ def test_oracle_batch_on_ray_equals_sequential(ray_session):
 
 
 def test_oracle_batch_simulates_shared_groups_once(ray_session):
-    from experiments.oracle_batch import run_oracle_batch
+    from experiments.parallel.oracle_batch import run_oracle_batch
 
     b = NetworkBuilder("tiny_chain_prefix", (16, 32, 32))  # tiny_chain's first three layers
     x = b.conv(None, 16, 3, 1, name="c1")
@@ -205,7 +205,7 @@ def test_oracle_batch_simulates_shared_groups_once(ray_session):
 
 
 def test_oracle_batch_reads_and_fills_the_disk_store(ray_session, tmp_path):
-    from experiments.oracle_batch import run_oracle_batch
+    from experiments.parallel.oracle_batch import run_oracle_batch
 
     hw = load_config("dlfusion16")
     if "store_path" not in inspect.signature(GroupEvaluator).parameters:

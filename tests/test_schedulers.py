@@ -8,7 +8,7 @@ from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
 from accelerator.schedule import Schedule, evaluate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 from agents import SCHEDULERS, make_scheduler, register_scheduler, scheduler_names
 from agents.base import Scheduler
 from agents.baselines import NoFusionScheduler, RandomScheduler

@@ -22,7 +22,7 @@ from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODUL
                              MEM_WGT, STORE, STORE_MODULE, Insn)
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.sim import simulate
-from accelerator.zoo import get_network
+from accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
 DLF = load_config("dlfusion16")

@@ -210,7 +210,7 @@ def test_lookup_or_run_serves_the_simulated_result(tmp_path):
     from accelerator.config import load_config
     from accelerator.lowering import GroupSpec
     from accelerator.store import lookup_or_run
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
 
     hw = load_config(None)
     net = get_network("tiny_residual")

@@ -17,8 +17,8 @@ from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig, load_config
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.sim import simulate
-from accelerator.workload import Layer, LayerKind, Network, NetworkBuilder
-from accelerator.zoo import get_network, zoo_names
+from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
+from accelerator.workloads.zoo import get_network, zoo_names
 from benchmarks.vthreads_table import RESNET18_VTA_CONVS, conv_layer, markdown, vthreads_rows
 
 PYNQ = load_config("pynq")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.workload import LayerKind, WorkloadError
-from accelerator.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
+from accelerator.workloads.network import LayerKind, WorkloadError
+from accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
                              zoo_names)
 
 MAC_TOLERANCE = 0.03  # published figures are rounded to 2-3 significant digits
@@ -141,7 +141,7 @@ def test_content_hashes_are_distinct_and_stable_across_processes():
     hashes = {name: get_network(name).content_hash() for name in zoo_names()}
     assert len(set(hashes.values())) == len(hashes)
     assert resnet18().content_hash() == hashes["resnet18"]  # an independent rebuild
-    script = ("from accelerator.zoo import get_network as g; "
+    script = ("from accelerator.workloads.zoo import get_network as g; "
               "print(g('resnet18').content_hash(), g('synthetic:3').content_hash())")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, env={"PYTHONHASHSEED": "123"}).stdout.split()

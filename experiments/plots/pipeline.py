@@ -27,7 +27,7 @@ from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
 from accelerator.schedule import Schedule
 from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from experiments.plots import (DRAM_COLOR, PlotError, binned_overlap, kind_color, kind_sort_key,
                                new_figure, save_figure)
 

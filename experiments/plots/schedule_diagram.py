@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from accelerator.config import HardwareConfig
 from accelerator.schedule import Schedule, ScheduleError, evaluate
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from experiments.plots import PlotError, new_figure, save_figure, thin_ticks
 
 if TYPE_CHECKING:

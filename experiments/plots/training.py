@@ -342,7 +342,7 @@ def plot_eval_schedules(evaluation: dict | str | Path, network: str,
     """The schedules that eval.json recorded for ``network`` (ppo / heuristic / oracle), as
     rows of fused groups. None if the network is not a built-in one or no schedule is there."""
     from accelerator.errors import UserInputError
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     from experiments.plots.schedule_diagram import plot_schedules
 
     if not isinstance(evaluation, dict):

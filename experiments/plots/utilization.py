@@ -25,7 +25,7 @@ import numpy as np
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
 from accelerator.schedule import Schedule
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 from experiments.plots import (DRAM_COLOR, MODULE_COLORS, binned_overlap, new_figure, save_figure,
                                thin_ticks)
 from experiments.plots.pipeline import (GroupTrace, group_spans, merge_touching,

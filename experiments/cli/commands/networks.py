@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.zoo import get_network, zoo_names
+    from accelerator.workloads.zoo import get_network, zoo_names
 
     if args.onnx:
         if args.names:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([_summary(net, with_layers=args.layers) for net in networks],
                          indent=2))
         return 0
-    from experiments.output import format_table
+    from experiments.cli.output import format_table
 
     print(format_table(
         ["name", "layers", "GMACs", "weight MiB", "hash"],
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe_onnx(args: argparse.Namespace) -> int:
-    from accelerator.onnx_import import import_onnx
+    from accelerator.workloads.onnx_import import import_onnx
 
     result = import_onnx(args.onnx)
     net = result.network
@@ -95,7 +95,7 @@ def _summary(net, with_layers: bool) -> dict:
 
 
 def _layer_table(net) -> str:
-    from experiments.output import format_table
+    from experiments.cli.output import format_table
 
     rows = []
     for i, layer in enumerate(net.layers):

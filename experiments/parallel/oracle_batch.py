@@ -20,7 +20,7 @@ one network at a time; the simulations are the distinct ones only.
 
 Example::
 
-    from experiments.oracle_batch import oracle_batch
+    from experiments.parallel.oracle_batch import oracle_batch
     best = oracle_batch(["resnet18", "resnet34"], load_config("dlfusion16"), 8, num_workers=4)
     schedule, latency_cycles, sim_calls = best["resnet18"]
 """
@@ -38,7 +38,7 @@ from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.lowering import GroupSpec
 from accelerator.schedule import GroupResult, Schedule, evaluate
-from accelerator.workload import Network
+from accelerator.workloads.network import Network
 
 TASKS_PER_WORKER = 4  # more tasks than workers, so a slow chunk does not hold up the end
 MAX_CHUNK = 64  # groups per task: ~10 ms each, so a task is well above Ray's ~1 ms overhead
@@ -87,7 +87,7 @@ def _remote(ray):
 
 # ---- the batch ------------------------------------------------------------------------
 def _networks(networks: Iterable[Network | str]) -> list[Network]:
-    from experiments.runner import load_network
+    from experiments.orchestration.runner import load_network
 
     out: dict[str, Network] = {}
     for item in networks:
@@ -241,7 +241,7 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
     has an on-disk store, groups found there are not simulated and new results go there.
     """
     from agents.oracle import OracleScheduler
-    from experiments.distributed import check_workers, cluster_cpus, import_ray, ray_session
+    from experiments.parallel.ray_session import check_workers, cluster_cpus, import_ray, ray_session
 
     if max_group_layers < 1:
         raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
@@ -332,7 +332,7 @@ def oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
 
 # ---- `fusiongym oracle --networks ...` --------------------------------------------------
 def run_cli(args) -> int:
-    """The batch path of ``fusiongym oracle`` (see experiments/commands/oracle.py)."""
+    """The batch path of ``fusiongym oracle`` (see experiments/cli/commands/oracle.py)."""
     import json
 
     from accelerator.config import load_config
@@ -374,7 +374,7 @@ def run_cli(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    from experiments.output import format_table
+    from experiments.cli.output import format_table
 
     print(f"oracle on {hw.name}: {len(nets)} networks (groups of at most "
           f"{args.max_group_layers} layers, minimising {args.objective})")

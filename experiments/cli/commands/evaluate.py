@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.runner import evaluate_run, render_text
+    from experiments.orchestration.runner import evaluate_run, render_text
 
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     result = evaluate_run(args.run_dir, args.networks,

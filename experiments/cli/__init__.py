@@ -1,6 +1,6 @@
 """The ``fusiongym`` command line.
 
-Each subcommand lives in ``experiments/commands/<name>.py`` and exposes ``add_parser`` and
+Each subcommand lives in ``experiments/cli/commands/<name>.py`` and exposes ``add_parser`` and
 ``run``. Heavy imports (torch, stable-baselines3, matplotlib) stay inside ``run`` so that
 ``fusiongym --help`` and quick commands start fast.
 """
@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"experiments.commands.{name}")
+            module = importlib.import_module(f"experiments.cli.commands.{name}")
         except ModuleNotFoundError as err:
-            if err.name == f"experiments.commands.{name}":
+            if err.name == f"experiments.cli.commands.{name}":
                 continue  # not built yet
             raise
         module.add_parser(sub)
@@ -53,6 +53,3 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

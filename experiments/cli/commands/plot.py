@@ -104,10 +104,10 @@ def add_parser(subparsers) -> None:
 # ---- helpers ---------------------------------------------------------------------------------
 def load_network(name: str):
     if name.lower().endswith(".onnx"):
-        from accelerator.onnx_import import load_onnx
+        from accelerator.workloads.onnx_import import load_onnx
 
         return load_onnx(name)
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
 
     return get_network(name)
 

@@ -26,7 +26,7 @@ import random
 from functools import lru_cache
 from typing import Callable
 
-from accelerator.workload import Network, NetworkBuilder, WorkloadError
+from accelerator.workloads.network import Network, NetworkBuilder, WorkloadError
 
 IMAGENET_INPUT = (3, 224, 224)
 IMAGENET_CLASSES = 1000

@@ -52,10 +52,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _network(args: argparse.Namespace):
     if args.onnx:
-        from accelerator.onnx_import import load_onnx
+        from accelerator.workloads.onnx_import import load_onnx
 
         return load_onnx(args.onnx)
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
 
     return get_network(args.network)
 
@@ -132,7 +132,7 @@ def _summary(network, schedule, result, hw, args) -> dict:
 
 
 def _print_human(s: dict) -> None:
-    from experiments.output import format_table
+    from experiments.cli.output import format_table
 
     print(f"{s['network']} on {s['hardware']}: {s['layers']} layers in {s['groups_count']} "
           f"group{'' if s['groups_count'] == 1 else 's'} (schedule: {s['schedule']})")

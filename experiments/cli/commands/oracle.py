@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.oracle import OracleScheduler
 
     if args.networks:
-        from experiments.oracle_batch import run_cli
+        from experiments.parallel.oracle_batch import run_cli
 
         return run_cli(args)
     if args.ray_address or args.num_workers is not None:
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
     if args.onnx:
-        from accelerator.onnx_import import load_onnx
+        from accelerator.workloads.onnx_import import load_onnx
 
         network = load_onnx(args.onnx)
     else:
-        from accelerator.zoo import get_network
+        from accelerator.workloads.zoo import get_network
 
         network = get_network(args.network)
     hw = load_config(args.hw)
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_human(s: dict, hw) -> None:
-    from experiments.output import format_table
+    from experiments.cli.output import format_table
 
     rows = []
     for k, g in enumerate(s["groups"]):

@@ -18,9 +18,9 @@ from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_json, atomic_write_text
 from accelerator.schedule import Schedule, evaluate
-from accelerator.workload import Network
-from experiments.config import ExperimentConfig, config_to_yaml, load_experiment
-from experiments.output import format_table, markdown_table
+from accelerator.workloads.network import Network
+from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
+from experiments.cli.output import format_table, markdown_table
 
 
 class RunDirError(UserInputError):
@@ -30,9 +30,9 @@ class RunDirError(UserInputError):
 def load_network(spec: str) -> Network:
     """A zoo name, ``synthetic:SEED[:LAYERS]``, or a path to an .onnx file."""
     if spec.endswith(".onnx"):
-        from accelerator.onnx_import import load_onnx
+        from accelerator.workloads.onnx_import import load_onnx
         return load_onnx(spec)
-    from accelerator.zoo import get_network
+    from accelerator.workloads.zoo import get_network
     return get_network(spec)
 
 

@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.config import load_experiment
-    from experiments.runner import evaluate_run, render_text, train
+    from experiments.orchestration.config import load_experiment
+    from experiments.orchestration.runner import evaluate_run, render_text, train
 
     def say(msg: str) -> None:
         print(f"\n== {msg}", flush=True)

@@ -1,4 +1,4 @@
-"""Real models from ``.onnx`` files, as a :class:`~accelerator.workload.Network`.
+"""Real models from ``.onnx`` files, as a :class:`~accelerator.workloads.network.Network`.
 
 What becomes a layer, and what does not (nothing is dropped silently: every node is either
 a layer, folded into one, or listed in :attr:`OnnxImport.notes`):
@@ -24,7 +24,7 @@ a layer, folded into one, or listed in :attr:`OnnxImport.notes`):
 Shapes: the single graph input must be NCHW (or [N, F] for a plain MLP) with fixed sizes;
 a symbolic batch dimension is set to 1, any other symbolic dimension is an error. Every
 layer's output shape is computed here and checked against ONNX shape inference.
-Anything else raises :class:`~accelerator.workload.WorkloadError` with a one-line message.
+Anything else raises :class:`~accelerator.workloads.network.WorkloadError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from accelerator.workload import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
+from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
                                   ceil_pool_output)
 
 LAYER_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool",

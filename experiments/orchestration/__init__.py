@@ -1,0 +1,1 @@
+"""Run orchestration: experiment configs, the train/evaluate runner and parameter sweeps."""

@@ -1,0 +1,1 @@
+"""Parallel work on Ray: the session helper and the multi-network oracle batch."""
