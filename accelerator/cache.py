@@ -19,8 +19,7 @@ from accelerator.workloads.network import Network
 
 def group_latency_cycles(sim: SimResult, cores: int, hw: HardwareConfig) -> int:
     """A group's wall time: host launch + the cores' run + the end-of-group barrier."""
-    barrier = hw.sync_cycles_per_core * cores if cores > 1 else 0
-    return hw.launch_overhead_cycles + sim.cycles + barrier
+    return sim.cycles + hw.group_overhead_cycles(cores)
 
 
 def group_energy_pj(lowered: LoweredGroup, sim: SimResult, hw: HardwareConfig) -> float:

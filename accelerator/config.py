@@ -77,6 +77,9 @@ class HardwareConfig(BaseModel):
     clock_mhz: float = Field(100.0, gt=0)
     gemm_ii: int = Field(1, ge=1, description="GEMM initiation interval (cycles per micro-op)")
     alu_ii: int = Field(2, ge=1, description="ALU initiation interval (cycles per vector op)")
+    requantize_in_gemm: bool = Field(
+        False, description="requantise/activation fused into the GEMM output path (MLU-class); "
+                           "False = VTA's serial ALU pass")
     virtual_threads: int = Field(2, ge=1, le=2)
     # --- multi-core ---
     num_cores: int = Field(1, ge=1, le=1024)
@@ -113,6 +116,11 @@ class HardwareConfig(BaseModel):
         if self.inp_buff_bytes < self.block_in * self.inp_bytes * self.batch:
             raise ValueError("input buffer cannot hold one input vector")
         return self
+
+    def group_overhead_cycles(self, cores: int) -> int:
+        """What one group costs beside its cores' run: the host launch and the end-of-group
+        barrier (per allocated core, none on one core)."""
+        return self.launch_overhead_cycles + (self.sync_cycles_per_core * cores if cores > 1 else 0)
 
     # ---- derived sizes (all bytes) -------------------------------------------------
     @property
