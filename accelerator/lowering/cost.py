@@ -60,16 +60,17 @@ def _job_cost(em: Emitter, job: TileJob, first: bool, bw: float, latency: int) -
 
 
 def _samples(jobs: list[TileJob]) -> list[tuple[int, int]]:
-    """(job index, how many jobs it stands for), in order: the first two (pipeline start, the
-    first line-buffered tile) and the last stand for themselves; with the weight chunk loop
-    outermost, the first tile of the second chunk stands for every later chunk's first tile
-    (its weight load); one interior tile stands for the rest."""
+    """(job index, how many jobs it stands for), in order: the first (pipeline start), the
+    second if it is the first line-buffered tile, and the last stand for themselves; with
+    the weight chunk loop outermost, the first tile of the second chunk stands for every
+    later chunk's first tile (its weight load); one interior tile stands for the rest."""
     n = len(jobs)
     per_chunk = next((k for k in range(1, n) if jobs[k].chunk != jobs[0].chunk), n)
     middle = per_chunk // 2
+    alone = {0, n - 1} | ({1} if n > 1 and jobs[1].above is not None else set())
     counts: dict[int, int] = {}
     for k in range(n):
-        if k in (0, 1, n - 1):
+        if k in alone:
             rep = k
         elif per_chunk < n and k % per_chunk == 0:
             rep = per_chunk

@@ -121,7 +121,8 @@ class Emitter:
         g, job = self.g, work.job
         chunk = min(self.plan.cout_chunk[work.i], pad(work.cout, g.bo))
         starts = range(0, work.cout, chunk) if job.chunk is None else (job.chunk,)
-        store_rows, store_cols = g.store_share(work.i, job.tile)
+        stored = g.spec.stores[work.i]
+        store_rows, store_cols = g.store_share(work.i, job.tile) if stored else (0, 0)
         for k0 in starts:
             kc = min(chunk, work.cout - k0)
             if work.layer.is_gemm:
@@ -130,7 +131,7 @@ class Emitter:
             else:
                 alu_ops = self.alu_layer(step, work, kc)
             self.alu_pass(step, work, kc, alu_ops)
-            if g.spec.stores[work.i] and store_rows > 0 and store_cols > 0:
+            if stored and store_rows > 0 and store_cols > 0:
                 step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
                     store_rows, store_cols, kc, work.layer.batch)))
         return step

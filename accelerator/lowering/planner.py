@@ -32,7 +32,7 @@ from accelerator.lowering.tiling import GroupGeometry, Plan, Tile
 from accelerator.workloads.network import LayerKind
 
 # row tiles per core the planner also tries beside the tallest tile that fits
-TILES_PER_CORE = (2, 4, 8)
+TILES_PER_CORE = (2, 4)
 # A fused plan that moves more DRAM bytes than its layers apart must be modelled this much
 # faster than them, by core count: the estimate's error against the simulator on the
 # validation windows (benchmarks/fusion_bytes.py) is p95 ~7% on one core, ~22% on several
@@ -139,37 +139,43 @@ def _windowed(g: GroupGeometry) -> bool:
                if layer.kind not in (LayerKind.DENSE, LayerKind.GLOBAL_AVG_POOL))
 
 
-def _options(g: GroupGeometry, template: Plan) -> list[Plan]:
-    """The template, and with a line buffer / the weight-stationary order where they apply."""
-    out = [template]
-    if g.n > 1 and _windowed(g) and not any(g.spec.stores[:-1]):
-        out.append(replace(template, line_buffer=True))
-    layer = g.spec.layers[0]
-    if g.n == 1 and layer.is_gemm and not template.resident:
-        out.append(replace(template, weight_outer=True))
-    return out
-
-
 def _heights(g: GroupGeometry, tallest: Plan) -> list[Plan]:
     """The tallest tile and shorter ones (2, 4, 8 row tiles per core) where they fit."""
-    if tallest.line_buffer and tallest.tile_cols < g.last.w_out:
-        return []  # the line buffer keeps whole rows
-    if tallest.weight_outer and tallest.cin_chunk < g.spec.layers[0].c_in:
-        return []  # partial sums would have to survive every tile of a chunk
     band = max(b - a for a, b in tallest.core_rows)
     heights = sorted({-(-band // k) for k in TILES_PER_CORE} - {tallest.tile_rows})
     return [tallest] + [p for t in heights if t < tallest.tile_rows and (p := _sized(g, tallest, t))]
 
 
+def _split_plans(g: GroupGeometry, template: Plan) -> list[Plan] | str:
+    """Every plan of one split: tile heights, each also with a line buffer (a fused group
+    with windowed layers, whole-row tiles, no stored upstream layer: at the same heights,
+    which it always fits since it shares the overlap between threads), and the
+    weight-stationary order (a single layer with streamed weights: its own tile search,
+    its threads split the input buffer)."""
+    tallest = _tallest(g, template)
+    if isinstance(tallest, str):
+        return tallest
+    plans = _heights(g, tallest)
+    if (g.n > 1 and _windowed(g) and not any(g.spec.stores[:-1])
+            and tallest.tile_cols == g.last.w_out):
+        plans += [p for q in list(plans) if (p := _sized(g, replace(q, line_buffer=True),
+                                                         q.tile_rows))]
+    layer = g.spec.layers[0]
+    if g.n == 1 and layer.is_gemm and not template.resident:
+        stationary = _tallest(g, replace(template, weight_outer=True))
+        if not isinstance(stationary, str) and stationary.cin_chunk >= layer.c_in:
+            plans += _heights(g, stationary)
+    return plans
+
+
 def _candidates(g: GroupGeometry) -> list[Plan]:
     plans, reason = [], "no tile fits"
     for split in _splits(g):
-        for option in _options(g, _template(g, split)):
-            tallest = _tallest(g, option)
-            if isinstance(tallest, str):
-                reason = tallest if not plans else reason
-                continue
-            plans += _heights(g, tallest)
+        found = _split_plans(g, _template(g, split))
+        if isinstance(found, str):
+            reason = found
+        else:
+            plans += found
     if not plans:
         raise Infeasible(reason)
     for p in plans:
