@@ -63,10 +63,13 @@ def _samples(jobs: list[TileJob]) -> list[tuple[int, int]]:
     """(job index, how many jobs it stands for), in order: the first (pipeline start), the
     second if it is the first line-buffered tile, and the last stand for themselves; with
     the weight chunk loop outermost, the first tile of the second chunk stands for every
-    later chunk's first tile (its weight load); one interior tile stands for the rest."""
+    later chunk's first tile (its weight load); one tile interior in rows and columns
+    (full halos) stands for the rest."""
     n = len(jobs)
     per_chunk = next((k for k in range(1, n) if jobs[k].chunk != jobs[0].chunk), n)
-    middle = per_chunk // 2
+    per_row = next((k for k in range(1, per_chunk) if jobs[k].tile.r0 != jobs[0].tile.r0),
+                   per_chunk)
+    middle = (per_chunk // per_row // 2) * per_row + per_row // 2  # interior in rows and cols
     alone = {0, n - 1} | ({1} if n > 1 and jobs[1].above is not None else set())
     counts: dict[int, int] = {}
     for k in range(n):
