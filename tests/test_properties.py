@@ -66,7 +66,7 @@ COMMON = settings(deadline=None, derandomize=True, database=None, print_blob=Tru
                                          HealthCheck.data_too_large])
 MAX_INSNS = 5_000
 DEAD_OUTPUTS_BUG = (
-    "LoweredGroup.macs (accelerator/lowering.py _lower: sum of Layer.macs) counts every "
+    "LoweredGroup.macs (accelerator/lowering/__init__.py _lower: sum of Layer.macs) counts every "
     "output of a fused intermediate, but the lowering rightly computes only the rows/cols "
     "its in-group consumers read: before a 1x1 stride-2 conv (or any consumer that skips "
     "rows) the issued GEMMs are fewer than the 'useful' MACs (16x2x2 1x1 conv -> 1x1/2 conv: "

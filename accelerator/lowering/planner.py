@@ -33,6 +33,7 @@ from accelerator.workloads.network import LayerKind
 
 # row tiles per core the planner also tries beside the tallest tile that fits
 TILES_PER_CORE = (2, 4)
+REFUSED = "fusion does not pay"  # the reason a fused group is refused starts with this
 # A fused plan that moves more DRAM bytes than its layers apart must be modelled this much
 # faster than them, by core count: the estimate's error against the simulator on the
 # validation windows (benchmarks/fusion_bytes.py) is p95 ~7% on one core, ~22% on several
@@ -217,16 +218,32 @@ def choose(g: GroupGeometry) -> Plan:
         return min(frugal, key=lambda p: (p.cost.cycles, p.cost.dram_bytes))
     least = min(p.cost.dram_bytes for p in plans)
     raise Infeasible(
-        f"fusion does not pay: fused, these {g.n} layers on {g.cores} cores move at least "
+        f"{REFUSED}: fused, these {g.n} layers on {g.cores} cores move at least "
         f"{least} B of DRAM (apart {apart_bytes} B) and are not modelled "
         f"{round(100 * (1 - _margin(g.cores)))}% faster ({round(best.cost.cycles)} cycles + "
         f"overheads vs {round(apart_cycles)} apart)")
 
 
+def _prefix(spec: GroupSpec) -> GroupSpec:
+    """The group without its last layer (what GroupSpec.from_network gives for end - 1)."""
+    n = len(spec.layers) - 1
+    read_by_last = set(spec.sources[-1])
+    stores = tuple(st or i in read_by_last for i, st in enumerate(spec.stores[:n]))
+    return GroupSpec(spec.layers[:n], spec.sources[:n], stores)
+
+
 @lru_cache(maxsize=16384)
 def plan_cached(spec: GroupSpec, cores: int, hw: HardwareConfig
                 ) -> tuple[GroupGeometry, Plan] | str:
-    """The tiling plan (small), or why there is none. Feasibility needs only this."""
+    """The tiling plan (small), or why there is none. Feasibility needs only this.
+
+    A refusal is inherited by every longer group with the same first layers: schedules
+    (and the env's masks) grow a group one layer at a time through feasible prefixes."""
+    if len(spec.layers) > 2:
+        prefix = plan_cached(_prefix(spec), cores, hw)
+        if isinstance(prefix, str) and prefix.startswith(REFUSED):
+            return (f"{REFUSED}: its first {len(spec.layers) - 1} layers are refused "
+                    f"(a group grows one layer at a time)")
     g = GroupGeometry(spec, cores, hw)
     try:
         return g, choose(g)
