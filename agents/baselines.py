@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from agents.base import Scheduler, check_objective, group_value

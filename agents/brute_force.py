@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError, UserInputError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from agents.base import Scheduler, check_objective, group_value

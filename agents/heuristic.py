@@ -21,10 +21,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
-from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.evaluator import GroupEvaluator
+from accelerator.results import GroupResult
+from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Layer, Network
 from agents.base import Scheduler, check_objective, group_value
 from agents.heuristic_sweep import category, channel_bin, ops_bin

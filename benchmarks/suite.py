@@ -77,7 +77,7 @@ METHOD = {
     "B1.sim": "timed: accelerator.sim.simulate(programs, hw) for each distinct group of the "
               "schedule (environment + processes + env.run + SimResult); lowering done "
               "beforehand, untimed",
-    "B1.e2e": "timed: accelerator.schedule.evaluate(network, schedule) from cold (specs, "
+    "B1.e2e": "timed: accelerator.evaluator.evaluate(network, schedule) from cold (specs, "
               "lowering, simulation, memo)",
     "B1.bare": "timed: bare pipeline environment + queues + processes + env.run (stream "
                "built beforehand, untimed). 'synthetic': balanced LOAD/GEMM/STORE tiles with "
@@ -110,7 +110,7 @@ def _max_cores(hw) -> int:
 
 def compute_oracle_schedule(network: str, hw, max_group_layers: int = 8):
     """The oracle's schedule, in this process, with its own evaluator (untimed use)."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
@@ -156,7 +156,7 @@ def _run_bare(hw, streams) -> tuple[int, float]:
 def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dict[str, Any]:
     """Untimed: the schedule and the distinct (group shape, cores) the memo would simulate,
     lowered, plus their bare-pipeline streams. ``skipped`` if a group is infeasible."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.lowering import lower_group
     from benchmarks.bare import from_programs
 
@@ -185,8 +185,7 @@ def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dic
 
 def _measure_once(item: dict[str, Any], hw) -> None:
     """One repeat of one schedule: sim-only, bare replay, end-to-end cold (in that order)."""
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
     from accelerator.sim import simulate
 
     row = item["row"]
@@ -308,8 +307,8 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
 def b2_network(hw_name: str | None, network: str, repeats: int,
                oracle: dict | None) -> dict[str, Any]:
     """B2 for one network: cold evaluation of no-fusion (default and max cores) and oracle."""
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import Schedule, evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
+    from accelerator.schedule import Schedule
     from accelerator.workloads.zoo import get_network
 
     hw = _hw(hw_name)
@@ -342,8 +341,7 @@ def _traced_peak_mib(net, sched, hw) -> float:
     are small enough that ru_maxrss rarely rises above the imports' own peak."""
     import tracemalloc
 
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
 
     cold_reset()
     ev = GroupEvaluator(hw)
@@ -358,7 +356,7 @@ def _traced_peak_mib(net, sched, hw) -> float:
 def b3_network(hw_name: str | None, network: str, warm_repeats: int,
                max_group_layers: int) -> dict[str, Any]:
     """B3 for one network: the oracle from a cold memo, then again with the memo warm."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
@@ -413,7 +411,7 @@ def _env_pass(env, steps: int, seed: int) -> dict[str, Any]:
 def b4_throughput(hw_name: str | None, networks: list[str], env_steps: int, ppo_steps: int,
                   ppo_n_steps: int, max_group_layers: int) -> dict[str, Any]:
     """B4: env steps/s with random masked actions (cold, warm) and MaskablePPO steps/s."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from envs.fusion_env import FusionEnv
 
     hw = _hw(hw_name)

@@ -8,10 +8,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.evaluator import GroupEvaluator, default_evaluator
+from accelerator.results import GroupResult
+from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 from envs.features import FeatureExtractor
@@ -26,7 +27,7 @@ class FusionEnv(gym.Env):
 
     The agent walks the layers of a network in topological order and builds a schedule: a
     sequence of fused groups (contiguous layer ranges), each on one core count. Group costs
-    come from the SimPy accelerator model (``accelerator.cache.GroupEvaluator``, memoized).
+    come from the SimPy accelerator model (``accelerator.evaluator.GroupEvaluator``, memoized).
     At :meth:`reset` a network is drawn from the training set, so one policy learns to
     schedule many networks.
 

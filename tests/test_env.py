@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import InfeasibleError
-from accelerator.schedule import GroupResult, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.results import GroupResult
 from accelerator.workloads.zoo import get_network
 from agents.brute_force import compositions
 from envs.feasibility import GroupFeasibility
@@ -283,8 +283,8 @@ def test_unschedulable_network_is_reported_at_reset():
 
 def test_schedule_only_mode_simulates_nothing():
     """compute_rewards=False: a deployed policy's search costs zero simulator calls."""
-    from accelerator.cache import GroupEvaluator
     from accelerator.config import load_config
+    from accelerator.evaluator import GroupEvaluator
     from envs.fusion_env import FusionEnv
 
     hw = load_config()

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from accelerator.config import load_config
+from accelerator.evaluator import evaluate
 from accelerator.isa import MODULE_NAMES
-from accelerator.schedule import Group, Schedule, ScheduleError, evaluate
+from accelerator.schedule import Group, Schedule, ScheduleError
 from accelerator.workloads.network import NetworkBuilder
 from experiments.plots import PlotError, binned_overlap, save_figure
 from experiments.plots.pipeline import (DRAM_ROW, plot_pipeline, simulate_schedule_trace,

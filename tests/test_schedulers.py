@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 from agents import SCHEDULERS, make_scheduler, register_scheduler, scheduler_names
 from agents.base import Scheduler

@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.schedule import Schedule, evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
-from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 from experiments.cli.output import format_table, markdown_table
+from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 
 
 class RunDirError(UserInputError):

@@ -1,10 +1,10 @@
 """Pipeline Gantt chart: what every core's load, compute and store module and the DRAM bus
 did, instruction by instruction, over a whole schedule.
 
-Groups run back to back as :func:`accelerator.schedule.evaluate` counts them: group ``k``
+Groups run back to back as :func:`accelerator.evaluator.evaluate` counts them: group ``k``
 starts at the sum of the earlier groups' latencies, its cores start after the host launch
-(``hw.launch_overhead_cycles``) and the group ends after the end-of-group barrier. Those
-launch / barrier periods are drawn as grey hatched spans.
+and the group ends after the end-of-group barrier (both from
+:func:`accelerator.results.group_overhead`). Those periods are drawn as grey hatched spans.
 
 One row per (core, module) -- ``c3 load``, ``c3 compute``, ``c3 store`` -- for every core
 that did work in the shown interval, plus a ``DRAM bus`` row: the time the bus is moving
@@ -25,6 +25,7 @@ import numpy as np
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
+from accelerator.results import group_overhead
 from accelerator.schedule import Schedule
 from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
 from accelerator.workloads.network import Network
@@ -44,7 +45,7 @@ def group_spans(traces: list[GroupTrace], hw: HardwareConfig) -> list[tuple[int,
     """Per group: (launch start, cores start, cores end, group end) in schedule cycles."""
     spans = []
     for offset, result, sim in traces:
-        start = offset - hw.launch_overhead_cycles
+        start = offset - group_overhead(hw, result.cores).launch_cycles
         spans.append((start, offset, offset + sim.cycles, start + result.latency_cycles))
     return spans
 

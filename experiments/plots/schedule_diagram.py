@@ -12,7 +12,8 @@ import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from accelerator.config import HardwareConfig
-from accelerator.schedule import Schedule, ScheduleError, evaluate
+from accelerator.evaluator import evaluate
+from accelerator.schedule import Schedule, ScheduleError
 from accelerator.workloads.network import Network
 from experiments.plots import PlotError, new_figure, save_figure, thin_ticks
 
@@ -60,7 +61,7 @@ def plot_schedules(network: Network,
     """Draw 1..3 schedules of ``network`` as rows of fused-group spans.
 
     Latencies come from ``latencies`` or, when ``hw`` is given, from
-    :func:`accelerator.schedule.evaluate`; without either the row label has no latency.
+    :func:`accelerator.evaluator.evaluate`; without either the row label has no latency.
     """
     from matplotlib.patches import Patch, Rectangle
 

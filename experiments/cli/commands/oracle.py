@@ -51,10 +51,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.cache import default_evaluator
     from accelerator.config import load_config
     from accelerator.errors import UserInputError
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import default_evaluator, evaluate
     from agents.baselines import NoFusionScheduler
     from agents.oracle import OracleScheduler
 

@@ -78,7 +78,7 @@ def _schedule(args: argparse.Namespace, network, hw):
 
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import evaluate
 
     hw = load_config(args.hw)
     network = _network(args)
