@@ -1,8 +1,12 @@
 """``fusiongym oracle``: the optimal fusion groups and core counts of one network.
 
-An exact dynamic programme over group boundaries and core counts (every candidate group
-simulated once, memoized by shape), so the result is optimal over all schedules whose
-groups have at most ``--max-group-layers`` layers.
+An exact dynamic programme over group boundaries and core counts, optimal over all
+schedules whose groups have at most ``--max-group-layers`` layers. Not every candidate
+group is simulated: each first gets a sound lower bound on its cost from its lowering
+alone, and only candidates whose bound could still beat the best one found are simulated
+(once each, memoized by shape), so the answer is the exhaustive DP's with far fewer
+simulations (ResNet-50: 95 of 2,740 candidates). With ``--networks`` the batch simulates
+every distinct candidate once instead, spread over Ray.
 
 Examples::
 
