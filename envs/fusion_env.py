@@ -12,6 +12,7 @@ from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
 from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.workloads.loader import as_network
 from accelerator.workloads.network import Network
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 from envs.features import FeatureExtractor
@@ -101,7 +102,7 @@ class FusionEnv(gym.Env):
                  compute_rewards: bool = True):
         if isinstance(networks, (Network, str)):
             networks = [networks]
-        self.networks = [_resolve(n) for n in networks]
+        self.networks = [as_network(n) for n in networks]
         if not self.networks:
             raise UserInputError("FusionEnv needs at least one network")
         self.hw = hw if isinstance(hw, HardwareConfig) else load_config(hw)
@@ -135,7 +136,7 @@ class FusionEnv(gym.Env):
         chosen = (options or {}).get("network")
         if chosen is None:
             chosen = self.networks[int(self.np_random.integers(len(self.networks)))]
-        self.network = _resolve(chosen)
+        self.network = as_network(chosen)
         key = self.network.content_hash()
         if key not in self._feasibility:
             feas = GroupFeasibility.for_network(self.network, self.evaluator, self.max_group_layers)
@@ -256,9 +257,3 @@ class FusionEnv(gym.Env):
         }
 
 
-def _resolve(network: Network | str) -> Network:
-    if isinstance(network, Network):
-        return network
-    from accelerator.workloads.zoo import get_network
-
-    return get_network(str(network))

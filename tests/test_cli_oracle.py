@@ -8,7 +8,7 @@ from accelerator.config import load_config
 from accelerator.schedule import Schedule, evaluate
 from accelerator.workloads.zoo import get_network
 from experiments.cli import main
-from onnx_helpers import network_to_onnx, save
+from helpers.onnx_models import network_to_onnx, save
 
 
 def run(capsys, *argv):

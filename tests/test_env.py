@@ -19,7 +19,8 @@ from accelerator.workloads.zoo import get_network
 from agents.brute_force import compositions
 from envs.feasibility import GroupFeasibility
 from envs.fusion_env import FusionEnv
-from test_oracle import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain, small_mobile
+from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
+                                    small_mobile)
 
 HW = load_config()
 SMALL = [small_chain(), small_branchy(), small_mobile(), get_network("tiny_residual"),

@@ -25,6 +25,7 @@ from experiments.plots.training import (RunDirError, load_curve, load_eval, plot
                                         plot_learning_curve, plot_quality_vs_cost, plot_run,
                                         plot_speedup)
 from experiments.plots.utilization import plot_utilization, utilization_data
+from helpers.run_dirs import NETWORKS, SCHEDULERS, make_run_dir
 
 
 # ---- fixtures --------------------------------------------------------------------------------
@@ -364,34 +365,6 @@ def test_schedule_diagram_checks_its_input(net, schedule, hw):
         plot_schedules(net, bad)  # without hardware: coverage is still checked
     fig = plot_schedules(net, schedule, latencies=[123])
     assert "123 cycles" in _rows_of(fig.axes[0])[0]
-
-
-# ---- training / evaluation run dirs ---------------------------------------------------------
-NETWORKS = ["tiny_chain", "tiny_residual", "resnet18"]
-SCHEDULERS = ["no-fusion", "heuristic", "oracle", "ppo"]
-
-
-def make_run_dir(path, networks=NETWORKS, schedulers=SCHEDULERS, curve=True, evaluation=True):
-    path.mkdir(parents=True, exist_ok=True)
-    if curve:
-        rows = ["timesteps,mean_return,eval_ratio_to_oracle,extra"]
-        for i, t in enumerate([2048, 1024, 3072, 4096, 5120]):  # out of order on purpose
-            ratio = "" if i % 2 else f"{1.5 - 0.1 * i:.2f}"
-            rows.append(f"{t},{-1.0 + 0.05 * i:.3f},{ratio},x")
-        (path / "curve.csv").write_text("\n".join(rows) + "\n")
-    if evaluation:
-        results = []
-        for n, net in enumerate(networks):
-            for s, sched in enumerate(schedulers):
-                results.append({"network": net, "scheduler": sched,
-                                "latency_cycles": 1000 - 10 * s,
-                                "ratio_to_oracle": (None if sched == "ppo" and n == 0
-                                                    else 1 + 0.1 * s),
-                                "speedup_vs_no_fusion": 1.0 + 0.25 * s + 0.1 * n,
-                                "sim_calls": 0 if sched == "no-fusion" else 10 ** (s + 1),
-                                "wall_seconds": 0.01 * s})
-        (path / "eval.json").write_text(json.dumps({"networks": networks, "results": results}))
-    return path
 
 
 def test_learning_curve_draws_both_series_sorted(tmp_path):

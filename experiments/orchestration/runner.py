@@ -18,6 +18,7 @@ from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_json, atomic_write_text
 from accelerator.schedule import Schedule, evaluate
+from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
 from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 from experiments.cli.output import format_table, markdown_table
@@ -25,15 +26,6 @@ from experiments.cli.output import format_table, markdown_table
 
 class RunDirError(UserInputError):
     pass
-
-
-def load_network(spec: str) -> Network:
-    """A zoo name, ``synthetic:SEED[:LAYERS]``, or a path to an .onnx file."""
-    if spec.endswith(".onnx"):
-        from accelerator.workloads.onnx_import import load_onnx
-        return load_onnx(spec)
-    from accelerator.workloads.zoo import get_network
-    return get_network(spec)
 
 
 def resolve(cfg: ExperimentConfig) -> tuple[HardwareConfig, list[Network], list[Network]]:

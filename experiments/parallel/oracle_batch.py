@@ -38,6 +38,7 @@ from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.lowering import GroupSpec
 from accelerator.schedule import GroupResult, Schedule, evaluate
+from accelerator.workloads.loader import as_network
 from accelerator.workloads.network import Network
 
 TASKS_PER_WORKER = 4  # more tasks than workers, so a slow chunk does not hold up the end
@@ -87,11 +88,9 @@ def _remote(ray):
 
 # ---- the batch ------------------------------------------------------------------------
 def _networks(networks: Iterable[Network | str]) -> list[Network]:
-    from experiments.orchestration.runner import load_network
-
     out: dict[str, Network] = {}
     for item in networks:
-        net = load_network(item) if isinstance(item, str) else item
+        net = as_network(item)
         seen = out.get(net.name)
         if seen is not None and seen.content_hash() != net.content_hash():
             raise UserInputError(f"two different networks are named {net.name!r}")

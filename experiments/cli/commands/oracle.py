@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.errors import UserInputError
     from accelerator.schedule import evaluate
+    from accelerator.workloads.loader import load_network
     from agents.baselines import NoFusionScheduler
     from agents.oracle import OracleScheduler
 
@@ -66,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--ray-address and --num-workers go with --networks")
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
-    if args.onnx:
-        from accelerator.workloads.onnx_import import load_onnx
-
-        network = load_onnx(args.onnx)
-    else:
-        from accelerator.workloads.zoo import get_network
-
-        network = get_network(args.network)
+    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
     hw = load_config(args.hw)
     evaluator = default_evaluator(hw)
     oracle = OracleScheduler(max_group_layers=args.max_group_layers, objective=args.objective,

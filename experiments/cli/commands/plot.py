@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from accelerator.errors import UserInputError
+from accelerator.workloads.loader import load_network
 
 
 class PlotArgumentError(UserInputError):
@@ -102,16 +103,6 @@ def add_parser(subparsers) -> None:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def load_network(name: str):
-    if name.lower().endswith(".onnx"):
-        from accelerator.workloads.onnx_import import load_onnx
-
-        return load_onnx(name)
-    from accelerator.workloads.zoo import get_network
-
-    return get_network(name)
-
-
 def _load_schedule(value: str, network, hw, cores: int | None):
     from accelerator.schedule import Schedule
 
