@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_json
+from accelerator.objectives import objective_value
 from accelerator.workloads.network import Network
 
 if TYPE_CHECKING:
@@ -155,8 +156,7 @@ class ScheduleResult:
         return self.energy_pj * self.seconds
 
     def objective(self, name: str) -> float:
-        return {"latency": float(self.latency_cycles), "energy": self.energy_pj,
-                "edp": self.edp}[name]
+        return objective_value(name, self.latency_cycles, self.energy_pj, self.seconds)
 
 
 def evaluate(network: Network, schedule: Schedule, hw: HardwareConfig,

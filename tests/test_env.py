@@ -70,6 +70,33 @@ def test_registered_with_gymnasium():
     env.close()
 
 
+def test_gym_make_with_no_arguments_passes_the_env_checker():
+    """What every Gymnasium user tries first: the default networks on the default hardware."""
+    from envs.fusion_env import DEFAULT_NETWORKS
+
+    env = gymnasium.make(envs.ENV_ID)
+    inner = env.unwrapped
+    assert [n.name for n in inner.networks] == list(DEFAULT_NETWORKS)
+    assert inner.hw.key == load_config().key and inner.objective == "latency"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(inner)
+        check_env(env)
+    obs, info = env.reset(seed=0)
+    assert info["network"] in DEFAULT_NETWORKS and env.observation_space.contains(obs)
+    env.close()
+
+
+def test_gym_make_with_networks_and_hw_passes_the_env_checker():
+    env = gymnasium.make(envs.ENV_ID, networks=["TINY_CHAIN", "synthetic:3:6"], hw="pynq")
+    assert [n.name for n in env.unwrapped.networks] == ["tiny_chain", "synthetic:3:6"]
+    assert env.unwrapped.hw.name == "pynq"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped)
+    env.close()
+
+
 @pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
 @pytest.mark.parametrize("max_group_layers", [8, 2])
 def test_masked_random_episodes_give_feasible_schedules_and_exact_returns(objective,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from accelerator.objectives import ADDITIVE_OBJECTIVES
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="hardware preset or YAML/JSON file (default: dlfusion16)")
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
                         help="longest fused group considered (default: 8)")
-    parser.add_argument("--objective", choices=("latency", "energy"), default="latency",
+    parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",
                         help="what to minimise (default: latency)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--save", metavar="OUT.json",
