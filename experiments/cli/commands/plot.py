@@ -169,16 +169,18 @@ def _utilization(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(default)
     image_format(out)  # reject a bad suffix before simulating
 
-    from experiments.plots.pipeline import plot_pipeline, simulate_schedule_trace
+    from experiments.plots.pipeline import (PipelineOptions, plot_pipeline,
+                                            simulate_schedule_trace)
     from experiments.plots.utilization import plot_utilization
 
     traces = simulate_schedule_trace(network, schedule, hw)
     if not out.suffix:
         out = out.with_suffix(".png")
     summary = _summary_path(out)
-    plot_pipeline(network, schedule, hw, out, window=window, group=args.group,
-                  max_bars=args.max_bars, bins=args.bins, time_unit=args.unit, traces=traces,
-                  all_cores=args.all_cores, dpi=args.dpi)
+    options = PipelineOptions(window=window, group=args.group, max_bars=args.max_bars,
+                              bins=args.bins, time_unit=args.unit, all_cores=args.all_cores,
+                              dpi=args.dpi)
+    plot_pipeline(network, schedule, hw, out, options, traces=traces)
     plot_utilization(network, schedule, hw, summary, traces=traces, dpi=args.dpi)
     _print_paths([out, summary], args.json)
     return 0
