@@ -259,5 +259,3 @@ class FusionEnv(gym.Env):
             "baseline": self._baseline_value(),
             "speedup": self._baseline_value() / total if total else float("inf"),
         }
-
-

@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
-from accelerator.objectives import ADDITIVE_OBJECTIVES
 from accelerator.fileio import atomic_write_json, atomic_write_text
+from accelerator.objectives import ADDITIVE_OBJECTIVES
 from accelerator.schedule import Schedule, evaluate
 from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
