@@ -3,7 +3,7 @@
 Helpers that several test modules need live in the ``tests/helpers/`` package (ONNX model
 builders, small networks and a shared evaluator, published MAC counts, fake run
 directories); test modules import them as ``helpers.<module>`` and never import each other
-(``tests/test_test_layout.py`` enforces that). This file makes ``helpers`` importable
+(``tests/test_suite_layout.py`` enforces that). This file makes ``helpers`` importable
 whatever pytest's import mode, and holds the fixtures that several modules share.
 """
 
