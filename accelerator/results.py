@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
 from accelerator.config import HardwareConfig
+from accelerator.objectives import objective_value
 
 
 class GroupOverhead(NamedTuple):
@@ -111,5 +112,4 @@ class ScheduleResult:
         return self.energy_pj * self.seconds
 
     def objective(self, name: str) -> float:
-        return {"latency": float(self.latency_cycles), "energy": self.energy_pj,
-                "edp": self.edp}[name]
+        return objective_value(name, self.latency_cycles, self.energy_pj, self.seconds)

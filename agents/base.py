@@ -23,9 +23,6 @@ from accelerator.evaluator import GroupEvaluator, default_evaluator
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
 
-OBJECTIVES = ("latency", "energy")  # additive over groups: what a search can minimise
-
-
 @dataclass(frozen=True)
 class SearchCost:
     """What one ``schedule()`` call cost."""
@@ -69,15 +66,3 @@ class Scheduler(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def check_objective(objective: str) -> str:
-    if objective not in OBJECTIVES:
-        raise UserInputError(f"objective {objective!r} cannot be searched group by group; "
-                             f"use one of {', '.join(OBJECTIVES)}")
-    return objective
-
-
-def group_value(result, objective: str) -> float:
-    """A feasible GroupResult's contribution to an additive objective."""
-    return float(result.latency_cycles) if objective == "latency" else float(result.energy_pj)

@@ -34,7 +34,8 @@ from accelerator.errors import InfeasibleError
 from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 from agents.bounds import energy_lower_bound, latency_lower_bound
 
 _BOUND, _EXACT = 0, 1
@@ -59,7 +60,7 @@ class OracleScheduler(Scheduler):
         if max_group_layers < 1:
             raise ValueError("max_group_layers must be >= 1")
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.progress = progress
         self.prune = prune
         self.last_value: float | None = None

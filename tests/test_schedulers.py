@@ -14,7 +14,8 @@ from agents.base import Scheduler
 from agents.baselines import NoFusionScheduler, RandomScheduler
 from agents.heuristic import DEFAULT_THRESHOLDS, HeuristicScheduler, load_thresholds
 from agents.heuristic_sweep import CATEGORIES, _table, synthesized_layers
-from test_oracle import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain, small_mobile
+from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
+                                    small_mobile)
 
 HW = load_config()
 

@@ -39,6 +39,7 @@ from accelerator.evaluator import GroupEvaluator, evaluate, memo_key, run_group
 from accelerator.lowering import GroupSpec
 from accelerator.results import GroupResult
 from accelerator.schedule import Schedule
+from accelerator.workloads.loader import as_network
 from accelerator.workloads.network import Network
 
 TASKS_PER_WORKER = 4  # more tasks than workers, so a slow chunk does not hold up the end
@@ -88,11 +89,9 @@ def _remote(ray):
 
 # ---- the batch ------------------------------------------------------------------------
 def _networks(networks: Iterable[Network | str]) -> list[Network]:
-    from experiments.orchestration.runner import load_network
-
     out: dict[str, Network] = {}
     for item in networks:
-        net = load_network(item) if isinstance(item, str) else item
+        net = as_network(item)
         seen = out.get(net.name)
         if seen is not None and seen.content_hash() != net.content_hash():
             raise UserInputError(f"two different networks are named {net.name!r}")

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from accelerator.objectives import ADDITIVE_OBJECTIVES
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -38,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="hardware preset or YAML/JSON file (default: dlfusion16)")
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
                         help="longest fused group considered (default: 8)")
-    parser.add_argument("--objective", choices=("latency", "energy"), default="latency",
+    parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",
                         help="what to minimise (default: latency)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--save", metavar="OUT.json",
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.errors import UserInputError
     from accelerator.evaluator import default_evaluator, evaluate
+    from accelerator.workloads.loader import load_network
     from agents.baselines import NoFusionScheduler
     from agents.oracle import OracleScheduler
 
@@ -69,14 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--ray-address and --num-workers go with --networks")
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
-    if args.onnx:
-        from accelerator.workloads.onnx_import import load_onnx
-
-        network = load_onnx(args.onnx)
-    else:
-        from accelerator.workloads.zoo import get_network
-
-        network = get_network(args.network)
+    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
     hw = load_config(args.hw)
     evaluator = default_evaluator(hw)
     oracle = OracleScheduler(max_group_layers=args.max_group_layers, objective=args.objective,
