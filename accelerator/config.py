@@ -117,11 +117,6 @@ class HardwareConfig(BaseModel):
             raise ValueError("input buffer cannot hold one input vector")
         return self
 
-    def group_overhead_cycles(self, cores: int) -> int:
-        """What one group costs beside its cores' run: the host launch and the end-of-group
-        barrier (per allocated core, none on one core)."""
-        return self.launch_overhead_cycles + (self.sync_cycles_per_core * cores if cores > 1 else 0)
-
     # ---- derived sizes (all bytes) -------------------------------------------------
     @property
     def allowed_core_counts(self) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.workloads.zoo import get_network
 

@@ -29,6 +29,7 @@ from accelerator.lowering.cost import estimate
 from accelerator.lowering.fit import cout_chunks, fits
 from accelerator.lowering.spec import GroupSpec, Infeasible, pad
 from accelerator.lowering.tiling import GroupGeometry, Plan, Tile
+from accelerator.results import group_overhead
 from accelerator.workloads.network import LayerKind
 
 # row tiles per core the planner also tries beside the tallest tile that fits
@@ -194,7 +195,7 @@ def _apart(spec: GroupSpec, cores: int, hw: HardwareConfig) -> tuple[float, int]
         if isinstance(planned, str):
             return None
         cost = planned[1].cost
-        cycles += cost.cycles + hw.group_overhead_cycles(cores)
+        cycles += cost.cycles + group_overhead(hw, cores).total_cycles
         data_bytes += cost.dram_bytes
     return cycles, data_bytes
 
@@ -211,8 +212,8 @@ def choose(g: GroupGeometry) -> Plan:
     if apart is None:
         return best
     apart_cycles, apart_bytes = apart
-    if (best.cost.dram_bytes <= apart_bytes
-            or best.cost.cycles + g.hw.group_overhead_cycles(g.cores) < _margin(g.cores) * apart_cycles):
+    fused_cycles = best.cost.cycles + group_overhead(g.hw, g.cores).total_cycles
+    if best.cost.dram_bytes <= apart_bytes or fused_cycles < _margin(g.cores) * apart_cycles:
         return best
     frugal = [p for p in plans if p.cost.dram_bytes <= apart_bytes]
     if frugal:

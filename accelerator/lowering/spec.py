@@ -71,6 +71,11 @@ class LoweredGroup:
     reason: str = ""
     meta: dict = field(default_factory=dict)
 
+    @property
+    def macs_issued(self) -> int:
+        """MACs the GEMM unit performs, padding lanes and halo recompute included."""
+        return self.meta.get("gemm_macs_issued", self.macs)
+
 
 class Infeasible(Exception):
     """No plan fits the buffers; the message says which buffer and layer."""
