@@ -618,6 +618,9 @@ class _Importer(SequenceOps):
         self.set_output(node, _Value(value.handle, value.dims if dims is None else dims, axes))
 
     def op_Identity(self, node, index: int) -> None:
+        if node.input[0] in self.constants:  # exporters alias shared initializers this way
+            self.constants[node.output[0]] = self.constants[node.input[0]]
+            return
         self.pass_through(node)
 
     def op_Dropout(self, node, index: int) -> None:
