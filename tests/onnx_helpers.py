@@ -184,3 +184,22 @@ def _sequence_layer(layer, x: list[str], out: str, nodes: list, inits: list,
         node("LRN", [x[0]], [out], size=5, alpha=1e-4, beta=0.75, bias=2.0)
     else:  # MUL / SUB of two tensors
         node("Mul" if kind == LayerKind.MUL else "Sub", x, [out])
+
+
+def attention_model(width=64, tokens=8, heads=4, seq_dim=8, key_width=None):
+    """Q.K^T of one attention head split, built node by node (for the error cases)."""
+    e = width // heads if width % heads == 0 else -1
+    kw = key_width or width
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q_proj"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k_proj"),
+        helper.make_node("Reshape", ["q", "q_shape"], ["qh"], name="q_heads"),
+        helper.make_node("Transpose", ["qh"], ["qt"], name="q_t", perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["k", "k_shape"], ["kh"], name="k_heads"),
+        helper.make_node("Transpose", ["kh"], ["kt"], name="k_t", perm=[0, 2, 3, 1]),
+        helper.make_node("MatMul", ["qt", "kt"], ["s"], name="scores"),
+    ]
+    inits = [weight("wq", [width, width]), weight("wk", [width, kw]),
+             ints("q_shape", [1, tokens, heads, e]),
+             ints("k_shape", [1, tokens, heads, -1])]
+    return make_model(nodes, [1, seq_dim, width], inits, output_ranks=[4])

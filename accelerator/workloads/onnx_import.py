@@ -83,7 +83,13 @@ def import_onnx(path: str | Path) -> OnnxImport:
     except Exception as err:  # checker raises ValidationError, sometimes others
         raise WorkloadError(f"{path}: invalid ONNX model: {_one_line(err)}") from None
     input_name, dims, notes = _graph_input(path, model.graph)
-    inferred = _infer_shapes(path, skeleton, input_name, dims)
+    try:
+        inferred = _infer_shapes(path, skeleton, input_name, dims)
+    except WorkloadError:
+        # our own walk usually says more about the same node (e.g. which reshape cannot
+        # split the width into heads); without inferred shapes it checks only its own
+        _Importer(path, model.graph, input_name, dims, {}, list(notes)).run()
+        raise
     importer = _Importer(path, model.graph, input_name, dims, inferred, notes)
     network = importer.run()
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
