@@ -185,3 +185,26 @@ def test_token_channel_relayout_is_refused(tmp_path):
     with pytest.raises(WorkloadError, match="MatMul node 'token_mix': needs the channels as "
                                             "the last axis"):
         load_onnx(path)
+
+
+# ---- start-up: the quick path reads the file without `import onnx` -----------------------------
+def test_quick_and_validated_imports_agree(tmp_path):
+    for name in ("tiny_transformer", "resnet18", "squeezenet1_1"):
+        path = save(without_weight_data(network_to_onnx(get_network(name))), tmp_path / "n.onnx")
+        quick, checked = import_onnx(path), import_onnx(path, validate=True)
+        assert quick.network.content_hash() == checked.network.content_hash()
+        assert quick.folded == checked.folded and quick.shape_only == checked.shape_only
+
+
+def test_quick_import_does_not_import_onnx(tmp_path):
+    import subprocess
+    import sys
+
+    path = save(network_to_onnx(get_network("tiny_transformer")), tmp_path / "t.onnx")
+    code = ("import sys; from accelerator.workloads.onnx_import import load_onnx; "
+            f"net = load_onnx({str(path)!r}); print(len(net), 'onnx' in sys.modules); "
+            "import onnx; from accelerator.workloads.onnx_proto import model_proto_class; "
+            "print(model_proto_class() is onnx.ModelProto)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["29", "False", "True"]

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
                                   ceil_pool_output)
+from accelerator.workloads.onnx_proto import attribute_value, parse_model, tensor_ints
 from accelerator.workloads.onnx_sequence import Axes, SequenceOps, relabel
 
 LAYER_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool",
@@ -67,16 +68,34 @@ class OnnxImport:
     producer: str
 
 
-def load_onnx(path: str | Path) -> Network:
+def load_onnx(path: str | Path, validate: bool = False) -> Network:
     """The network in an ONNX file (see the module docstring for the mapping)."""
-    return import_onnx(path).network
+    return import_onnx(path, validate).network
 
 
-def import_onnx(path: str | Path) -> OnnxImport:
-    """Like :func:`load_onnx`, and also reports the folded and pass-through nodes."""
+def import_onnx(path: str | Path, validate: bool = False) -> OnnxImport:
+    """Like :func:`load_onnx`, and also reports the folded and pass-through nodes.
+
+    The importer computes every shape itself, so by default it reads the file with the
+    protobuf classes alone (:mod:`accelerator.workloads.onnx_proto`, no ``import onnx``).
+    ``validate=True``, and any failure of that quick path, run the full check: the ONNX
+    checker, ONNX shape inference compared with every computed shape, then the walk,
+    so an error is always the most specific one-line message we have.
+    """
     path = Path(path)
     model = _load(path)
     _check_ops(path, model.graph)
+    if not validate:
+        input_name, dims, notes = _graph_input(path, model.graph)
+        try:
+            importer = _Importer(path, model.graph, input_name, dims, {}, notes)
+            return _result(model, importer, importer.run())
+        except Exception:  # noqa: BLE001 - the validated path below explains what is wrong
+            pass
+    return _import_validated(path, model)
+
+
+def _import_validated(path: Path, model) -> OnnxImport:
     skeleton = _skeleton(model)
     try:
         _onnx().checker.check_model(skeleton)
@@ -91,7 +110,10 @@ def import_onnx(path: str | Path) -> OnnxImport:
         _Importer(path, model.graph, input_name, dims, {}, list(notes)).run()
         raise
     importer = _Importer(path, model.graph, input_name, dims, inferred, notes)
-    network = importer.run()
+    return _result(model, importer, importer.run())
+
+
+def _result(model, importer: "_Importer", network: Network) -> OnnxImport:
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                 default=0)
     return OnnxImport(network=network, notes=tuple(importer.notes),
@@ -121,7 +143,7 @@ def _load(path: Path):
     try:
         # weights are not needed (only their shapes, which the proto carries), so external
         # data files are neither read nor required
-        model = _onnx().load(str(path), load_external_data=False)
+        model = parse_model(path.read_bytes())
     except Exception as err:  # protobuf DecodeError, RuntimeError, ... for non-ONNX bytes
         raise WorkloadError(f"{path}: not a readable ONNX model ({_one_line(err)})") from None
     if not model.graph.node:
@@ -316,9 +338,10 @@ class _Importer(SequenceOps):
             return None
         if name not in self.constants:
             raise self.fail(node, f"input {name!r} must be a constant")
-        from onnx import numpy_helper
-
-        return [int(v) for v in numpy_helper.to_array(self.constants[name]).reshape(-1)]
+        try:
+            return tensor_ints(self.constants[name])
+        except ValueError as err:
+            raise self.fail(node, str(err)) from None
 
     def shape_of(self, value: _Value) -> tuple[int, int, int]:
         if value.handle is None:
@@ -414,12 +437,10 @@ class _Importer(SequenceOps):
         return Network(self.path.stem, tuple(self.layers), self.input_shape)
 
     def op_Constant(self, node, index: int) -> None:
-        from onnx import helper
-
         attrs = {a.name: a for a in node.attribute}
         if "value" not in attrs:
             raise self.fail(node, "only tensor-valued Constant nodes are supported")
-        self.constants[node.output[0]] = helper.get_attribute_value(attrs["value"])
+        self.constants[node.output[0]] = attribute_value(attrs["value"])
 
     def op_Conv(self, node, index: int, transpose: bool = False) -> None:
         attrs = _attrs(node)
@@ -674,9 +695,7 @@ class _Importer(SequenceOps):
 
 
 def _attrs(node) -> dict:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {a.name: attribute_value(a) for a in node.attribute}
 
 
 def _str(value) -> str:

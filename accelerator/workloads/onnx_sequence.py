@@ -35,6 +35,7 @@ import math
 from dataclasses import replace
 
 from accelerator.workloads.network import NETWORK_INPUT, GEMM_KINDS, LayerKind
+from accelerator.workloads.onnx_proto import attribute_value
 
 Axes = tuple[str, ...]
 
@@ -359,9 +360,7 @@ class SequenceOps:
 def _attr(node, name: str, default):
     for a in node.attribute:
         if a.name == name:
-            from onnx import helper
-
-            return helper.get_attribute_value(a)
+            return attribute_value(a)
     return default
 
 
