@@ -100,12 +100,19 @@ def _insns(lowered, op, memory=None, layer=None):
             and (layer is None or insn.layer == layer)]
 
 
-def test_attention_operand_from_dram_goes_through_the_weight_path():
+def _lowered_run(first: str, n_layers: int):
+    """One core's lowering of the ``n_layers`` tiny-transformer layers from ``first``."""
     net = tiny_transformer()
-    q = net.index("blocks.0.attn.query")
-    spec = GroupSpec.from_network(net, q, q + 4)  # Q, scores, softmax, context
+    start = net.index(first)
+    spec = GroupSpec.from_network(net, start, start + n_layers)
     lowered = lower_group(spec, 1, HW)
     assert lowered.feasible, lowered.reason
+    return net, spec, lowered
+
+
+def test_attention_operand_from_dram_goes_through_the_weight_path():
+    # Q, scores, softmax, context
+    _, spec, lowered = _lowered_run("blocks.0.attn.query", 4)
     # K and V (64 channels x 32 tokens each, int8) arrive as weights of the two matmuls
     # (operand bytes = weight_sram_bytes: 4 heads x 2 key blocks x 1 width block x 256 B)
     wgt = {layer: sum(i.nbytes for i in _insns(lowered, LOAD, MEM_WGT, layer))
@@ -120,11 +127,7 @@ def test_attention_operand_from_dram_goes_through_the_weight_path():
 
 
 def test_attention_operand_from_the_group_stays_on_chip():
-    net = tiny_transformer()
-    k = net.index("blocks.0.attn.key")
-    spec = GroupSpec.from_network(net, k, k + 4)  # K, V, Q, scores
-    lowered = lower_group(spec, 1, HW)
-    assert lowered.feasible, lowered.reason
+    net, _, lowered = _lowered_run("blocks.0.attn.key", 4)  # K, V, Q, scores
     assert not _insns(lowered, LOAD, MEM_WGT, 3)  # scores reads K on chip
     assert _insns(lowered, LOAD, MEM_WGT, 0)  # K's own weights still come from DRAM
     # softmax's ALU pass count is the recipe (+1: it writes an on-chip intermediate)

@@ -463,7 +463,8 @@ class NetworkBuilder:
         return self.conv(x, c_out, 1, 1, padding=0, activation=activation,
                          name=self._name("linear", name))
 
-    def matmul(self, a: int | None, b: int | None, heads: int, c_out: int, name: str | None = None) -> int:
+    def matmul(self, a: int | None, b: int | None, heads: int, c_out: int,
+               name: str | None = None) -> int:
         """``a`` (tokens x heads*k) times the per-head matrices held in ``b``, giving
         ``c_out`` channels per token (heads * key tokens for Q.K^T, heads * width for P.V)."""
         c, h, w = self.shape(a)

@@ -16,9 +16,10 @@ they are stable strings that a person can look up.
 
 Published MAC counts (tests check ours against them): ResNet-18 1.82 G, ResNet-34 3.6 G,
 ResNet-50 4.1 G, MobileNetV1 569 M, MobileNetV2 300 M, VGG-16 15.5 G, AlexNet 0.71 G,
-SqueezeNet 1.1 0.35 G. The transformers (ViT-B/16, BERT-base, GPT-2 prefill) are built in
-:mod:`accelerator.workloads.transformers`, which cites theirs. ``resnet18`` is torchvision's; ``resnet18_vta`` is the MXNet/TVM
-variant whose convolutions VTA benchmarks (it has one more 1x1 shortcut conv).
+SqueezeNet 1.1 0.35 G. ``resnet18`` is torchvision's; ``resnet18_vta`` is the MXNet/TVM
+variant whose convolutions VTA benchmarks (it has one more 1x1 shortcut conv). The
+transformers (ViT-B/16, BERT-base, GPT-2 prefill) are built in
+:mod:`accelerator.workloads.transformers`, which cites theirs.
 """
 
 from __future__ import annotations
