@@ -93,6 +93,8 @@ def test_pytorch_transformer_encoder_imports_with_exact_macs(tmp_path):
     path = _export(torch, _encoder(torch), torch.zeros(1, tokens, width), tmp_path / "enc.onnx")
     result = import_onnx(path)
     net = result.network
+    # ONNX's checker and shape inference agree with every shape the quick path computed
+    assert import_onnx(path, validate=True).network.content_hash() == net.content_hash()
     # by hand, per block: QKV 32x64x192, Q.K^T and P.V 4 heads x 32 x 32 x 16 each,
     # output projection 32x64x64, MLP 32x64x256 twice
     per_block = (tokens * width * 3 * width + 2 * heads * tokens * tokens * (width // heads)
@@ -143,9 +145,10 @@ def test_alexnet_with_lrn_imports_with_exact_macs(tmp_path):
         nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
         nn.Flatten(), nn.Dropout(), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Dropout(),
         nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000), nn.Softmax(dim=1))
-    result = import_onnx(_export(torch, features, torch.zeros(1, 3, 227, 227),
-                                 tmp_path / "alexnet.onnx"))
+    path = _export(torch, features, torch.zeros(1, 3, 227, 227), tmp_path / "alexnet.onnx")
+    result = import_onnx(path)
     net = result.network
+    assert import_onnx(path, validate=True).network.content_hash() == net.content_hash()
     macs = (55 * 55 * 96 * 3 * 121 + 27 * 27 * 256 * 48 * 25 + 13 * 13 * 384 * 256 * 9
             + 13 * 13 * 384 * 192 * 9 + 13 * 13 * 256 * 192 * 9
             + 9216 * 4096 + 4096 * 4096 + 4096 * 1000)

@@ -386,10 +386,7 @@ class _Importer(SequenceOps):
         self.layer_output.append(output or node.output[0])
         if dims is None:
             dims = (self.batch, layer.c_out, layer.h_out, layer.w_out)
-        if output is None:
-            self.set_output(node, _Value(len(self.layers) - 1, tuple(dims), axes))
-        else:  # the GELU chain: written by its last node, named after its Erf
-            self.values[output] = _Value(len(self.layers) - 1, tuple(dims), axes)
+        self.set_output(node, _Value(len(self.layers) - 1, tuple(dims), axes), output)
 
     @staticmethod
     def make_value(handle: int | None, dims: tuple[int, ...], axes: Axes | None) -> _Value:
@@ -399,8 +396,10 @@ class _Importer(SequenceOps):
     def inputs_of(value: _Value) -> tuple[int, ...]:
         return _inputs(value)
 
-    def set_output(self, node, value: _Value) -> None:
-        out = node.output[0]
+    def set_output(self, node, value: _Value, tensor: str | None = None) -> None:
+        """Records ``value`` as the node's first output (or ``tensor``), checked against
+        ONNX shape inference when it ran."""
+        out = tensor or node.output[0]
         expected = self.inferred.get(out)
         if self.trust_inference and expected is not None and tuple(expected) != value.dims:
             raise self.fail(node, f"computed output shape {list(value.dims)} but ONNX shape "

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from accelerator.workloads.network import NETWORK_INPUT, GEMM_KINDS, LayerKind
+from accelerator.workloads.network import NETWORK_INPUT, LayerKind
 from accelerator.workloads.onnx_proto import attribute_value
 
 Axes = tuple[str, ...]
@@ -110,12 +110,7 @@ class SequenceOps:
         return c, h, w
 
     def set_view(self, node, handle: int, dims, axes: Axes | None, output: int = 0) -> None:
-        out = node.output[output]
-        expected = self.inferred.get(out)
-        if self.trust_inference and expected is not None and tuple(expected) != tuple(dims):
-            raise self.fail(node, f"computed output shape {list(dims)} but ONNX shape "
-                                  f"inference says {list(expected)}")
-        self.values[out] = self.make_value(handle, tuple(dims), axes)
+        self.set_output(node, self.make_value(handle, tuple(dims), axes), node.output[output])
 
     # -- compute ops -----------------------------------------------------------------------
     def token_linear(self, node, index: int, k_in: int, c_out: int) -> None:
@@ -201,7 +196,7 @@ class SequenceOps:
         self.add_layer(name_node or node, index, value.dims, axes=value.axes, kind=kind,
                        c_in=c, h_in=h, w_in=w, c_out=c, groups=groups,
                        inputs=self.inputs_of(value) if inputs is None else inputs,
-                       output=node.output[0])
+                       output=node.output[0] if name_node is not None else None)
 
     def eltwise(self, node, index: int, kind: LayerKind) -> None:
         """ADD / MUL / SUB of two equal-shape tensors (no broadcasting)."""
@@ -283,10 +278,10 @@ class SequenceOps:
                                   "output can be split")
         handle = self.foldable_into(node, value)
         layer = self.layers[handle]
-        if layer.kind not in GEMM_KINDS - {LayerKind.MATMUL} or layer.kernel != (
-                layer.h_in, layer.w_in) and layer.kernel != (1, 1):
+        if layer.kind not in (LayerKind.CONV2D, LayerKind.DENSE) or layer.groups != 1:
+            # (a conv or linear splits by output channels: each part keeps its weights)
             raise self.fail(node, f"splits the output of {layer.kind.value} {layer.name!r}; "
-                                  "only a linear layer's output can be split")
+                                  "only a linear / convolution layer's output can be split")
         self.folded[node.op_type] += 1
         self.notes.append(f"Split {node.name!r}: {layer.name!r} became {len(sizes)} layers")
         self.names.discard(layer.name)

@@ -106,7 +106,8 @@ def gpt2_prefill(seq: int = 256) -> Network:
 
 def tiny_transformer(blocks: int = 2) -> Network:
     """A small pre-LN encoder (width 64, 4 heads, MLP 256, 32 tokens) for fast tests."""
-    b = NetworkBuilder("tiny_transformer", (64, 32, 1))
+    b = NetworkBuilder("tiny_transformer" if blocks == 2 else f"tiny_transformer_{blocks}",
+                       (64, 32, 1))
     x = b.linear(None, 64, name="embed")
     for i in range(blocks):
         x = pre_ln_block(b, x, 4, 256, f"blocks.{i}")
