@@ -23,6 +23,13 @@ How a group is executed
   VTA, which only has a DRAM path) and nothing goes through DRAM.
 - **Weights** of the whole group stay resident if they fit the weight buffer (loaded once
   per core); otherwise they are re-streamed, chunk by chunk, for every tile (counted).
+  A matmul of two activations (attention) takes its second operand through this weight
+  path: loaded with the weights when it comes from DRAM, or left in the weight buffer by
+  its producer inside the group (which must then be resident). Every output row reads
+  that operand whole, so an in-group producer computes all of it for every tile, like a
+  halo that covers the whole map.
+- **ALU layers** (pools, sums, and the transformer kinds whose per-element pass counts
+  are listed in :mod:`accelerator.op_costs`) run one ALU pass per vector per step.
 - **Chunks.** Output channels are chunked to fit the accumulator buffer; input channels
   are chunked (partial sums kept in the accumulator) only in single-layer groups.
 - **Steps and tokens.** A core's stream is a sequence of steps (loads, computes, stores).
