@@ -8,14 +8,13 @@ import warnings
 import pytest
 from onnx import TensorProto, helper
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.config import load_config
-from accelerator.schedule import evaluate
 from accelerator.workloads.network import LayerKind, WorkloadError
 from accelerator.workloads.onnx_import import import_onnx, load_onnx
 from accelerator.workloads.zoo import get_network
 from agents import make_scheduler
-from onnx_helpers import attention_model, make_model, network_to_onnx, save, weight
+from helpers.onnx_models import attention_model, make_model, network_to_onnx, save, weight
 
 HW = load_config()
 

@@ -4,12 +4,11 @@ every scheduler, the oracle and the env on a small encoder."""
 import numpy as np
 import pytest
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.config import load_config
 from accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_WGT
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.op_costs import ALU_RECIPES, alu_passes
-from accelerator.schedule import evaluate
 from accelerator.workloads.network import LayerKind, NetworkBuilder, WorkloadError
 from accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
 from accelerator.workloads.zoo import get_network, zoo_names
