@@ -40,6 +40,14 @@ How a group is executed
   weight-stationary: the chunk loop outermost, each chunk loaded once and shared by both
   threads, the input tile re-read once per chunk (the chunk's first load waits for every
   earlier compute). The planner's cost picks the order with less time.
+  A matmul of two activations (attention) takes its second operand through this weight
+  path: loaded with the weights when it comes from DRAM, or left in the weight buffer by
+  its producer inside the group (which must then be resident). Every output row reads
+  that operand whole, so an in-group producer computes all of it for every tile, like a
+  halo that covers the whole map (hence no line buffer and no channel split for such a
+  group: ``planner.py``).
+- **ALU layers** (pools, sums, and the transformer kinds whose per-element pass counts
+  are listed in :mod:`accelerator.op_costs`) run one ALU pass per vector per step.
 - **Chunks.** Output channels are chunked to fit the accumulator buffer; input channels
   are chunked (partial sums kept in the accumulator) only in single-layer groups.
 - **Requantisation.** On VTA (``requantize_in_gemm: false``) every GEMM chunk is followed

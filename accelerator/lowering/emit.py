@@ -9,6 +9,7 @@ from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, 
 from accelerator.lowering.fit import shares_input
 from accelerator.lowering.spec import need, pad
 from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
+from accelerator.op_costs import alu_passes, has_recipe
 from accelerator.workloads.network import Layer, LayerKind
 
 # Requantisation after a GEMM on VTA's ALU: add bias, shift right, then clamp with MAX and
@@ -67,7 +68,7 @@ class Emitter:
             cout = couts[1] - couts[0] if i == g.n - 1 else g.cout(plan, i)
             _, _, uops = g.gemm_shape(layer, 1, 1, cout, g.cin_chunk(plan, layer))
             step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
-            if plan.resident:
+            if plan.resident and i not in g.onchip_weight:  # (else its producer left it)
                 step.loads.append(Insn(LOAD, MEM_WGT, layer=i,
                                        nbytes=g.weight_sram_bytes(layer, cout, layer.c_in)))
 
@@ -97,7 +98,8 @@ class Emitter:
     def load_external(self, step: Step, ext: int, i: int, job: TileJob, rng: Ranges,
                       above: Ranges | None) -> None:
         """LOAD INP of an external tensor's window (ALU-only users read it into the
-        accumulator chunk by chunk instead: see :meth:`alu_layer`)."""
+        accumulator chunk by chunk instead: see :meth:`alu_layer`; a matmul's second
+        operand comes with the weight loads)."""
         g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
         if not g.reads_into_inp(ext):
             return
@@ -179,6 +181,8 @@ class Emitter:
             return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
         if layer.kind == LayerKind.ADD:
             return len(g.spec.sources[i]) - 1 + 2
+        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub
+            return alu_passes(layer.kind.value)
         return 1  # concat: place each input in its channel range
 
     def alu_pass(self, step: Step, work: LayerWork, kc: int, alu_ops: int) -> None:

@@ -80,11 +80,15 @@ def fits(g: GroupGeometry, plan: Plan, tile: Tile, cout_core: int,
         ext_bytes[ext] = g.act_bytes(max(r1 - r0, 0), max(c1 - c0, 0),
                                      ext_channels(g, plan, ext, cout_core),
                                      spec.layers[users[0]].batch)
-    inter_last = {i: max(g.consumers[i]) for i in range(g.n) if g.consumers[i]}
+    inter_last = {i: max(g.consumers[i]) for i in range(g.n)
+                  if g.consumers[i] and i not in g.weight_producers}  # those: weight buffer
     for i, layer in enumerate(spec.layers):
         rows, cols = rng[i][1] - rng[i][0], rng[i][3] - rng[i][2]
         if rows <= 0 or cols <= 0:
             continue
+        if i in g.onchip_weight and not plan.resident:
+            return (f"layer {layer.name}: its on-chip second operand must stay in the weight "
+                    "buffer, and the group's weights do not fit it")
         live = sum(b for e, b in ext_bytes.items() if g.ext_last[e] >= i)
         live += sum(g.act_bytes(rng[j][1] - rng[j][0], rng[j][3] - rng[j][2],
                                 spec.layers[j].c_out, spec.layers[j].batch)

@@ -57,10 +57,12 @@ def _bands(total: int, parts: int, granule: int = 1) -> list[tuple[int, int]]:
 
 def _splits(g: GroupGeometry) -> list[str]:
     """Channel splits need 2+ cores, 2+ channel blocks, and (fused) no stored upstream
-    layer: every core computes the upstream layers whole, only one could store them."""
+    layer: every core computes the upstream layers whole, only one could store them; nor
+    a matmul whose second operand is produced in the group: every core would compute that
+    operand whole into its weight buffer, while the weight check counts only its slice."""
     if g.cores == 1 or pad(g.last.c_out, g.bo) <= g.bo:
         return ["rows"]
-    if g.n > 1 and any(g.spec.stores[:-1]):
+    if g.n > 1 and (any(g.spec.stores[:-1]) or g.onchip_weight):
         return ["rows"]
     return ["rows", "channels"]
 
@@ -152,14 +154,16 @@ def _heights(g: GroupGeometry, tallest: Plan) -> list[Plan]:
 def _split_plans(g: GroupGeometry, template: Plan) -> list[Plan] | str:
     """Every plan of one split: tile heights, each also with a line buffer (a fused group
     with windowed layers, whole-row tiles, no stored upstream layer: at the same heights,
-    which it always fits since it shares the overlap between threads), and the
+    which it always fits since it shares the overlap between threads; not with a matmul
+    whose second operand is produced in the group: that producer computes its whole map
+    for every tile, which is no halo to keep), and the
     weight-stationary order (a single layer with streamed weights: its own tile search,
     its threads split the input buffer)."""
     tallest = _tallest(g, template)
     if isinstance(tallest, str):
         return tallest
     plans = _heights(g, tallest)
-    if (g.n > 1 and _windowed(g) and not any(g.spec.stores[:-1])
+    if (g.n > 1 and _windowed(g) and not any(g.spec.stores[:-1]) and not g.onchip_weight
             and tallest.tile_cols == g.last.w_out):
         plans += [p for q in list(plans) if (p := _sized(g, replace(q, line_buffer=True),
                                                          q.tile_rows))]

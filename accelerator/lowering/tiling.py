@@ -65,6 +65,21 @@ class GroupGeometry:
                     self.ext_last[s] = i
                     self.ext_users.setdefault(s, []).append(i)
         self.bi, self.bo = hw.block_in, hw.block_out
+        # A matmul's second operand goes through the weight path: from DRAM with the
+        # weight loads when it comes from outside the group (never an INP load), or left
+        # in the weight buffer by its in-group producer (then nothing is loaded).
+        weight_reads = {s for i, srcs in enumerate(spec.sources)
+                        if spec.layers[i].kind == LayerKind.MATMUL for s in srcs[1:2]}
+        act_reads = {s for i, srcs in enumerate(spec.sources) for k, s in enumerate(srcs)
+                     if not (k == 1 and spec.layers[i].kind == LayerKind.MATMUL)}
+        self.weight_ext = {s for s in weight_reads - act_reads if s < 0}
+        self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
+        self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
+                              if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+
+    def feeds_weight(self, i: int, j: int) -> bool:
+        """True when layer i is the weight operand of in-group matmul j."""
+        return self.spec.layers[j].kind == LayerKind.MATMUL and self.spec.sources[j][1] == i
 
     # ---- geometry ------------------------------------------------------------------
     def ranges(self, tile: Tile) -> Ranges:
@@ -77,8 +92,11 @@ class GroupGeometry:
                 cr0, cr1, cc0, cc1 = out[j]  # type: ignore[misc]
                 if cr1 <= cr0 or cc1 <= cc0:
                     continue
-                a, b = need(self.spec.layers[j], cr0, cr1, 0)
-                c, d = need(self.spec.layers[j], cc0, cc1, 1)
+                if self.feeds_weight(i, j):  # every output row reads the whole operand
+                    a, b, c, d = 0, self.spec.layers[i].h_out, 0, self.spec.layers[i].w_out
+                else:
+                    a, b = need(self.spec.layers[j], cr0, cr1, 0)
+                    c, d = need(self.spec.layers[j], cc0, cc1, 1)
                 rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
             if self.spec.stores[i] or not self.consumers[i]:
                 # its own share of the output, proportional to the tile, so that the
@@ -109,8 +127,10 @@ class GroupGeometry:
                 min(a for a, _ in cols), max(b for _, b in cols))
 
     def reads_into_inp(self, ext: int) -> bool:
-        """A GEMM reads it (input buffer); ALU-only users read it into the accumulator."""
-        return any(self.spec.layers[u].is_gemm for u in self.ext_users[ext])
+        """A GEMM reads it (input buffer); ALU-only users read it into the accumulator, and
+        a matmul's second operand comes into the weight buffer (with the weight loads)."""
+        return (ext not in self.weight_ext
+                and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
 
     def cout(self, plan: Plan, i: int) -> int:
         """Output channels layer i computes on one core (the last layer's slice under a
