@@ -12,15 +12,16 @@ from pathlib import Path
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
+from accelerator.overheads import group_wall_cycles
 from accelerator.schedule import GroupResult
 from accelerator.sim import SimResult, simulate
 from accelerator.workloads.network import Network
 
 
 def group_latency_cycles(sim: SimResult, cores: int, hw: HardwareConfig) -> int:
-    """A group's wall time: host launch + the cores' run + the end-of-group barrier."""
-    barrier = hw.sync_cycles_per_core * cores if cores > 1 else 0
-    return hw.launch_overhead_cycles + sim.cycles + barrier
+    """A group's wall time: host launch + the cores' run + the end-of-group barrier (the
+    simulated one; ``cores`` is kept for callers, the sim knows how many it had)."""
+    return int(group_wall_cycles(sim.cycles + sim.barrier_cycles, hw))
 
 
 def group_energy_pj(lowered: LoweredGroup, sim: SimResult, hw: HardwareConfig) -> float:

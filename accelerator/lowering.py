@@ -490,8 +490,9 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                         _, _, uops = p.gemm_shape(layer, 1, 1, cout, plan.cin_chunk if single else layer.c_in)
                         step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
                         if plan.resident:
-                            step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=p.weight_sram_bytes(
-                                layer, cout, layer.c_in)))
+                            nbytes = p.weight_sram_bytes(layer, cout, layer.c_in)
+                            step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=nbytes,
+                                                   share_key=_same_weights(plan, i, nbytes)))
             # external inputs of the tile (once per tensor, union of what its users need)
             ext_done: set[int] = set()
             for i, layer in enumerate(spec.layers):
@@ -517,8 +518,10 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                     if any(spec.layers[u].is_gemm for u in users):
                         if single and plan.cin_chunk < ch:
                             continue  # loaded per input-channel chunk below
-                        step.loads.append(Insn(LOAD, MEM_INP, layer=i,
-                                               nbytes=p.act_bytes(nr, nc, ch, layer.batch)))
+                        nbytes = p.act_bytes(nr, nc, ch, layer.batch)
+                        region = (min(a for a, _ in rr), min(a for a, _ in cc), nbytes)
+                        step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
+                                               share_key=_same_input(plan, layer, s, region)))
                     # ALU-only consumers read it chunk by chunk into the accumulator
                     # (LOAD ACC, compute queue): see _emit_layer
                 step, macs = _emit_layer(p, plan, steps, step, i, layer, rows, cols, cout_total,
@@ -553,11 +556,13 @@ def _emit_layer(p: _Planner, plan: _Plan, steps: list[_Step], step: _Step, i: in
                 if n_ci > 1:
                     rr = _need(layer, r0, r1, 0) if single else (0, 0)
                     cc = _need(layer, c0, c1, 1) if single else (0, 0)
-                    step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=p.act_bytes(
-                        rr[1] - rr[0], cc[1] - cc[0], cic, layer.batch)))
+                    nbytes = p.act_bytes(rr[1] - rr[0], cc[1] - cc[0], cic, layer.batch)
+                    step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes, share_key=(
+                        _same_input(plan, layer, i, (rr[0], cc[0], ci, nbytes)))))
                 if not plan.resident:
-                    step.loads.append(Insn(LOAD, MEM_WGT, layer=i,
-                                           nbytes=p.weight_sram_bytes(layer, kc, cic)))
+                    nbytes = p.weight_sram_bytes(layer, kc, cic)
+                    step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=nbytes,
+                                           share_key=_same_weights(plan, i, (k0, ci, nbytes))))
                 iter_out, iter_in, uops = p.gemm_shape(layer, rows, cols, kc, cic)
                 step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
                                           cycles=iter_out * iter_in * uops * hw.gemm_ii, layer=i))
@@ -592,6 +597,19 @@ def _emit_layer(p: _Planner, plan: _Plan, steps: list[_Step], step: _Step, i: in
             step.stores.append(Insn(STORE, "OUT", layer=i, nbytes=p.act_bytes(
                 store_rows, store_cols, kc, layer.batch)))
     return step, macs
+
+
+def _same_weights(plan: _Plan, layer: int, chunk) -> tuple | None:
+    """Multicast key of a weight load: on a row split every core loads the same weights."""
+    return ("WGT", layer, chunk) if plan.split == "rows" else None
+
+
+def _same_input(plan: _Plan, layer: Layer, tensor: int, region: tuple) -> tuple | None:
+    """Multicast key of an input load: on a channel split every core loads the same input
+    rows (a depthwise core only its own channels; row-split halos overlap only partly)."""
+    if plan.split != "channels" or layer.kind == LayerKind.DEPTHWISE_CONV2D:
+        return None
+    return ("INP", tensor, region)
 
 
 def _link(steps: list[_Step], vt: int) -> list[Insn]:

@@ -23,6 +23,7 @@ from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
 from accelerator.schedule import GroupResult, Schedule, ScheduleError
+from accelerator.overheads import launch_cycles
 from accelerator.sim import SimResult
 from accelerator.workloads.network import Network
 
@@ -55,7 +56,8 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
         if not result.feasible or sim is None:
             raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
                                 f"is infeasible: {result.reason}")
-        out.append(GroupTrace(t + hw.launch_overhead_cycles, result, sim))
+        out.append(GroupTrace(t + launch_cycles(sim.cycles + sim.barrier_cycles, hw)[0],
+                              result, sim))
         t += result.latency_cycles
     return out
 
@@ -99,12 +101,14 @@ def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> 
         events.append({"name": f"group {k}: {label} x{g.cores}", "cat": "group", "ph": "X",
                        "pid": schedule_pid, "tid": 0, "ts": offset * us_per_cycle,
                        "dur": result.latency_cycles * us_per_cycle, "args": group_args})
-        if hw.launch_overhead_cycles:
+        launch = run_start - offset  # the launch before the cores start
+        if launch:
             events.append({"name": "launch", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": offset * us_per_cycle,
-                           "dur": hw.launch_overhead_cycles * us_per_cycle,
-                           "args": {"group": k, "cycles": hw.launch_overhead_cycles}})
-        barrier = result.latency_cycles - hw.launch_overhead_cycles - sim.cycles
+                           "dur": launch * us_per_cycle,
+                           "args": {"group": k, "cycles": launch}})
+        # the barrier, then any wait for the host to have the next launch ready
+        barrier = result.latency_cycles - launch - sim.cycles
         if barrier > 0:
             events.append({"name": "barrier", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": (run_start + sim.cycles) * us_per_cycle,

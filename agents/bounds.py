@@ -6,9 +6,9 @@ candidate could still beat the best one found for the same group end; a *sound* 
 
 Latency
 -------
-A group's latency is ``launch + sim.cycles + barrier`` (:func:`accelerator.cache.
-group_latency_cycles`); launch and barrier are known, so a bound on ``sim.cycles`` is what
-is needed. Every fact below is a property of the simulator (:mod:`accelerator.sim`), true
+A group's latency is ``launch + sim.cycles + barrier`` (:func:`accelerator.overheads.
+group_wall_cycles`, monotone in the device time); the barrier is known from the active cores
+and the launch is monotone, so a bound on ``sim.cycles`` is what is needed. Every fact below is a property of the simulator (:mod:`accelerator.sim`), true
 for any instruction streams, whatever their dependency tokens:
 
 1. *Time is whole cycles.* Every SimPy delay is an integer (DRAM latency, GEMM / ALU
@@ -72,6 +72,7 @@ from accelerator import lowering
 from accelerator.cache import GroupEvaluator, group_energy_pj
 from accelerator.config import HardwareConfig
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
+from accelerator.overheads import barrier_cycles, group_wall_cycles
 from accelerator.workloads.network import Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
@@ -242,6 +243,12 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
     core_lb = 0
     compute_cycles = []
     gemm = alu = read = written = insn_bytes = 0
+    # multicast: a LOAD with a share_key may join another core's read, so it may take less
+    # than fact 2 says and its bytes may cross the bus once for all cores: such loads count
+    # 0 cycles in the chains, their bytes once per key, and facts 6-7 (relaxed schedule,
+    # cuts) are not used
+    multicast = hw.dram_multicast
+    shared_bytes: dict = {}
     for program in lowered.programs:
         if not program:
             continue
@@ -257,7 +264,9 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
                 cyc += insn.cycles
             elif op == LOAD or op == STORE:
                 n = insn.nbytes
-                if n:
+                if n and multicast and insn.share_key is not None:
+                    shared_bytes[insn.share_key] = n
+                elif n:
                     chain[insn.module] += lat + _dur(n, bw)
                     if op == LOAD:
                         read += n
@@ -268,11 +277,14 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
         fetched = len(program) * ib
         insn_bytes += fetched
         head = lat + _dur(min(len(program), per_burst) * ib, bw)
+        relaxed = 0 if multicast else relaxed_end(program, hw) or 0
         core_lb = max(core_lb, head + max(chain[LOAD_MODULE], chain[COMPUTE_MODULE],
-                                          chain[STORE_MODULE]), relaxed_end(program, hw) or 0)
+                                          chain[STORE_MODULE]), relaxed)
+    read += sum(shared_bytes.values())
     total = read + written + insn_bytes
     dram_lb = lat + math.ceil(total / bw - 0.5) if total else 0
-    cuts = [_load_cuts(program, hw) for program in lowered.programs if program]
+    cuts = [] if multicast else [_load_cuts(program, hw) for program in lowered.programs
+                                 if program]
     cut_lb = 0
     for s in range(min((len(b) for b, _ in cuts), default=0)):
         moved = 0  # the cores with the longest remaining compute first (fact 7)
@@ -327,8 +339,8 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
     if work is None:
         return None
     hw = evaluator.hw
-    barrier = hw.sync_cycles_per_core * cores if cores > 1 else 0
-    return hw.launch_overhead_cycles + barrier + work.cycles_lb
+    barrier = barrier_cycles(len(work.compute_cycles), cores, hw)
+    return math.ceil(group_wall_cycles(work.cycles_lb + barrier, hw))
 
 
 class _Sums:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from accelerator.config import HardwareConfig
+from accelerator.overheads import barrier_cycles, group_wall_cycles
 from accelerator.workloads.network import Layer, LayerKind, Network
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
@@ -63,10 +64,16 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
             active, traffic = rows, in_b + w_b * rows + out_b
         else:
             active, traffic = chans, in_b * chans + w_b + out_b
-        barrier = hw.sync_cycles_per_core * c if c > 1 else 0
+        barrier = barrier_cycles(active, c, hw)
         estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
                          + barrier)
     return estimates
+
+
+def _launch_share(run_cycles: float, hw: HardwareConfig) -> float:
+    """Share of a one-layer group's wall time that the host launch adds."""
+    launch = group_wall_cycles(run_cycles, hw) - run_cycles
+    return launch / (launch + run_cycles) if launch else 0.0
 
 
 def _log_scaled(value: float, log10_max: float) -> float:
@@ -208,5 +215,5 @@ class _NetworkTable:
             est = core_count_estimates(layer, hw)
             best = max(1.0, min(est))
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
-                        + [hw.launch_overhead_cycles / (hw.launch_overhead_cycles + best)])
+                        + [_launch_share(best, hw)])
         self.estimates = np.asarray(rows, dtype=np.float32)

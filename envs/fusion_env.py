@@ -83,7 +83,7 @@ class FusionEnv(gym.Env):
     ## Arguments
 
     ``networks``: Networks or zoo names (``"resnet18"``, ``"synthetic:SEED"``...); ``hw``: a
-    HardwareConfig, a preset name or file, or None for the dlfusion16 preset; ``objective``;
+    HardwareConfig, a preset name or file, or None for the default preset (mlu100); ``objective``;
     ``max_group_layers``; ``lookahead``; ``compute_rewards=False`` schedules without
     simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:
     how a trained policy is deployed); ``evaluator``: a shared GroupEvaluator (default:

@@ -74,7 +74,7 @@ def test_compositions_are_complete():
     assert len(list(compositions(6, 8))) == 2**5
 
 
-@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW], ids=["dlfusion16", "cheap-launch"])
+@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW], ids=["vta16", "cheap-launch"])
 @pytest.mark.parametrize("name", ["small_chain", "small_branchy", "small_mobile",
                                   "tiny_residual"])
 def test_oracle_equals_brute_force(name, hw):

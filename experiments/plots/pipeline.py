@@ -3,7 +3,8 @@ did, instruction by instruction, over a whole schedule.
 
 Groups run back to back as :func:`accelerator.schedule.evaluate` counts them: group ``k``
 starts at the sum of the earlier groups' latencies, its cores start after the host launch
-(``hw.launch_overhead_cycles``) and the group ends after the end-of-group barrier. Those
+(:func:`accelerator.overheads.launch_cycles`) and the group ends after the end-of-group
+barrier. Those
 launch / barrier periods are drawn as grey hatched spans.
 
 One row per (core, module) -- ``c3 load``, ``c3 compute``, ``c3 store`` -- for every core
@@ -25,6 +26,7 @@ import numpy as np
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
+from accelerator.overheads import launch_cycles
 from accelerator.schedule import Schedule
 from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
 from accelerator.workloads.network import Network
@@ -44,7 +46,7 @@ def group_spans(traces: list[GroupTrace], hw: HardwareConfig) -> list[tuple[int,
     """Per group: (launch start, cores start, cores end, group end) in schedule cycles."""
     spans = []
     for offset, result, sim in traces:
-        start = offset - hw.launch_overhead_cycles
+        start = offset - launch_cycles(sim.cycles + sim.barrier_cycles, hw)[0]
         spans.append((start, offset, offset + sim.cycles, start + result.latency_cycles))
     return spans
 

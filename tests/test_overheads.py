@@ -1,0 +1,104 @@
+"""Host launch and the end-of-group barrier (accelerator.overheads, the barrier events in
+accelerator.sim): magnitudes from knobs, each 0 when its knob is 0."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelerator.cache import run_group
+from accelerator.config import load_config
+from accelerator.lowering import GroupSpec
+from accelerator.overheads import barrier_cycles, group_wall_cycles, launch_cycles
+from accelerator.workloads.network import NetworkBuilder
+from accelerator.workloads.zoo import get_network
+
+MLU = load_config("mlu100")
+NO_OVERHEADS = MLU.with_(name="mlu100-bare", launch_overhead_cycles=0, launch_dispatch_cycles=0,
+                         barrier_hop_cycles=0)
+
+
+def _conv(rows: int, channels: int = 256) -> GroupSpec:
+    builder = NetworkBuilder("one_conv", (channels, rows, 56))
+    builder.conv(None, channels, 3, padding=1)
+    return GroupSpec.from_network(builder.build(), 0, 1)
+
+
+def test_barrier_grows_with_log2_of_the_active_cores():
+    spec = _conv(rows=64)  # 64 output rows: every core of every count gets work
+    hop = MLU.barrier_hop_cycles
+    for cores in MLU.allowed_core_counts:
+        _, _, sim = run_group(spec, cores, MLU)
+        assert sim.active_cores == cores
+        assert sim.barrier_cycles == math.ceil(math.log2(cores)) * hop  # the events
+        assert sim.barrier_cycles == barrier_cycles(cores, cores, MLU)  # the closed form
+    assert barrier_cycles(16, 16, MLU) == 4 * hop  # a tree, not 16 x something
+
+
+def test_barrier_counts_active_cores_not_allocated_ones():
+    """7 output rows on 16 cores (row split): 7 cores get work, the barrier has 3 rounds."""
+    spec = _conv(rows=7, channels=64)
+    result, lowered, sim = run_group(spec, 16, MLU)
+    assert lowered.split == "rows" and sim.active_cores == 7
+    assert sim.barrier_cycles == 3 * MLU.barrier_hop_cycles
+
+
+def test_barrier_is_zero_when_its_knob_is():
+    for cores in (1, 4, 16):
+        result, _, sim = run_group(_conv(rows=64), cores, NO_OVERHEADS)
+        assert sim.barrier_cycles == 0
+        assert result.latency_cycles == sim.cycles  # and no launch either
+
+
+def test_legacy_linear_barrier_reproduces_vta16():
+    """vta16 keeps the host-polled barrier: sync_cycles_per_core x allocated cores."""
+    vta16 = load_config("vta16")
+    result, _, sim = run_group(_conv(rows=7, channels=64), 16, vta16)
+    assert sim.barrier_cycles == 16 * vta16.sync_cycles_per_core
+    assert result.latency_cycles == vta16.launch_overhead_cycles + sim.cycles + sim.barrier_cycles
+
+
+def test_launch_is_serial_without_a_command_queue():
+    hw = MLU.with_(launch_overlap=False)
+    result, _, sim = run_group(_conv(rows=64), 4, hw)
+    device = sim.cycles + sim.barrier_cycles
+    assert result.latency_cycles == hw.launch_dispatch_cycles + hw.launch_overhead_cycles + device
+
+
+def test_overlapped_launch_shows_only_what_the_run_cannot_cover():
+    hw = MLU  # launch_overlap: the driver prepares the next group during this one
+    big, _, sim_big = run_group(_conv(rows=64), 1, hw)
+    device = sim_big.cycles + sim_big.barrier_cycles
+    assert device > hw.launch_overhead_cycles
+    assert big.latency_cycles == hw.launch_dispatch_cycles + device
+    # a group shorter than the driver's work: the host is the bottleneck
+    tiny = 1000
+    assert group_wall_cycles(tiny, hw) == hw.launch_dispatch_cycles + hw.launch_overhead_cycles
+    assert launch_cycles(tiny, hw) == (hw.launch_dispatch_cycles,
+                                       hw.launch_overhead_cycles - tiny)
+
+
+def test_launch_knobs_at_zero_add_nothing():
+    for overlap in (False, True):
+        hw = NO_OVERHEADS.with_(launch_overlap=overlap)
+        assert launch_cycles(12345, hw) == (0, 0)
+        assert group_wall_cycles(12345, hw) == 12345
+
+
+def test_overheads_keep_a_schedule_a_sum_over_groups():
+    """The wall time is monotone in the device time (the oracle's bounds rely on it) and
+    depends on nothing but the group itself."""
+    for hw in (MLU, MLU.with_(launch_overlap=False), load_config("vta16")):
+        walls = [group_wall_cycles(d, hw) for d in range(0, 20000, 250)]
+        assert walls == sorted(walls)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_1"])
+def test_no_fusion_on_all_cores_pays_the_barrier_per_layer(name):
+    """Overheads are per group, so no fusion pays them once per layer."""
+    net = get_network(name)
+    spec = GroupSpec.from_network(net, 1, 2)
+    with_knobs, _, sim = run_group(spec, 16, MLU)
+    without, _, _ = run_group(spec, 16, NO_OVERHEADS)
+    assert with_knobs.latency_cycles - without.latency_cycles >= sim.barrier_cycles > 0
