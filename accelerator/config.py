@@ -216,6 +216,14 @@ class HardwareConfig(BaseModel):
         """Stable identity of everything that changes simulated numbers (memo-cache key)."""
         return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver"}), sort_keys=True)
 
+    def file_mapping(self) -> dict[str, Any]:
+        """Every field, in declaration order, as a YAML / JSON hardware file writes it:
+        :func:`make_config` of this mapping gives back an equal config."""
+        data = self.model_dump()
+        if data["core_counts"] is not None:
+            data["core_counts"] = list(data["core_counts"])
+        return data
+
     def with_(self, **changes: Any) -> "HardwareConfig":
         """A validated copy with some fields changed."""
         data = self.model_dump()
