@@ -124,13 +124,13 @@ class BurstDram:
             start = env.now
             yield env.timeout(cycles)
             bus.release(req)
+            if self.trace is not None:  # the bus's time; the port may drain on after it
+                self.trace.append((core, start, env.now, moved))
             if port is not None:
                 port_free = start + bus_cycles(moved, self.port_bw)
                 if port_free > env.now:  # the port is slower than the bus: it drains on
                     yield env.timeout(port_free - env.now)
                 port.release(port_req)
-            if self.trace is not None:
-                self.trace.append((core, start, env.now, moved))
             remaining -= moved
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from accelerator.config import load_config
+from accelerator.overheads import launch_cycles
 from accelerator.schedule import Schedule, evaluate
 from accelerator.trace_export import schedule_trace
 from accelerator.workloads.zoo import get_network
@@ -128,7 +129,7 @@ def test_trace_is_valid_tef_with_busy_totals_equal_to_the_simulator(capsys, tmp_
         t += g["dur"]
         inside = [e for e in complete if e["cat"] in MODULES and e["args"]["group"] == g["args"]["group"]]
         assert inside
-        launch = hw.launch_overhead_cycles / hw.clock_mhz
+        launch = launch_cycles(0, hw)[0] / hw.clock_mhz  # what comes before the cores start
         assert min(e["ts"] for e in inside) >= g["ts"] + launch - 1e-9
         assert max(e["ts"] + e["dur"] for e in inside) <= g["ts"] + g["dur"] + 1e-9
         assert {e["args"]["layer"] for e in inside} <= set(summary["layers"])

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from accelerator.config import load_config
+from accelerator.overheads import barrier_cycles, group_wall_cycles, launch_cycles
 from accelerator.isa import MODULE_NAMES
 from accelerator.schedule import Group, Schedule, ScheduleError, evaluate
 from accelerator.workloads.network import NetworkBuilder
@@ -121,9 +122,10 @@ def test_trace_lays_groups_back_to_back_with_launch_then_barrier(net, schedule, 
     assert len(traces) == len(schedule.groups)
     t = 0
     for (offset, result, sim), g in zip(traces, schedule.groups):
-        assert offset == t + hw.launch_overhead_cycles
-        barrier = hw.sync_cycles_per_core * g.cores if g.cores > 1 else 0
-        assert result.latency_cycles == hw.launch_overhead_cycles + sim.cycles + barrier
+        device = sim.cycles + sim.barrier_cycles
+        assert offset == t + launch_cycles(device, hw)[0]
+        assert sim.barrier_cycles == barrier_cycles(sim.active_cores, g.cores, hw)
+        assert result.latency_cycles == group_wall_cycles(device, hw)
         assert sim.trace and sim.dram_trace and sim.cores == g.cores
         t += result.latency_cycles
     assert t == evaluate(net, schedule, hw).latency_cycles
@@ -239,7 +241,8 @@ def test_window_clips_bars_to_the_window(net, schedule, hw, traces):
 def test_group_zoom_shows_that_group_only(net, schedule, hw, traces):
     fig = plot_pipeline(net, schedule, hw, traces=traces, group=2)
     ax = fig.axes[0]
-    start = traces[2].offset_cycles - hw.launch_overhead_cycles
+    sim = traces[2].sim
+    start = traces[2].offset_cycles - launch_cycles(sim.cycles + sim.barrier_cycles, hw)[0]
     assert ax.get_xlim() == pytest.approx((start, start + traces[2].result.latency_cycles))
     assert _rows_of(ax) == ["c0 load", "c0 compute", "c0 store", DRAM_ROW]  # group 2: 1 core
     assert _bar_widths(ax, "c0 compute|") == pytest.approx(traces[2].sim.busy_cycles[0][1])
