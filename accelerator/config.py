@@ -15,7 +15,7 @@ import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -61,6 +61,11 @@ class HardwareConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # the fixed per-group costs (accelerator/overheads.py); launch_overlap only says how the
+    # launch shows, so it is not among them
+    OVERHEAD_FIELDS: ClassVar[tuple[str, ...]] = (
+        "launch_overhead_cycles", "launch_dispatch_cycles", "barrier_hop_cycles",
+        "sync_cycles_per_core")
 
     name: str = "vta"
     target: str = "sim"
@@ -215,6 +220,12 @@ class HardwareConfig(BaseModel):
     def key(self) -> str:
         """Stable identity of everything that changes simulated numbers (memo-cache key)."""
         return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver"}), sort_keys=True)
+
+    def without_overheads(self) -> "HardwareConfig":
+        """A copy with every launch / barrier knob (``OVERHEAD_FIELDS``) at 0: what the
+        machine alone decides (compute, bandwidth, buffers, partitioning)."""
+        return self.with_(name=f"{self.name}-no-overheads",
+                          **{name: 0 for name in self.OVERHEAD_FIELDS})
 
     def file_mapping(self) -> dict[str, Any]:
         """Every field, in declaration order, as a YAML / JSON hardware file writes it:

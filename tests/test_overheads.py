@@ -15,8 +15,7 @@ from accelerator.workloads.network import NetworkBuilder
 from accelerator.workloads.zoo import get_network
 
 MLU = load_config("mlu100")
-NO_OVERHEADS = MLU.with_(name="mlu100-bare", launch_overhead_cycles=0, launch_dispatch_cycles=0,
-                         barrier_hop_cycles=0)
+NO_OVERHEADS = MLU.without_overheads()
 
 
 def _conv(rows: int, channels: int = 256) -> GroupSpec:
@@ -102,3 +101,13 @@ def test_no_fusion_on_all_cores_pays_the_barrier_per_layer(name):
     with_knobs, _, sim = run_group(spec, 16, MLU)
     without, _, _ = run_group(spec, 16, NO_OVERHEADS)
     assert with_knobs.latency_cycles - without.latency_cycles >= sim.barrier_cycles > 0
+
+
+@pytest.mark.parametrize("name", ["mlu100", "vta16", "pynq"])
+def test_without_overheads_zeroes_every_fixed_cost_and_nothing_else(name):
+    hw = load_config(name)
+    bare = hw.without_overheads()
+    assert all(getattr(bare, f) == 0 for f in hw.OVERHEAD_FIELDS)
+    changed = {k for k, v in bare.model_dump().items() if v != getattr(hw, k)}
+    assert changed <= set(hw.OVERHEAD_FIELDS) | {"name"}
+    assert group_wall_cycles(777, bare) == 777 and barrier_cycles(16, 16, bare) == 0
