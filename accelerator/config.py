@@ -61,7 +61,7 @@ class HardwareConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    # the fixed per-group costs (accelerator/overheads.py); launch_overlap only says how the
+    # the fixed per-group costs (accelerator/results.py); launch_overlap only says how the
     # launch shows, so it is not among them
     OVERHEAD_FIELDS: ClassVar[tuple[str, ...]] = (
         "launch_overhead_cycles", "launch_dispatch_cycles", "barrier_hop_cycles",
@@ -107,7 +107,7 @@ class HardwareConfig(BaseModel):
     requantize_in_gemm: bool = Field(
         False, description="requantise/activation fused into the GEMM output path (MLU-class); "
                            "False = VTA's serial ALU pass")
-    # --- overheads (accelerator/overheads.py has the formula, sim.py the barrier events) ---
+    # --- overheads (accelerator/results.py has the formula, sim.py the barrier events) ---
     launch_overhead_cycles: int = Field(
         2000, ge=0, description="host driver/runtime work per fused-group launch")
     launch_dispatch_cycles: int = Field(

@@ -5,9 +5,14 @@ How a group is executed
 - **Split across cores.** A group is split over output *rows* of its last layer (each core
   gets a contiguous band and computes everything upstream that band needs, halo included),
   or, for a single-layer group only, over *output channels* (each core reads the whole
-  input and its slice of the weights). The split with fewer estimated DRAM bytes wins
-  (row split: every active core re-reads the weights; channel split: every active core
-  re-reads the input); a map with fewer rows than cores leaves cores idle under a row split.
+  input and its slice of the weights). Multi-layer groups and 1 core use rows. For one
+  layer, the split with the smaller estimated *time* wins, ``max(compute / active cores,
+  DRAM bytes / bandwidth)`` (row split: every active core re-reads the weights; channel
+  split: every active core re-reads the input, except a depthwise layer, whose cores read
+  only their own channels); on a tie the one with fewer DRAM bytes. Bytes alone would
+  always favour the split with fewer active cores. A dense layer, or a map with fewer rows
+  than cores, takes the split with more active cores (rows on a tie); a map with fewer
+  rows than cores leaves cores idle under a row split.
 - **Tiles.** Each core walks its band in spatial tiles (rows x cols of the last layer's
   output). Tile ranges of every layer are back-propagated through the group, so fused
   layers compute the halo their consumers need; overlapping halos are recomputed, and
@@ -107,6 +112,11 @@ class LoweredGroup:
     feasible: bool = True
     reason: str = ""
     meta: dict = field(default_factory=dict)
+
+    @property
+    def macs_issued(self) -> int:
+        """MACs the GEMM unit performs, padding lanes and halo recompute included."""
+        return self.meta.get("gemm_macs_issued", self.macs)
 
 
 class _Infeasible(Exception):

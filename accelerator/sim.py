@@ -20,7 +20,7 @@ Per core, four processes read like the hardware:
 - **Barrier**: when a core's three modules are done it enters the end-of-group barrier, a
   dissemination barrier over the active cores: in round ``r`` core ``k`` signals core
   ``(k + 2^r) mod n`` (``barrier_hop_cycles`` on the way) and waits for the signal of core
-  ``(k - 2^r) mod n``; then the legacy host poll (:mod:`accelerator.overheads`).
+  ``(k - 2^r) mod n``; then the legacy host poll (:func:`accelerator.results.group_overhead`).
 
 GEMM time is the micro-op loop nest ``iter_out x iter_in x uops x GEMM_II``; ALU time
 ``iter_out x iter_in x ops x ALU_II``. A token that can never arrive leaves processes
@@ -38,12 +38,8 @@ from accelerator import dram as dram_models
 from accelerator.config import HardwareConfig
 from accelerator.errors import DeadlockError
 from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
-                             STORE, STORE_MODULE, Insn)
-from accelerator.overheads import barrier_rounds
-
-# token queue indices
-LD2CMP, CMP2LD, CMP2ST, ST2CMP = 0, 1, 2, 3
-TOKEN_NAMES = ("LD->CMP", "CMP->LD", "CMP->ST", "ST->CMP")
+                             STORE, STORE_MODULE, TOKEN_NAMES, TOKEN_QUEUES, Insn)
+from accelerator.results import barrier_rounds
 
 
 @dataclass
@@ -123,7 +119,7 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     tokens = core.tokens
     busy = core.busy
     c = core.index
-    pop_prev_q, pop_next_q, push_prev_q, push_next_q = _QUEUES[module]
+    pop_prev_q, pop_next_q, push_prev_q, push_next_q = TOKEN_QUEUES[module]
     # what the module is doing, as (instruction, state code): rendered only on a deadlock
     cur = core.current[module]
     multicast = hw.dram_multicast
@@ -200,14 +196,10 @@ def _barrier(env, hw: HardwareConfig, active: list[_Core], allocated: int, end: 
 
 # module states, for deadlock reports
 _WAIT_INSN, _WAIT_TURN, _POP_PREV, _POP_NEXT, _EXECUTING, _PUSH_PREV, _PUSH_NEXT, _FINISHED = range(8)
-# which token queue each module pops / pushes through its prev / next flags
-_QUEUES = {LOAD_MODULE: (None, CMP2LD, None, LD2CMP),
-           COMPUTE_MODULE: (LD2CMP, ST2CMP, CMP2LD, CMP2ST),
-           STORE_MODULE: (CMP2ST, None, ST2CMP, None)}
 
 
 def _describe_state(module: int, state: int) -> str:
-    pop_prev, pop_next, push_prev, push_next = _QUEUES[module]
+    pop_prev, pop_next, push_prev, push_next = TOKEN_QUEUES[module]
     return {
         _WAIT_INSN: "waiting for an instruction",
         _WAIT_TURN: "waiting for its turn (forced serial)",

@@ -9,7 +9,7 @@ Open the file in https://ui.perfetto.dev or chrome://tracing. Layout:
   and end-of-group barrier (thread ``overheads``);
 - a ``DRAM`` process: a counter of the transfers in flight on the shared bus.
 
-Groups are laid back to back, as :func:`accelerator.schedule.evaluate` adds them up: group
+Groups are laid back to back, as :func:`accelerator.evaluator.evaluate` adds them up: group
 ``k`` starts where group ``k-1`` ends, and its cores start after the launch overhead.
 Timestamps are microseconds at the configured clock (``cycles / clock_mhz``).
 """
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from accelerator.cache import run_group
 from accelerator.config import HardwareConfig
+from accelerator.evaluator import run_group
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
-from accelerator.schedule import GroupResult, Schedule, ScheduleError
-from accelerator.overheads import launch_cycles
+from accelerator.results import GroupOverhead, GroupResult, group_overhead
+from accelerator.schedule import Schedule, ScheduleError
 from accelerator.sim import SimResult
 from accelerator.workloads.network import Network
 
@@ -44,6 +44,11 @@ class GroupTrace(NamedTuple):
     sim: SimResult
 
 
+def sim_overhead(sim: SimResult, cores: int, hw: HardwareConfig) -> GroupOverhead:
+    """The launch / barrier / host wait around one simulated group (as its latency counts)."""
+    return group_overhead(hw, cores, sim.active_cores, sim.cycles)
+
+
 def simulate_schedule_trace(network: Network, schedule: Schedule,
                             hw: HardwareConfig) -> list[GroupTrace]:
     """Simulate every group of ``schedule`` with a trace, laid back to back in time."""
@@ -56,8 +61,7 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
         if not result.feasible or sim is None:
             raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
                                 f"is infeasible: {result.reason}")
-        out.append(GroupTrace(t + launch_cycles(sim.cycles + sim.barrier_cycles, hw)[0],
-                              result, sim))
+        out.append(GroupTrace(t + sim_overhead(sim, g.cores, hw).launch_cycles, result, sim))
         t += result.latency_cycles
     return out
 
@@ -101,14 +105,13 @@ def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> 
         events.append({"name": f"group {k}: {label} x{g.cores}", "cat": "group", "ph": "X",
                        "pid": schedule_pid, "tid": 0, "ts": offset * us_per_cycle,
                        "dur": result.latency_cycles * us_per_cycle, "args": group_args})
-        launch = run_start - offset  # the launch before the cores start
+        launch, barrier, host_wait = sim_overhead(sim, g.cores, hw)
+        barrier += host_wait  # the barrier, then any wait for the host's next launch
         if launch:
             events.append({"name": "launch", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": offset * us_per_cycle,
                            "dur": launch * us_per_cycle,
                            "args": {"group": k, "cycles": launch}})
-        # the barrier, then any wait for the host to have the next launch ready
-        barrier = result.latency_cycles - launch - sim.cycles
         if barrier > 0:
             events.append({"name": "barrier", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": (run_start + sim.cycles) * us_per_cycle,

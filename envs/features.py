@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from accelerator.config import HardwareConfig
-from accelerator.overheads import barrier_cycles, group_wall_cycles
+from accelerator.results import group_overhead
 from accelerator.workloads.network import Layer, LayerKind, Network
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
@@ -64,16 +64,9 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
             active, traffic = rows, in_b + w_b * rows + out_b
         else:
             active, traffic = chans, in_b * chans + w_b + out_b
-        barrier = barrier_cycles(active, c, hw)
         estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
-                         + barrier)
+                         + group_overhead(hw, c, active).barrier_cycles)
     return estimates
-
-
-def _launch_share(run_cycles: float, hw: HardwareConfig) -> float:
-    """Share of a one-layer group's wall time that the host launch adds."""
-    launch = group_wall_cycles(run_cycles, hw) - run_cycles
-    return launch / (launch + run_cycles) if launch else 0.0
 
 
 def _log_scaled(value: float, log10_max: float) -> float:
@@ -214,6 +207,8 @@ class _NetworkTable:
         for layer in network.layers:
             est = core_count_estimates(layer, hw)
             best = max(1.0, min(est))
+            overhead = group_overhead(hw, 1, 1, best)  # what a launch adds to this layer alone
+            launch = overhead.launch_cycles + overhead.host_wait_cycles
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
-                        + [_launch_share(best, hw)])
+                        + [launch / (launch + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
-import onnx_helpers as oh
+import helpers.onnx_models as oh
 
 CATALOGUE = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text())
 

@@ -8,7 +8,7 @@ from onnx import helper
 from accelerator.workloads.onnx_import import import_onnx, load_onnx
 from accelerator.workloads.network import LayerKind, WorkloadError
 from accelerator.workloads.zoo import get_network
-from onnx_helpers import ints, make_model, network_to_onnx, save, weight
+from helpers.onnx_models import ints, make_model, network_to_onnx, save, weight
 
 
 def conv_node(name, x, out, c_out, c_in, k=3, stride=1, pad=1, group=1, inits=None):

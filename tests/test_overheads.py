@@ -1,5 +1,5 @@
-"""Host launch and the end-of-group barrier (accelerator.overheads, the barrier events in
-accelerator.sim): magnitudes from knobs, each 0 when its knob is 0."""
+"""Host launch and the end-of-group barrier (accelerator.results.group_overhead, the barrier
+events in accelerator.sim): magnitudes from knobs, each 0 when its knob is 0."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from accelerator.cache import run_group
 from accelerator.config import load_config
+from accelerator.evaluator import run_group
 from accelerator.lowering import GroupSpec
-from accelerator.overheads import barrier_cycles, group_wall_cycles, launch_cycles
+from accelerator.results import GroupOverhead, group_latency_cycles, group_overhead
 from accelerator.workloads.network import NetworkBuilder
 from accelerator.workloads.zoo import get_network
 
@@ -31,8 +31,8 @@ def test_barrier_grows_with_log2_of_the_active_cores():
         _, _, sim = run_group(spec, cores, MLU)
         assert sim.active_cores == cores
         assert sim.barrier_cycles == math.ceil(math.log2(cores)) * hop  # the events
-        assert sim.barrier_cycles == barrier_cycles(cores, cores, MLU)  # the closed form
-    assert barrier_cycles(16, 16, MLU) == 4 * hop  # a tree, not 16 x something
+        assert sim.barrier_cycles == group_overhead(MLU, cores).barrier_cycles  # closed form
+    assert group_overhead(MLU, 16).barrier_cycles == 4 * hop  # a tree, not 16 x something
 
 
 def test_barrier_counts_active_cores_not_allocated_ones():
@@ -41,6 +41,7 @@ def test_barrier_counts_active_cores_not_allocated_ones():
     result, lowered, sim = run_group(spec, 16, MLU)
     assert lowered.split == "rows" and sim.active_cores == 7
     assert sim.barrier_cycles == 3 * MLU.barrier_hop_cycles
+    assert result.latency_cycles == group_latency_cycles(sim.cycles, 16, MLU, active_cores=7)
 
 
 def test_barrier_is_zero_when_its_knob_is():
@@ -68,29 +69,33 @@ def test_launch_is_serial_without_a_command_queue():
 def test_overlapped_launch_shows_only_what_the_run_cannot_cover():
     hw = MLU  # launch_overlap: the driver prepares the next group during this one
     big, _, sim_big = run_group(_conv(rows=64), 1, hw)
-    device = sim_big.cycles + sim_big.barrier_cycles
-    assert device > hw.launch_overhead_cycles
-    assert big.latency_cycles == hw.launch_dispatch_cycles + device
+    assert sim_big.cycles > hw.launch_overhead_cycles
+    assert big.latency_cycles == hw.launch_dispatch_cycles + sim_big.cycles
     # a group shorter than the driver's work: the host is the bottleneck
     tiny = 1000
-    assert group_wall_cycles(tiny, hw) == hw.launch_dispatch_cycles + hw.launch_overhead_cycles
-    assert launch_cycles(tiny, hw) == (hw.launch_dispatch_cycles,
-                                       hw.launch_overhead_cycles - tiny)
+    assert group_overhead(hw, 1, run_cycles=tiny) == GroupOverhead(
+        hw.launch_dispatch_cycles, 0, hw.launch_overhead_cycles - tiny)
+    assert group_latency_cycles(tiny, 1, hw) == (hw.launch_dispatch_cycles
+                                                 + hw.launch_overhead_cycles)
+    # the barrier counts as device time the driver's work hides behind
+    assert group_overhead(hw, 16, run_cycles=tiny).host_wait_cycles == (
+        hw.launch_overhead_cycles - tiny - 4 * hw.barrier_hop_cycles)
 
 
 def test_launch_knobs_at_zero_add_nothing():
     for overlap in (False, True):
         hw = NO_OVERHEADS.with_(launch_overlap=overlap)
-        assert launch_cycles(12345, hw) == (0, 0)
-        assert group_wall_cycles(12345, hw) == 12345
+        assert group_overhead(hw, 16, run_cycles=12345) == GroupOverhead(0, 0, 0)
+        assert group_latency_cycles(12345, 16, hw) == 12345
 
 
 def test_overheads_keep_a_schedule_a_sum_over_groups():
-    """The wall time is monotone in the device time (the oracle's bounds rely on it) and
-    depends on nothing but the group itself."""
+    """The wall time is monotone in the run (the oracle's bounds rely on it) and depends on
+    nothing but the group itself."""
     for hw in (MLU, MLU.with_(launch_overlap=False), load_config("vta16")):
-        walls = [group_wall_cycles(d, hw) for d in range(0, 20000, 250)]
-        assert walls == sorted(walls)
+        for cores, active in ((1, 1), (16, 7), (16, 16)):
+            walls = [group_latency_cycles(d, cores, hw, active) for d in range(0, 20000, 250)]
+            assert walls == sorted(walls)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "squeezenet1_1"])
@@ -110,4 +115,4 @@ def test_without_overheads_zeroes_every_fixed_cost_and_nothing_else(name):
     assert all(getattr(bare, f) == 0 for f in hw.OVERHEAD_FIELDS)
     changed = {k for k, v in bare.model_dump().items() if v != getattr(hw, k)}
     assert changed <= set(hw.OVERHEAD_FIELDS) | {"name"}
-    assert group_wall_cycles(777, bare) == 777 and barrier_cycles(16, 16, bare) == 0
+    assert group_latency_cycles(777, 16, bare) == 777

@@ -50,13 +50,12 @@ from hypothesis import HealthCheck, Phase, assume, event, example, given, settin
 from hypothesis import strategies as st
 
 from accelerator import lowering
-from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import InfeasibleError
+from accelerator.evaluator import GroupEvaluator, evaluate, run_group
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
 from accelerator.lowering import GroupSpec, lower_group
-from accelerator.overheads import group_wall_cycles
-from accelerator.schedule import evaluate
+from accelerator.results import group_latency_cycles
 from accelerator.sim import simulate
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 from accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic
@@ -334,7 +333,7 @@ def check_roofline(spec: GroupSpec, cores: int, hw: HardwareConfig, macs: int) -
     assert sim.cycles >= bound - 1e-6, (
         f"{sim.cycles} simulated cycles beat the roofline: compute {compute_bound:.1f}, "
         f"DRAM {raw_bytes} B / {hw.dram_bandwidth_bytes_per_cycle} B/cycle = {dram_bound:.1f}")
-    assert result.latency_cycles >= group_wall_cycles(bound, hw) - 1e-6
+    assert result.latency_cycles >= group_latency_cycles(bound, cores, hw, sim.active_cores) - 1e-6
 
 
 @examples(150)

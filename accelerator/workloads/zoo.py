@@ -355,6 +355,9 @@ def zoo_names() -> list[str]:
     return list(ZOO)
 
 
+SYNTHETIC_PREFIX = "synthetic:"
+
+
 @lru_cache(maxsize=4096)  # bounded: training may walk through many synthetic seeds
 def get_network(name: str) -> Network:
     """A built-in network by name, or ``synthetic:SEED[:NLAYERS[:KIND]]``.
@@ -363,7 +366,7 @@ def get_network(name: str) -> Network:
     """
     if name in ZOO:
         return ZOO[name]()
-    if name.startswith("synthetic:"):
+    if name.startswith(SYNTHETIC_PREFIX):
         return _parse_synthetic(name)
     raise WorkloadError(f"unknown network {name!r}; valid: {', '.join(ZOO)}, "
                         "synthetic:SEED[:NLAYERS[:KIND]]")
