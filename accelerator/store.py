@@ -45,8 +45,8 @@ from accelerator.results import GroupResult
 
 STORE_FORMAT = 1  # bump when the table layout or the value format changes
 # Source files whose behaviour decides a group's simulated numbers.
-MODEL_SOURCES = ("isa.py", "workloads/network.py", "lowering.py", "sim.py", "dram.py",
-                 "results.py", "evaluator.py", "config.py", "objectives.py")
+MODEL_SOURCES = ("isa.py", "workloads/network.py", "op_costs.py", "lowering.py", "sim.py",
+                 "dram.py", "results.py", "evaluator.py", "config.py", "objectives.py")
 RESULT_FIELDS = tuple(f.name for f in fields(GroupResult))
 # Fields that describe the group's position, not its cost: not trusted from the store.
 _POSITION_FIELDS = ("start", "end")

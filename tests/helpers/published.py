@@ -14,6 +14,12 @@ PUBLISHED_MACS = {
     "vgg16": 15.5e9,  # torchvision docs, VGG16_Weights: 15.47; Simonyan & Zisserman
     "alexnet": 0.72e9,  # torchvision docs, AlexNet_Weights: 0.71 (the single-GPU variant)
     "squeezenet1_1": 0.35e9,  # torchvision docs, SqueezeNet1_1_Weights: 0.35
+    # transformers, batch 1 (tests/test_transformers.py checks the exact hand counts)
+    "vit_b16": 17.5e9,  # Liu et al. 2021 (Swin), Table 1: DeiT-B = ViT-B/16 at 224^2, 17.5 G
+    "bert_base": 22.5e9 / 2,  # Jiao et al. 2020 (TinyBERT), Table 1: 22.5 G FLOPs, seq 128
+    # Kaplan et al. 2020, Table 1: 2N + 2 n_layer n_ctx d_attn FLOPs per token, N = 85 M,
+    # 256 tokens (they count one of the two attention products: ours is 2.7% above)
+    "gpt2_prefill": 256 * (12 * 12 * 768**2 + 12 * 256 * 768),
 }
 
 # Parameter counts from the torchvision model docs; ours count weights only (no biases or
