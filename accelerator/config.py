@@ -15,7 +15,7 @@ import json
 import math
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from accelerator.errors import UserInputError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "mlu100"  # what every command uses without --hw
 
 
 class ConfigError(UserInputError):
@@ -60,6 +61,11 @@ class HardwareConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # the fixed per-group costs (accelerator/results.py); launch_overlap only says how the
+    # launch shows, so it is not among them
+    OVERHEAD_FIELDS: ClassVar[tuple[str, ...]] = (
+        "launch_overhead_cycles", "launch_dispatch_cycles", "barrier_hop_cycles",
+        "sync_cycles_per_core")
 
     name: str = "vta"
     target: str = "sim"
@@ -90,13 +96,34 @@ class HardwareConfig(BaseModel):
     dram_latency_cycles: int = Field(64, ge=0)
     dram_burst_bytes: int = Field(4096, ge=64, description="arbitration granule between cores")
     dram_arbitration: Literal["fair_share", "burst"] = "fair_share"  # see accelerator/sim.py
+    dram_port_bytes_per_cycle: float = Field(
+        0.0, ge=0, description="per-core DRAM port: one core never moves more bytes per cycle "
+                               "than this (0 = no cap, only the shared bandwidth)")
+    dram_multicast: bool = Field(
+        False, description="one DRAM read of data several cores of a group load (same key) is "
+                           "delivered to all of them; see accelerator/sim.py")
     # --- queues ---
     cmd_queue_depth: int = Field(8, ge=1)
     token_queue_depth: int = Field(8, ge=1)
     instruction_bytes: int = Field(16, ge=1, description="VTA instructions are 128-bit")
-    # --- overheads ---
-    launch_overhead_cycles: int = Field(2000, ge=0, description="per fused group (host launch)")
-    sync_cycles_per_core: int = Field(200, ge=0, description="end-of-group barrier, per core")
+    # --- datapath ---
+    requantize_in_gemm: bool = Field(
+        False, description="requantise/activation fused into the GEMM output path (MLU-class); "
+                           "False = VTA's serial ALU pass")
+    # --- overheads (accelerator/results.py has the formula, sim.py the barrier events) ---
+    launch_overhead_cycles: int = Field(
+        2000, ge=0, description="host driver/runtime work per fused-group launch")
+    launch_dispatch_cycles: int = Field(
+        0, ge=0, description="doorbell + command fetch per launch: never hidden")
+    launch_overlap: bool = Field(
+        False, description="a command queue: the host prepares the next launch while this "
+                           "group runs (only what the run cannot cover shows)")
+    barrier_hop_cycles: int = Field(
+        0, ge=0, description="end-of-group barrier: one round of a dissemination (butterfly) "
+                             "barrier over the active cores; ceil(log2(active)) rounds")
+    sync_cycles_per_core: int = Field(
+        200, ge=0, description="legacy host-polled barrier: the host reads each allocated "
+                               "core's done flag in turn (linear; kept so vta16 reproduces)")
     # --- energy (pJ), see the module docstring for the source ---
     energy_pj_per_mac: float = Field(0.25, ge=0)
     energy_pj_per_sram_byte: float = Field(1.5, ge=0)
@@ -181,10 +208,35 @@ class HardwareConfig(BaseModel):
         """Per core: one (BATCH x BLOCK_IN) x (BLOCK_IN x BLOCK_OUT) GEMM per micro-op."""
         return self.batch * self.block_in * self.block_out // self.gemm_ii
 
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """All cores together."""
+        return self.macs_per_cycle * self.num_cores
+
+    @property
+    def machine_balance_ops_per_byte(self) -> float:
+        """Roofline ridge: peak ops (2 per MAC) per DRAM byte; a layer with fewer ops per
+        byte it moves is bandwidth-bound on the whole machine."""
+        return 2 * self.peak_macs_per_cycle / self.dram_bandwidth_bytes_per_cycle
+
     @cached_property
     def key(self) -> str:
         """Stable identity of everything that changes simulated numbers (memo-cache key)."""
         return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver"}), sort_keys=True)
+
+    def without_overheads(self) -> "HardwareConfig":
+        """A copy with every launch / barrier knob (``OVERHEAD_FIELDS``) at 0: what the
+        machine alone decides (compute, bandwidth, buffers, partitioning)."""
+        return self.with_(name=f"{self.name}-no-overheads",
+                          **{name: 0 for name in self.OVERHEAD_FIELDS})
+
+    def file_mapping(self) -> dict[str, Any]:
+        """Every field, in declaration order, as a YAML / JSON hardware file writes it:
+        :func:`make_config` of this mapping gives back an equal config."""
+        data = self.model_dump()
+        if data["core_counts"] is not None:
+            data["core_counts"] = list(data["core_counts"])
+        return data
 
     def with_(self, **changes: Any) -> "HardwareConfig":
         """A validated copy with some fields changed."""
@@ -221,7 +273,8 @@ def make_config(data: dict[str, Any], source: str = "config") -> HardwareConfig:
             ours[key] = value
     if isinstance(ours.get("core_counts"), list):
         ours["core_counts"] = tuple(ours["core_counts"])
-    for float_key in ("clock_mhz", "dram_bandwidth_bytes_per_cycle", "energy_pj_per_mac",
+    for float_key in ("clock_mhz", "dram_bandwidth_bytes_per_cycle", "dram_port_bytes_per_cycle",
+                      "energy_pj_per_mac",
                       "energy_pj_per_sram_byte", "energy_pj_per_dram_byte"):
         if isinstance(ours.get(float_key), int) and not isinstance(ours[float_key], bool):
             ours[float_key] = float(ours[float_key])
@@ -238,10 +291,10 @@ def preset_names() -> list[str]:
 def load_config(spec: str | Path | None = None) -> HardwareConfig:
     """Load a preset by name (see :func:`preset_names`) or a YAML / JSON file.
 
-    ``None`` gives the multi-core DLFusion-like preset, the project's default.
+    ``None`` gives :data:`DEFAULT_PRESET`, the MLU100-class machine DLFusion ran on.
     """
     if spec is None:
-        spec = "dlfusion16"
+        spec = DEFAULT_PRESET
     path = Path(spec)
     if not path.suffix and str(spec) in preset_names():
         path = PRESET_DIR / f"{spec}.yaml"

@@ -47,7 +47,7 @@ def run_group(spec: GroupSpec, cores: int, hw: HardwareConfig, start: int = 0,
     sim = simulate(lowered.programs, hw, trace=trace)
     result = GroupResult(
         start, end, cores,
-        latency_cycles=group_latency_cycles(sim.cycles, cores, hw),
+        latency_cycles=group_latency_cycles(sim.cycles, cores, hw, sim.active_cores),
         dram_bytes_read=sim.dram_bytes_read - sim.instruction_bytes,
         dram_bytes_written=sim.dram_bytes_written,
         macs=lowered.macs,

@@ -36,14 +36,19 @@ class Insn:
       DRAM transfer of ``nbytes``.
     - dependency flags: ``pop_prev`` / ``pop_next`` are taken before the instruction runs,
       ``push_prev`` / ``push_next`` after, exactly as in VTA.
+    - ``share_key`` (LOAD only, our extension): equal keys within one group's streams mean
+      the same bytes from the same DRAM addresses, so a multicast-capable DRAM may serve
+      the cores that load it with one transfer (``HardwareConfig.dram_multicast``); None
+      for data only this core reads.
     """
 
     __slots__ = ("op", "mem", "module", "cycles", "nbytes", "iter_out", "iter_in", "uops",
-                 "alu_ops", "layer", "pop_prev", "pop_next", "push_prev", "push_next")
+                 "alu_ops", "layer", "pop_prev", "pop_next", "push_prev", "push_next",
+                 "share_key")
 
     def __init__(self, op: str, mem: str = "", *, nbytes: int = 0, iter_out: int = 0,
                  iter_in: int = 0, uops: int = 0, alu_ops: int = 0, cycles: int = 0,
-                 layer: int = -1):
+                 layer: int = -1, share_key: tuple | None = None):
         self.op = op
         self.mem = mem
         if op == STORE:
@@ -59,6 +64,7 @@ class Insn:
         self.alu_ops = alu_ops
         self.cycles = cycles
         self.layer = layer
+        self.share_key = share_key
         self.pop_prev = self.pop_next = self.push_prev = self.push_next = False
 
     @property

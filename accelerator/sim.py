@@ -9,12 +9,18 @@ Per core, four processes read like the hardware:
   *only* through the four dependency-token queues LD->CMP, CMP->LD, CMP->ST, ST->CMP
   (bounded ``token_queue_depth``): an instruction pops its tokens before it runs and
   pushes after it finishes.
-- **DRAM** is shared by every core. A transfer waits the access latency, then moves its
-  bytes while sharing the bandwidth with every other transfer in flight (``fair_share``,
-  the default: the fluid limit of round-robin burst interleaving, a few events per
-  transfer), or burst by burst over one first-come-first-served bus (``burst``, the
-  reference, a few events per burst). Either way cores that load at the same time slow
-  each other down because of the model, not because of a formula.
+- **DRAM** (:mod:`accelerator.dram`) is shared by every core. A transfer waits the access
+  latency, then moves its bytes while sharing the bandwidth with every other transfer in
+  flight, max-min fair under the bus and each core's port (``fair_share``, the default, a
+  few events per transfer), or burst by burst over one first-come-first-served bus
+  (``burst``, the reference, a few events per burst). Either way cores that load at the
+  same time slow each other down because of the model, not because of a formula. With
+  ``dram_multicast`` a LOAD carrying a ``share_key`` joins another core's read of the same
+  data (what happens when they ask at different times: :mod:`accelerator.dram`).
+- **Barrier**: when a core's three modules are done it enters the end-of-group barrier, a
+  dissemination barrier over the active cores: in round ``r`` core ``k`` signals core
+  ``(k + 2^r) mod n`` (``barrier_hop_cycles`` on the way) and waits for the signal of core
+  ``(k - 2^r) mod n``; then the legacy host poll (:func:`accelerator.results.group_overhead`).
 
 GEMM time is the micro-op loop nest ``iter_out x iter_in x uops x GEMM_II``; ALU time
 ``iter_out x iter_in x ops x ALU_II``. A token that can never arrive leaves processes
@@ -24,15 +30,16 @@ the core, module and instruction, never a hang.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import simpy
 
+from accelerator import dram as dram_models
 from accelerator.config import HardwareConfig
 from accelerator.errors import DeadlockError
 from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
                              STORE, STORE_MODULE, TOKEN_NAMES, TOKEN_QUEUES, Insn)
+from accelerator.results import barrier_rounds
 
 
 @dataclass
@@ -50,6 +57,8 @@ class SimResult:
     instructions: dict[str, int]
     events: int
     tokens_left: int  # tokens still queued at the end (0 for a balanced stream)
+    barrier_cycles: int = 0  # from the last module finishing to the end of the barrier
+    active_cores: int = 0  # cores that got work (a non-empty stream)
     trace: list[tuple] | None = None  # (core, module, kind, start, end, nbytes, layer)
     dram_trace: list[tuple] | None = None  # (core, start, end, nbytes) per burst
     extra: dict = field(default_factory=dict)
@@ -59,137 +68,6 @@ class SimResult:
 
     def module_busy(self) -> dict[str, int]:
         return {name: sum(b[m] for b in self.busy_cycles) for m, name in enumerate(MODULE_NAMES)}
-
-
-def _bus_cycles(nbytes: int, bytes_per_cycle: float) -> int:
-    """Whole cycles the bus is held to move ``nbytes`` (at least one)."""
-    return max(1, math.ceil(nbytes / bytes_per_cycle - 1e-9))
-
-
-def _access(dram, nbytes: int, write: bool):
-    """What every DRAM transfer starts with: count its bytes, then wait the access latency."""
-    if write:
-        dram.written += nbytes
-    else:
-        dram.read += nbytes
-    if dram.latency:
-        yield dram.env.timeout(dram.latency)
-
-
-class _BurstDram:
-    """DRAM as one bus arbitrated burst by burst, first come first served.
-
-    The reference model: every ``dram_burst_bytes`` burst is a bus acquisition, so its cost
-    grows with the bytes moved. :class:`_FairShareDram` is its fast fluid limit.
-    """
-
-    __slots__ = ("env", "bus", "latency", "burst", "cycles_per_burst", "bw", "read", "written",
-                 "trace")
-
-    def __init__(self, env: simpy.Environment, hw: HardwareConfig, trace: bool):
-        self.env = env
-        self.bus = simpy.Resource(env, capacity=1)
-        self.latency = hw.dram_latency_cycles
-        self.burst = hw.dram_burst_bytes
-        self.bw = hw.dram_bandwidth_bytes_per_cycle
-        self.cycles_per_burst = _bus_cycles(self.burst, self.bw)
-        self.read = 0
-        self.written = 0
-        self.trace: list[tuple] | None = [] if trace else None
-
-    def transfer(self, core: int, nbytes: int, write: bool):
-        """Process body: move ``nbytes`` over the shared bus."""
-        yield from _access(self, nbytes, write)
-        env = self.env
-        remaining = nbytes
-        burst, bus = self.burst, self.bus
-        while remaining > 0:
-            if remaining >= burst:
-                cycles = self.cycles_per_burst
-                moved = burst
-            else:
-                moved = remaining
-                cycles = _bus_cycles(moved, self.bw)
-            req = bus.request()
-            yield req
-            start = env.now
-            yield env.timeout(cycles)
-            bus.release(req)
-            if self.trace is not None:
-                self.trace.append((core, start, env.now, moved))
-            remaining -= moved
-
-
-class _FairShareDram:
-    """DRAM whose bandwidth is shared equally by the transfers in flight (processor sharing).
-
-    This is round-robin burst interleaving in the limit of small bursts: while ``n``
-    transfers overlap, each moves ``bandwidth / n`` bytes per cycle, so cores slow each other
-    down exactly when they load at the same time. It costs a few events per *transfer*
-    (arrival, completion, re-planning when the set of transfers changes) instead of a few
-    per burst. Completion times are rounded up to whole cycles, so the bus never moves more
-    than ``bandwidth`` bytes per cycle.
-    """
-
-    __slots__ = ("env", "latency", "bw", "read", "written", "trace", "active", "last",
-                 "version")
-
-    def __init__(self, env: simpy.Environment, hw: HardwareConfig, trace: bool):
-        self.env = env
-        self.latency = hw.dram_latency_cycles
-        self.bw = hw.dram_bandwidth_bytes_per_cycle
-        self.read = 0
-        self.written = 0
-        self.trace: list[tuple] | None = [] if trace else None
-        self.active: list[list] = []  # [bytes left, done event, core, start, nbytes]
-        self.last = 0  # time the bytes-left figures were last brought up to date
-        self.version = 0  # invalidates wake-ups planned before the set of transfers changed
-
-    def transfer(self, core: int, nbytes: int, write: bool):
-        """Process body: move ``nbytes``, sharing the bandwidth with concurrent transfers."""
-        yield from _access(self, nbytes, write)
-        env = self.env
-        if nbytes <= 0:
-            return
-        done = env.event()
-        self._advance()
-        self.active.append([float(nbytes), done, core, env.now, nbytes])
-        self._plan()
-        yield done
-
-    def _advance(self) -> None:
-        now = self.env.now
-        active = self.active
-        if active and now > self.last:
-            share = self.bw * (now - self.last) / len(active)
-            for t in active:
-                t[0] -= share
-        self.last = now
-
-    def _plan(self) -> None:
-        active = self.active
-        if not active:
-            return
-        self.version += 1
-        version = self.version
-        smallest = min(t[0] for t in active)
-        delay = max(1, math.ceil(smallest * len(active) / self.bw - 1e-9))
-        wake = self.env.timeout(delay)
-        wake.callbacks.append(lambda _event: self._wake(version))
-
-    def _wake(self, version: int) -> None:
-        if version != self.version:
-            return  # a transfer arrived or left since this wake-up was planned
-        self._advance()
-        finished = [t for t in self.active if t[0] <= 1e-6]
-        if finished:
-            self.active = [t for t in self.active if t[0] > 1e-6]
-            now = self.env.now
-            for t in finished:
-                t[1].succeed()
-                if self.trace is not None:
-                    self.trace.append((t[2], t[3], now, t[4]))
-        self._plan()
 
 
 class _Core:
@@ -205,6 +83,8 @@ class _Core:
         self.done = [False, False, False]
         self.serial_next = 0
         self.serial_event: simpy.Event | None = None
+        self.finished = env.event()  # all three modules are done: it enters the barrier
+        self.finish_time = 0
 
 
 def _fetch(env, hw: HardwareConfig, core: _Core, program: list[Insn], dram):
@@ -242,6 +122,7 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     pop_prev_q, pop_next_q, push_prev_q, push_next_q = TOKEN_QUEUES[module]
     # what the module is doing, as (instruction, state code): rendered only on a deadlock
     cur = core.current[module]
+    multicast = hw.dram_multicast
     for _ in range(count):
         cur[0] = None
         cur[1] = _WAIT_INSN
@@ -267,7 +148,11 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
             else:
                 counters[1] += insn.cycles
         elif op == LOAD or op == STORE:
-            if insn.nbytes:
+            if not insn.nbytes:
+                pass
+            elif multicast and insn.share_key is not None:
+                yield from dram_models.read(dram, c, insn.nbytes, insn.share_key)
+            else:
                 yield from dram.transfer(c, insn.nbytes, write=op == STORE)
         busy[module] += env.now - start
         if trace is not None and op != FINISH:
@@ -283,6 +168,30 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     cur[0] = None
     cur[1] = _FINISHED
     core.done[module] = True
+    if all(core.done):
+        core.finish_time = env.now
+        core.finished.succeed()
+
+
+def _barrier_member(env, k: int, n: int, hop: int, finished: simpy.Event, flags: list[list]):
+    """Active core ``k`` of ``n`` in the dissemination barrier (see the module docstring)."""
+    yield finished
+    for r, arrived in enumerate(flags):
+        signal = env.timeout(hop)  # the flag travels to core k + 2^r
+        signal.callbacks.append(lambda _event, flag=arrived[(k + (1 << r)) % n]: flag.succeed())
+        yield arrived[k]
+
+
+def _barrier(env, hw: HardwareConfig, active: list[_Core], allocated: int, end: list[int]):
+    """End-of-group barrier: the tree over the active cores, then the legacy host poll."""
+    hop = hw.barrier_hop_cycles
+    rounds = barrier_rounds(len(active)) if hop else 0
+    flags = [[env.event() for _ in active] for _ in range(rounds)]
+    yield env.all_of([env.process(_barrier_member(env, k, len(active), hop, core.finished, flags))
+                      for k, core in enumerate(active)])
+    if allocated > 1 and hw.sync_cycles_per_core:
+        yield env.timeout(hw.sync_cycles_per_core * allocated)
+    end.append(env.now)
 
 
 # module states, for deadlock reports
@@ -308,8 +217,7 @@ def _describe_state(module: int, state: int) -> str:
 def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False) -> SimResult:
     """Run per-core instruction streams to completion on the shared-DRAM model."""
     env = simpy.Environment()
-    dram_model = _FairShareDram if hw.dram_arbitration == "fair_share" else _BurstDram
-    dram = dram_model(env, hw, trace)
+    dram = dram_models.make_dram(env, hw, len(programs), trace)
     cores = [_Core(env, hw, c) for c in range(len(programs))]
     trace_list: list | None = [] if trace else None
     counters = [0, 0]  # gemm cycles, alu cycles
@@ -328,6 +236,12 @@ def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False
         env.process(_fetch(env, hw, core, program, dram))
         for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
             env.process(_module(env, hw, core, m, counts[m], dram, seq_of, trace_list, counters))
+    active = [core for core, program in zip(cores, programs) if program]
+    barrier_end: list[int] = []
+    has_barrier = (hw.barrier_hop_cycles and len(active) > 1) or (
+        hw.sync_cycles_per_core and len(programs) > 1)
+    if has_barrier:
+        env.process(_barrier(env, hw, active, len(programs), barrier_end))
     env.run()
     for core in cores:
         for m in range(3):
@@ -339,8 +253,9 @@ def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False
                     f"deadlock at cycle {env.now}: core {core.index} {MODULE_NAMES[m]} module, "
                     f"{where}, is {_describe_state(m, state)}, which can never happen")
     tokens_left = sum(t.level for core in cores for t in core.tokens)
+    work_end = max((core.finish_time for core in active), default=0)
     return SimResult(
-        cycles=int(env.now),
+        cycles=int(work_end),
         cores=len(programs),
         busy_cycles=[list(core.busy) for core in cores],
         dram_bytes_read=dram.read,
@@ -351,6 +266,8 @@ def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False
         instructions=instructions,
         events=next(env._eid),  # SimPy numbers every scheduled event
         tokens_left=tokens_left,
+        barrier_cycles=int(barrier_end[0] - work_end) if barrier_end else 0,
+        active_cores=len(active),
         trace=trace_list,
         dram_trace=dram.trace,
     )

@@ -22,7 +22,7 @@ from accelerator.config import HardwareConfig
 from accelerator.evaluator import run_group
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
-from accelerator.results import GroupResult, group_overhead
+from accelerator.results import GroupOverhead, GroupResult, group_overhead
 from accelerator.schedule import Schedule, ScheduleError
 from accelerator.sim import SimResult
 from accelerator.workloads.network import Network
@@ -44,6 +44,11 @@ class GroupTrace(NamedTuple):
     sim: SimResult
 
 
+def sim_overhead(sim: SimResult, cores: int, hw: HardwareConfig) -> GroupOverhead:
+    """The launch / barrier / host wait around one simulated group (as its latency counts)."""
+    return group_overhead(hw, cores, sim.active_cores, sim.cycles)
+
+
 def simulate_schedule_trace(network: Network, schedule: Schedule,
                             hw: HardwareConfig) -> list[GroupTrace]:
     """Simulate every group of ``schedule`` with a trace, laid back to back in time."""
@@ -56,7 +61,7 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
         if not result.feasible or sim is None:
             raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
                                 f"is infeasible: {result.reason}")
-        out.append(GroupTrace(t + group_overhead(hw, g.cores).launch_cycles, result, sim))
+        out.append(GroupTrace(t + sim_overhead(sim, g.cores, hw).launch_cycles, result, sim))
         t += result.latency_cycles
     return out
 
@@ -100,7 +105,8 @@ def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> 
         events.append({"name": f"group {k}: {label} x{g.cores}", "cat": "group", "ph": "X",
                        "pid": schedule_pid, "tid": 0, "ts": offset * us_per_cycle,
                        "dur": result.latency_cycles * us_per_cycle, "args": group_args})
-        launch, barrier = group_overhead(hw, g.cores)
+        launch, barrier, host_wait = sim_overhead(sim, g.cores, hw)
+        barrier += host_wait  # the barrier, then any wait for the host's next launch
         if launch:
             events.append({"name": "launch", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": offset * us_per_cycle,

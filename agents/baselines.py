@@ -16,7 +16,7 @@ from envs.feasibility import GroupFeasibility, no_fusion_schedule
 class NoFusionScheduler(Scheduler):
     """Every layer alone on ``hw.default_cores``: DLFusion's "no optimization" baseline.
 
-    On the dlfusion16 preset ``default_cores`` is 1, the toolchain default of one core per
+    On the mlu100 and vta16 presets ``default_cores`` is 1, the toolchain default of one core per
     operator. It is also the baseline that ``FusionEnv`` rewards are normalised by.
     """
 

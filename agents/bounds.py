@@ -7,7 +7,8 @@ candidate could still beat the best one found for the same group end; a *sound* 
 Latency
 -------
 A group's latency is ``launch + sim.cycles + barrier`` (:func:`accelerator.results.
-group_latency_cycles`); launch and barrier are known, so a bound on ``sim.cycles`` is what
+group_latency_cycles`); the barrier is known from the active cores and the launch (with an
+overlapped launch's host wait) is monotone in the run, so a bound on ``sim.cycles`` is what
 is needed. Every fact below is a property of the simulator (:mod:`accelerator.sim`), true
 for any instruction streams, whatever their dependency tokens:
 
@@ -237,6 +238,12 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
     core_lb = 0
     compute_cycles = []
     gemm = alu = read = written = insn_bytes = 0
+    # multicast: a LOAD with a share_key may join another core's read, so it may take less
+    # than fact 2 says and its bytes may cross the bus once for all cores: such loads count
+    # 0 cycles in the chains, their bytes once per key, and facts 6-7 (relaxed schedule,
+    # cuts) are not used
+    multicast = hw.dram_multicast
+    shared_bytes: dict = {}
     for program in lowered.programs:
         if not program:
             continue
@@ -252,7 +259,9 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
                 cyc += insn.cycles
             elif op == LOAD or op == STORE:
                 n = insn.nbytes
-                if n:
+                if n and multicast and insn.share_key is not None:
+                    shared_bytes[insn.share_key] = n
+                elif n:
                     chain[insn.module] += lat + _dur(n, bw)
                     if op == LOAD:
                         read += n
@@ -263,11 +272,14 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
         fetched = len(program) * ib
         insn_bytes += fetched
         head = lat + _dur(min(len(program), per_burst) * ib, bw)
+        relaxed = 0 if multicast else relaxed_end(program, hw) or 0
         core_lb = max(core_lb, head + max(chain[LOAD_MODULE], chain[COMPUTE_MODULE],
-                                          chain[STORE_MODULE]), relaxed_end(program, hw) or 0)
+                                          chain[STORE_MODULE]), relaxed)
+    read += sum(shared_bytes.values())
     total = read + written + insn_bytes
     dram_lb = lat + math.ceil(total / bw - 0.5) if total else 0
-    cuts = [_load_cuts(program, hw) for program in lowered.programs if program]
+    cuts = [] if multicast else [_load_cuts(program, hw) for program in lowered.programs
+                                 if program]
     cut_lb = 0
     for s in range(min((len(b) for b, _ in cuts), default=0)):
         moved = 0  # the cores with the longest remaining compute first (fact 7)
@@ -321,7 +333,8 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
     work = group_work(evaluator, network, start, end, cores)
     if work is None:
         return None
-    return group_latency_cycles(work.cycles_lb, cores, evaluator.hw)
+    # the barrier is over the cores that got work (GroupWork lists those only)
+    return group_latency_cycles(work.cycles_lb, cores, evaluator.hw, len(work.compute_cycles))
 
 
 def energy_lower_bound(evaluator: GroupEvaluator, network: Network, start: int, end: int,

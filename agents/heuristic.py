@@ -6,7 +6,7 @@
    looks each layer up in that table (``heuristic_thresholds.json`` beside this file).
    If the table's core count is not allowed on the hardware, or the layer cannot run alone
    on it, the nearest allowed feasible count is used (fewer cores on a tie). The shipped
-   table was made on the dlfusion16 preset; rerun the sweep with ``--hw`` for another.
+   table was made on the vta16 preset; rerun the sweep with ``--hw`` for another.
 2. **Greedy fusion.** Walking the layers in order, the open group takes the next layer if
    the fused group (on the open group's or the new layer's core count, whichever is
    faster) is feasible, has at most ``max_group_layers`` layers, and is faster than the

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="agents/heuristic_thresholds.json",
                         help="where to write the table (atomically)")
-    parser.add_argument("--hw", default=None, help="hardware preset or file (default dlfusion16)")
+    parser.add_argument("--hw", default=None, help="hardware preset or file (default mlu100)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     hw = load_config(args.hw)

@@ -735,7 +735,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results file (default: benchmarks/results/latest.json)")
     parser.add_argument("--no-save", action="store_true", help="do not write a results file")
     parser.add_argument("--hw", metavar="PRESET_OR_FILE",
-                        help="hardware config (default: the dlfusion16 preset)")
+                        help="hardware config (default: the mlu100 preset)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -173,7 +173,7 @@ def no_fusion_schedule(network: Network, evaluator: GroupEvaluator,
                        feasibility: GroupFeasibility | None = None) -> Schedule:
     """Every layer alone on ``hw.default_cores`` (DLFusion's "no optimization" baseline).
 
-    On the dlfusion16 preset ``default_cores`` is 1: the toolchain default of one core per
+    On the mlu100 and vta16 presets ``default_cores`` is 1: the toolchain default of one core per
     operator. Precisely, it is the schedule that always asks for START on the default core
     count, repaired by :meth:`GroupFeasibility.repair` where that is invalid: a layer that
     cannot run alone on the default core count (none in the built-in networks) gets the

@@ -65,7 +65,7 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
         else:
             active, traffic = chans, in_b * chans + w_b + out_b
         estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
-                         + group_overhead(hw, c).barrier_cycles)
+                         + group_overhead(hw, c, active).barrier_cycles)
     return estimates
 
 
@@ -204,10 +204,11 @@ class _NetworkTable:
         self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
         self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]
         rows = []
-        launch = group_overhead(hw, 1).launch_cycles
         for layer in network.layers:
             est = core_count_estimates(layer, hw)
             best = max(1.0, min(est))
+            overhead = group_overhead(hw, 1, 1, best)  # what a launch adds to this layer alone
+            launch = overhead.launch_cycles + overhead.host_wait_cycles
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
                         + [launch / (launch + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)

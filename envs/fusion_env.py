@@ -92,7 +92,7 @@ class FusionEnv(gym.Env):
     ``networks``: Networks or anything :func:`accelerator.workloads.loader.load_network`
     reads (zoo names such as ``"resnet18"``, ``"synthetic:SEED"``, ``.onnx`` paths); default
     :data:`DEFAULT_NETWORKS` (ResNet-18, MobileNetV1, SqueezeNet 1.1); ``hw``: a
-    HardwareConfig, a preset name or file, or None for the dlfusion16 preset; ``objective``:
+    HardwareConfig, a preset name or file, or None for the default preset (mlu100); ``objective``:
     one of :data:`accelerator.objectives.OBJECTIVE_NAMES` (default ``latency``);
     ``max_group_layers``; ``lookahead``; ``compute_rewards=False`` schedules without
     simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:

@@ -23,7 +23,7 @@ def test_json_on_tiny_chain(capsys):
     assert (code, err) == (0, "")
     s = json.loads(out)
     net = get_network("tiny_chain")
-    assert s["network"] == "tiny_chain" and s["hardware"] == "dlfusion16"
+    assert s["network"] == "tiny_chain" and s["hardware"] == "mlu100"
     assert [g["start"] for g in s["groups"]][0] == 0 and s["groups"][-1]["end"] == len(net)
     assert sum(len(g["layers"]) for g in s["groups"]) == len(net)
     assert s["latency_cycles"] == sum(g["latency_cycles"] for g in s["groups"])

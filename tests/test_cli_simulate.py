@@ -11,6 +11,7 @@ import pytest
 from accelerator.config import load_config
 from accelerator.evaluator import evaluate
 from accelerator.schedule import Schedule
+from accelerator.results import group_overhead
 from accelerator.trace_export import schedule_trace
 from accelerator.workloads.zoo import get_network
 from experiments.cli import main
@@ -129,7 +130,7 @@ def test_trace_is_valid_tef_with_busy_totals_equal_to_the_simulator(capsys, tmp_
         t += g["dur"]
         inside = [e for e in complete if e["cat"] in MODULES and e["args"]["group"] == g["args"]["group"]]
         assert inside
-        launch = hw.launch_overhead_cycles / hw.clock_mhz
+        launch = group_overhead(hw, 1).launch_cycles / hw.clock_mhz  # before the cores start
         assert min(e["ts"] for e in inside) >= g["ts"] + launch - 1e-9
         assert max(e["ts"] + e["dur"] for e in inside) <= g["ts"] + g["dur"] + 1e-9
         assert {e["args"]["layer"] for e in inside} <= set(summary["layers"])

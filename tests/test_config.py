@@ -60,7 +60,7 @@ def test_older_vta_schema_keys():
     assert hw.macs_per_cycle == 128  # II 2 halves the GEMM throughput
 
 
-@pytest.mark.parametrize("name", ["pynq", "ultra96", "dlfusion16"])
+@pytest.mark.parametrize("name", ["pynq", "ultra96", "vta16", "mlu100"])
 def test_presets_load(name):
     hw = load_config(name)
     assert hw.name == name
@@ -70,18 +70,33 @@ def test_presets_load(name):
 
 def test_preset_board_facts():
     """Clock and bus width of the boards in FACTS.md."""
-    pynq, ultra96, dlf = load_config("pynq"), load_config("ultra96"), load_config("dlfusion16")
+    pynq, ultra96, dlf = load_config("pynq"), load_config("ultra96"), load_config("vta16")
     assert pynq.clock_mhz == 100 and pynq.dram_bandwidth_bytes_per_cycle == 8  # 64-bit AXI
     assert ultra96.clock_mhz == 333 and ultra96.dram_bandwidth_bytes_per_cycle == 16  # 128-bit
     assert pynq.num_cores == ultra96.num_cores == 1
     assert dlf.num_cores == 16 and dlf.allowed_core_counts == (1, 2, 4, 8, 16)
     # 102.4 GB/s at 1 GHz
     assert dlf.dram_bandwidth_bytes_per_cycle * dlf.clock_mhz * 1e6 == pytest.approx(102.4e9)
-    assert set(preset_names()) >= {"pynq", "ultra96", "dlfusion16"}
+    assert set(preset_names()) >= {"pynq", "ultra96", "vta16"}
 
 
-def test_default_config_is_dlfusion16():
-    assert load_config(None).name == "dlfusion16"
+def test_default_config_is_mlu100():
+    assert load_config(None).name == "mlu100"
+
+
+def test_mlu100_is_the_machine_dlfusion_ran_on():
+    """FACTS.md: 128 int8 TOPS at 1 GHz over 102.4 GB/s, ~1,250 int8 ops per DRAM byte."""
+    hw = load_config("mlu100")
+    tops = 2 * hw.peak_macs_per_cycle * hw.clock_mhz * 1e6 / 1e12
+    assert tops == pytest.approx(128, rel=0.05)
+    assert hw.dram_bandwidth_bytes_per_cycle * hw.clock_mhz * 1e6 == pytest.approx(102.4e9)
+    assert 1250 / 2 <= hw.machine_balance_ops_per_byte <= 1250 * 2
+    assert hw.allowed_core_counts == (1, 2, 4, 8, 16) and hw.default_cores == 1
+    assert hw.requantize_in_gemm and not load_config("vta16").requantize_in_gemm
+    # a 64-wide block's weight chunk (3x3 x 512 -> 64) fits the weight buffer twice over
+    assert 2 * 9 * 512 * hw.block_out <= hw.wgt_buff_bytes
+    # the old default keeps its VTA-class balance (its numbers reproduce)
+    assert load_config("vta16").machine_balance_ops_per_byte == pytest.approx(80)
 
 
 @pytest.mark.parametrize("changes, key", [
@@ -139,7 +154,7 @@ def test_missing_file_names_presets():
 
 
 def test_with_validates_and_keeps_the_rest():
-    hw = load_config("dlfusion16")
+    hw = load_config("vta16")
     serial = hw.with_(forced_serial=True)
     assert serial.forced_serial and serial.num_cores == 16 and serial.key != hw.key
     with pytest.raises(ConfigError, match="num_cores"):

@@ -31,7 +31,7 @@ HASH_SEEDS = ("0", "4242")  # one run per seed
 WALL_TIME_FIELDS = {"wall_seconds"}
 
 NETWORKS = ("tiny_residual", "tiny_chain", "synthetic:3:8", "synthetic:11:6:residual")
-HARDWARE = ("dlfusion16", "pynq")
+HARDWARE = ("vta16", "pynq")
 
 
 def _env(hash_seed: str) -> dict[str, str]:
@@ -143,7 +143,7 @@ def test_cold_and_warm_caches_give_identical_results():
 
 
 # ---- the oracle ----------------------------------------------------------------------------
-ORACLE_CASES = [("tiny_residual", "dlfusion16", 8), ("synthetic:5:8", "dlfusion16", 4),
+ORACLE_CASES = [("tiny_residual", "vta16", 8), ("synthetic:5:8", "vta16", 4),
                 ("tiny_chain", "pynq", 8)]
 
 ORACLE_SCRIPT = """

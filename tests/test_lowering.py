@@ -11,7 +11,7 @@ from accelerator.workloads.network import LayerKind, NetworkBuilder
 from accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
-DLF = load_config("dlfusion16")
+DLF = load_config("vta16")
 # every network in the zoo except the big ones, for sweeps that must stay fast
 SWEEP_NETWORKS = ["resnet18", "mobilenet_v1", "mobilenet_v2", "squeezenet1_1", "dcgan",
                   "tiny_chain", "tiny_residual", "synthetic:3", "synthetic:11:16:residual"]
@@ -45,7 +45,7 @@ def _groups(network, max_len=3, cores=(1, 4, 16)):
                 yield start, end, c
 
 
-@pytest.mark.parametrize("hw", [PYNQ, DLF], ids=["pynq", "dlfusion16"])
+@pytest.mark.parametrize("hw", [PYNQ, DLF], ids=["pynq", "vta16"])
 def test_streams_are_balanced_and_prefix_safe(hw):
     """Every pop has a push: pushes == pops per queue; a module never pops more tokens
     than the other module has pushed before the matching point in program order."""

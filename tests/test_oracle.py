@@ -24,7 +24,7 @@ def test_compositions_are_complete():
     assert len(list(compositions(6, 8))) == 2**5
 
 
-@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW], ids=["dlfusion16", "cheap-launch"])
+@pytest.mark.parametrize("hw", [HW, CHEAP_LAUNCH_HW], ids=["vta16", "cheap-launch"])
 @pytest.mark.parametrize("name", ["small_chain", "small_branchy", "small_mobile",
                                   "tiny_residual"])
 def test_oracle_equals_brute_force(name, hw):
@@ -103,6 +103,8 @@ from agents.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa
 
 PYNQ = load_config("pynq")
 BURST_HW = HW.with_(name="burst", dram_arbitration="burst")
+# multicast lets a load join another core's transfer: the bounds must drop what it can skip
+MULTICAST_HW = HW.with_(name="multicast", dram_multicast=True)
 
 
 def _windows(n, longest):
@@ -113,6 +115,7 @@ def _windows(n, longest):
     (HW, "tiny_chain"), (HW, "tiny_residual"), (HW, "synthetic:1"), (HW, "alexnet"),
     (PYNQ, "tiny_chain"), (PYNQ, "tiny_residual"),
     (BURST_HW, "tiny_chain"), (BURST_HW, "tiny_residual"),
+    (MULTICAST_HW, "tiny_chain"), (MULTICAST_HW, "tiny_residual"), (MULTICAST_HW, "alexnet"),
 ], ids=lambda x: x if isinstance(x, str) else x.name)
 def test_bounds_never_exceed_the_simulated_cost(hw, name):
     """Every candidate of at most 4 layers, every core count: latency bound <= simulated
@@ -131,7 +134,9 @@ def test_bounds_never_exceed_the_simulated_cost(hw, name):
             feasible += 1
             assert isinstance(lb, int) and lb <= r.latency_cycles, (i, j, c)
             assert hw.launch_overhead_cycles < lb  # it sees more than the fixed costs
-            assert eb <= r.energy_pj and eb == pytest.approx(r.energy_pj, rel=1e-8), (i, j, c)
+            assert eb <= r.energy_pj, (i, j, c)
+            if not hw.dram_multicast:  # else a bound only: joined reads may re-read a prefix
+                assert eb == pytest.approx(r.energy_pj, rel=1e-8), (i, j, c)
     assert feasible > 0
 
 

@@ -26,7 +26,7 @@ from accelerator.lowering.tiling import GroupGeometry
 from accelerator.sim import simulate
 from accelerator.workloads.zoo import get_network
 
-DLF = load_config("dlfusion16")
+DLF = load_config("vta16")
 PYNQ = load_config("pynq")
 
 
@@ -95,7 +95,7 @@ def test_requantise_in_gemm_removes_the_alu_pass():
 
 
 def test_big_buffers_still_pipeline_tiles():
-    """dlfusion16's buffers hold C2 in one tile; the planner takes several per thread so
+    """vta16's buffers hold C2 in one tile; the planner takes several per thread so
     that load, compute and store overlap."""
     lowered = lower_group(_spec("resnet18", 2, 3), 1, DLF)
     assert lowered.tiles >= 2 * lowered.vthreads

@@ -15,6 +15,8 @@ import pytest
 
 from accelerator.config import load_config
 from accelerator.evaluator import evaluate
+from accelerator.results import group_latency_cycles
+from accelerator.trace_export import sim_overhead
 from accelerator.isa import MODULE_NAMES
 from accelerator.schedule import Group, Schedule, ScheduleError
 from accelerator.workloads.network import NetworkBuilder
@@ -123,9 +125,11 @@ def test_trace_lays_groups_back_to_back_with_launch_then_barrier(net, schedule, 
     assert len(traces) == len(schedule.groups)
     t = 0
     for (offset, result, sim), g in zip(traces, schedule.groups):
-        assert offset == t + hw.launch_overhead_cycles
-        barrier = hw.sync_cycles_per_core * g.cores if g.cores > 1 else 0
-        assert result.latency_cycles == hw.launch_overhead_cycles + sim.cycles + barrier
+        overhead = sim_overhead(sim, g.cores, hw)
+        assert offset == t + overhead.launch_cycles
+        assert sim.barrier_cycles == overhead.barrier_cycles  # the events match the formula
+        assert result.latency_cycles == group_latency_cycles(sim.cycles, g.cores, hw,
+                                                             sim.active_cores)
         assert sim.trace and sim.dram_trace and sim.cores == g.cores
         t += result.latency_cycles
     assert t == evaluate(net, schedule, hw).latency_cycles
@@ -244,7 +248,7 @@ def test_window_clips_bars_to_the_window(net, schedule, hw, traces):
 def test_group_zoom_shows_that_group_only(net, schedule, hw, traces):
     fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(group=2))
     ax = fig.axes[0]
-    start = traces[2].offset_cycles - hw.launch_overhead_cycles
+    start = traces[2].offset_cycles - sim_overhead(traces[2].sim, 1, hw).launch_cycles
     assert ax.get_xlim() == pytest.approx((start, start + traces[2].result.latency_cycles))
     assert _rows_of(ax) == ["c0 load", "c0 compute", "c0 store", DRAM_ROW]  # group 2: 1 core
     assert _bar_widths(ax, "c0 compute|") == pytest.approx(traces[2].sim.busy_cycles[0][1])

@@ -55,6 +55,7 @@ from accelerator.errors import InfeasibleError
 from accelerator.evaluator import GroupEvaluator, evaluate, run_group
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
 from accelerator.lowering import GroupSpec, lower_group
+from accelerator.results import group_latency_cycles
 from accelerator.sim import simulate
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 from accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic
@@ -83,13 +84,14 @@ def examples(n: int) -> settings:
 
 # ---- hardware configs --------------------------------------------------------------------
 DLFUSION = load_config(None)
+VTA16 = load_config("vta16")
 PYNQ = load_config("pynq")
 
 
 @st.composite
 def hw_configs(draw) -> HardwareConfig:
     """A validated variant of a preset: buffer sizes, DRAM, virtual threads, cores."""
-    base = draw(st.sampled_from([DLFUSION, DLFUSION, PYNQ]))
+    base = draw(st.sampled_from([DLFUSION, VTA16, PYNQ]))
     num_cores = draw(st.sampled_from([1, 2, 3, 4, 8, 16]))
     extra = draw(st.lists(st.integers(2, num_cores), max_size=3)) if num_cores > 1 else []
     if draw(st.booleans()):  # the default: powers of two up to num_cores
@@ -104,6 +106,8 @@ def hw_configs(draw) -> HardwareConfig:
             st.sampled_from([1.0, 4.0, 8.0, 16.0, 64.0, 102.4]),
             st.floats(0.5, 256.0, allow_nan=False, allow_infinity=False))),
         dram_latency_cycles=draw(st.sampled_from([0, 40, 200])),
+        dram_port_bytes_per_cycle=draw(st.sampled_from([0.0, 0.0, 8.0, 32.0])),
+        dram_multicast=draw(st.booleans()),
         dram_arbitration=draw(st.sampled_from(["fair_share", "fair_share", "burst"])),
         virtual_threads=draw(st.sampled_from([1, 2])),
         num_cores=num_cores, core_counts=counts, default_cores=1,
@@ -322,7 +326,7 @@ def check_roofline(spec: GroupSpec, cores: int, hw: HardwareConfig, macs: int) -
     assert sim.cycles >= bound - 1e-6, (
         f"{sim.cycles} simulated cycles beat the roofline: compute {compute_bound:.1f}, "
         f"DRAM {raw_bytes} B / {hw.dram_bandwidth_bytes_per_cycle} B/cycle = {dram_bound:.1f}")
-    assert result.latency_cycles >= bound + hw.launch_overhead_cycles - 1e-6
+    assert result.latency_cycles >= group_latency_cycles(bound, cores, hw, sim.active_cores) - 1e-6
 
 
 @examples(150)
@@ -434,9 +438,16 @@ def test_dram_bytes_equal_the_bytes_instructions_name(case):
     loaded = sum(i.nbytes for _, i in insns(lowered) if i.op == LOAD)
     stored = sum(i.nbytes for _, i in insns(lowered) if i.op == STORE)
     assert sim.instruction_bytes == n_insns(lowered) * hw.instruction_bytes
-    assert sim.dram_bytes_read - sim.instruction_bytes == loaded
-    assert sim.dram_bytes_written == stored
-    assert result.dram_bytes_read == loaded and result.dram_bytes_written == stored
+    assert sim.dram_bytes_written == stored and result.dram_bytes_written == stored
+    if not hw.dram_multicast:
+        assert sim.dram_bytes_read - sim.instruction_bytes == loaded == result.dram_bytes_read
+        return
+    # multicast: a load that joins another core's read of its key moves only the prefix it
+    # missed, so the bytes lie between every key once and every load in full
+    keyed = {i.share_key: i.nbytes for _, i in insns(lowered)
+             if i.op == LOAD and i.share_key is not None}
+    unkeyed = sum(i.nbytes for _, i in insns(lowered) if i.op == LOAD and i.share_key is None)
+    assert unkeyed + sum(keyed.values()) <= result.dram_bytes_read <= loaded
 
 
 def _pad(c: int, block: int) -> int:
@@ -529,7 +540,7 @@ def _dead_rows_group() -> GroupSpec:
 
 @pytest.mark.xfail(strict=True, reason=DEAD_OUTPUTS_BUG)
 @settings(COMMON, max_examples=100, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-@example(case=(_dead_rows_group(), DLFUSION, 1, "window of 2"))
+@example(case=(_dead_rows_group(), VTA16, 1, "window of 2"))  # 16-wide: no padding to hide it
 @given(case=groups_on_hw(kinds=BASIC_KINDS))
 def test_more_cores_never_change_the_macs_done(case):
     """LoweredGroup.macs (useful MACs) is the same on every core count, and the GEMM work
@@ -568,6 +579,8 @@ def test_issued_work_covers_every_needed_output_on_every_core_count(case):
             assert gemm[i] * per_gemm_unit >= need, (
                 f"{cores} cores, layer {i} ({layer.kind.value}): issued "
                 f"{gemm[i] * per_gemm_unit} MACs < {need} needed")
+            if layer.is_gemm and hw.requantize_in_gemm:
+                continue  # requantised in the GEMM's output path: no ALU pass to count
             out_vectors = (len(rows[i]) * len(cols[i]) * -(-layer.batch // hw.batch)
                            * -(-layer.c_out // hw.block_out))
             assert alu_vectors[i] >= out_vectors, (

@@ -65,7 +65,7 @@ def test_grid_values_are_yaml_and_split_outside_brackets():
     ("ppo.learning_rat=0.1,0.2", "ppo.learning_rat: unknown key"),
     ("seed=0,one", "grid point seed=one: seed: Input should be a valid integer"),
     ("env.max_group_layers=4,0", "env.max_group_layers: Input should be greater than"),
-    ("hardware=dlfusion16,no_such_preset", "no_such_preset"),
+    ("hardware=vta16,no_such_preset", "no_such_preset"),
     ("eval_networks=[no_such_net]", "no_such_net"),
     ("seed.x=1", "seed is not a section"),
     ("seed", "expected KEY=V1,V2"),
@@ -178,7 +178,7 @@ def _check_batch(report, seq, hw):
 def test_oracle_batch_on_ray_equals_sequential(ray_session):
     from experiments.parallel.oracle_batch import oracle_batch, run_oracle_batch
 
-    hw = load_config("dlfusion16")
+    hw = load_config("vta16")
     report = run_oracle_batch(BATCH, hw, BATCH_MAX_LAYERS, num_workers=2)
     assert report.workers == 2 and report.tasks >= 2
     _check_batch(report, _sequential(BATCH, hw), hw)
@@ -197,7 +197,7 @@ def test_oracle_batch_simulates_shared_groups_once(ray_session):
     x = b.conv(x, 32, 3, 2, name="c2")
     b.conv(x, 32, 3, 1, name="c3")
     nets = ["tiny_chain", b.build()]
-    hw = load_config("dlfusion16")
+    hw = load_config("vta16")
     report = run_oracle_batch(nets, hw, BATCH_MAX_LAYERS, num_workers=2)
     shared = _check_batch(report, _sequential(nets, hw), hw)
     assert shared == 6 * len(hw.allowed_core_counts)  # every group of the prefix
@@ -207,7 +207,7 @@ def test_oracle_batch_simulates_shared_groups_once(ray_session):
 def test_oracle_batch_reads_and_fills_the_disk_store(ray_session, tmp_path):
     from experiments.parallel.oracle_batch import run_oracle_batch
 
-    hw = load_config("dlfusion16")
+    hw = load_config("vta16")
     if "store_path" not in inspect.signature(GroupEvaluator).parameters:
         pytest.skip("this GroupEvaluator has no on-disk store")
     store = tmp_path / "groups.sqlite"

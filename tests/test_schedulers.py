@@ -121,7 +121,7 @@ def test_evaluator_for_other_hardware_is_rejected():
 
 def test_shipped_thresholds_cover_every_category_and_core_count():
     doc = load_thresholds(DEFAULT_THRESHOLDS)
-    assert doc["hardware"] == "dlfusion16"
+    assert doc["hardware"] == "vta16"
     assert set(doc["tables"]) == set(CATEGORIES)
     n_ops, n_ch = len(doc["ops_edges"]) + 1, len(doc["channel_edges"]) + 1
     for table in doc["tables"].values():

@@ -25,7 +25,7 @@ from accelerator.sim import simulate
 from accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
-DLF = load_config("dlfusion16")
+DLF = load_config("vta16")
 
 # (hardware, network, first layer, end layer, cores): single layers of every kind, fused
 # groups with halos and residual adds, multi-core row and channel splits, 1 and 2 threads
@@ -151,7 +151,7 @@ def _group_cycles(net_name, start, end, cores, hw_name):
             result.dram_bytes_written, sim.busy_cycles, sim.events]
 
 
-DETERMINISM_CASES = [("resnet18", 2, 5, 4, "dlfusion16"), ("mobilenet_v2", 3, 7, 16, "dlfusion16"),
+DETERMINISM_CASES = [("resnet18", 2, 5, 4, "vta16"), ("mobilenet_v2", 3, 7, 16, "vta16"),
                      ("resnet18", 23, 24, 1, "pynq")]
 
 

@@ -15,7 +15,7 @@ from accelerator.workloads.zoo import get_network, zoo_names
 from agents import make_scheduler
 from envs.fusion_env import FusionEnv
 
-HW = load_config()
+HW = load_config("vta16")  # the byte counts below are in 16-wide VTA blocks
 
 
 def _block_macs(tokens: int, width: int = 768, hidden: int = 3072) -> int:

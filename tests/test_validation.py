@@ -22,7 +22,7 @@ from accelerator.workloads.zoo import get_network, zoo_names
 from benchmarks.vthreads_table import RESNET18_VTA_CONVS, conv_layer, markdown, vthreads_rows
 
 PYNQ = load_config("pynq")
-DLF = load_config("dlfusion16")
+DLF = load_config("vta16")
 
 
 # ---- roofline ------------------------------------------------------------------------------
@@ -51,20 +51,27 @@ def min_dram_bytes(layer: Layer) -> int:
 
 
 def roofline_cycles(layer: Layer, hw: HardwareConfig, cores: int) -> tuple[float, float]:
-    """(compute bound, DRAM bound) in cycles, from the layer and config only."""
+    """(compute bound, DRAM bound) in cycles, from the layer and config only. The cores
+    together cannot move more than their ports carry, nor more than the DRAM delivers."""
     macs_per_core_cycle = (1 << hw.log_batch) * (1 << hw.log_block) ** 2 / hw.gemm_ii
     compute = layer.macs / (macs_per_core_cycle * cores)
-    dram = min_dram_bytes(layer) / hw.dram_bandwidth_bytes_per_cycle
+    bandwidth = hw.dram_bandwidth_bytes_per_cycle
+    if hw.dram_port_bytes_per_cycle:
+        bandwidth = min(bandwidth, hw.dram_port_bytes_per_cycle * cores)
+    dram = min_dram_bytes(layer) / bandwidth
     return compute, dram
 
 
-ROOFLINE_CONFIGS = [(DLF, 1), (DLF, 16), (PYNQ, 1)]
+MLU = load_config("mlu100")
+ROOFLINE_CONFIGS = [(DLF, 1), (DLF, 16), (PYNQ, 1), (MLU, 1), (MLU, 16),
+                    (MLU.with_(name="mlu100-multicast", dram_multicast=True), 16)]
 
 
 @pytest.mark.parametrize("network_name", zoo_names())
 def test_roofline_every_zoo_layer(network_name):
-    """Every layer of every zoo network, as a one-layer group, on dlfusion16 x1 and x16
-    and pynq x1 (all of them: no sampling): simulated cycles >= max(compute, DRAM)."""
+    """Every layer of every zoo network, as a one-layer group, on vta16 x1 and x16, pynq x1
+    and mlu100 x1, x16 and x16 with multicast (all of them: no sampling): simulated cycles
+    >= max(compute, DRAM)."""
     net = get_network(network_name)
     seen = set()
     checked = 0

@@ -69,8 +69,9 @@ class Emitter:
             _, _, uops = g.gemm_shape(layer, 1, 1, cout, g.cin_chunk(plan, layer))
             step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
             if plan.resident and i not in g.onchip_weight:  # (else its producer left it)
-                step.loads.append(Insn(LOAD, MEM_WGT, layer=i,
-                                       nbytes=g.weight_sram_bytes(layer, cout, layer.c_in)))
+                nbytes = g.weight_sram_bytes(layer, cout, layer.c_in)
+                step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=nbytes,
+                                       share_key=self.same_weights(i, couts, nbytes)))
 
     def tile(self, job: TileJob, first: bool) -> None:
         """Steps of one tile: its external inputs, then every layer's chunks."""
@@ -115,8 +116,9 @@ class Emitter:
             ch = layer.c_in
         if g.n == 1 and plan.cin_chunk < ch:
             return  # loaded per input-channel chunk in gemm_layer
-        step.loads.append(Insn(LOAD, MEM_INP, layer=i,
-                               nbytes=g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)))
+        nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)
+        step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
+                               share_key=self.same_input(i, (ext, r0, c0, nbytes))))
 
     def layer(self, step: Step, work: LayerWork) -> Step:
         """Every output-channel chunk of one layer in one tile; returns the current step."""
@@ -128,7 +130,7 @@ class Emitter:
         for k0 in starts:
             kc = min(chunk, work.cout - k0)
             if work.layer.is_gemm:
-                step = self.gemm_layer(step, work, kc)
+                step = self.gemm_layer(step, work, kc, k0)
                 alu_ops = 0 if self.hw.requantize_in_gemm else REQUANT_ALU_OPS
             else:
                 alu_ops = self.alu_layer(step, work, kc)
@@ -138,7 +140,26 @@ class Emitter:
                     store_rows, store_cols, kc, work.layer.batch)))
         return step
 
-    def gemm_layer(self, step: Step, work: LayerWork, kc: int) -> Step:
+    def same_weights(self, i: int, couts: tuple[int, int], chunk) -> tuple | None:
+        """Multicast key of a weight load (``hw.dram_multicast``): equal keys within a group
+        mean the same bytes. Every core loads the same weights on a row split, and on a
+        channel split for the upstream layers (computed whole on every core); the last
+        layer's slice differs per core."""
+        if self.plan.split == "channels" and i == self.g.n - 1:
+            return None
+        return ("WGT", i, couts, chunk)
+
+    def same_input(self, i: int, region: tuple) -> tuple | None:
+        """Multicast key of an input load: on a channel split every core walks the same
+        tiles and loads the same input windows (a depthwise last layer only its own
+        channels); on a row split the cores' bands differ and halos overlap only partly."""
+        layer = self.g.spec.layers[i]
+        if self.plan.split != "channels" or (layer.kind == LayerKind.DEPTHWISE_CONV2D
+                                             and i == self.g.n - 1):
+            return None
+        return ("INP", i, region)
+
+    def gemm_layer(self, step: Step, work: LayerWork, kc: int, k0: int = 0) -> Step:
         """GEMMs of one output-channel chunk, over input-channel chunks when they are split."""
         g, plan, hw, layer = self.g, self.plan, self.hw, work.layer
         ci_chunk = g.cin_chunk(plan, layer)
@@ -152,11 +173,15 @@ class Emitter:
             if n_ci > 1:  # single layer: its input tile, this input-channel chunk
                 t = work.job.tile
                 rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
-                step.loads.append(Insn(LOAD, MEM_INP, layer=work.i, nbytes=g.act_bytes(
-                    rr[1] - rr[0], cc[1] - cc[0], cic, layer.batch)))
+                nbytes = g.act_bytes(rr[1] - rr[0], cc[1] - cc[0], cic, layer.batch)
+                step.loads.append(Insn(LOAD, MEM_INP, layer=work.i, nbytes=nbytes,
+                                       share_key=self.same_input(work.i, (rr[0], cc[0], ci,
+                                                                          nbytes))))
             if not plan.resident and work.job.load_weights:
-                step.loads.append(Insn(LOAD, MEM_WGT, layer=work.i,
-                                       nbytes=g.weight_sram_bytes(layer, kc, cic)))
+                nbytes = g.weight_sram_bytes(layer, kc, cic)
+                step.loads.append(Insn(LOAD, MEM_WGT, layer=work.i, nbytes=nbytes,
+                                       share_key=self.same_weights(
+                                           work.i, work.job.couts, (k0, ci, nbytes))))
             iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic)
             step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
                                       cycles=iter_out * iter_in * uops * hw.gemm_ii, layer=work.i))

@@ -37,7 +37,7 @@ TILES_PER_CORE = (2, 4)
 REFUSED = "fusion does not pay"  # the reason a fused group is refused starts with this
 # A fused plan that moves more DRAM bytes than its layers apart must be modelled this much
 # faster than them, by core count: the simulator over the estimate on the validation
-# windows (benchmarks/fusion_bytes.py, dlfusion16) is p50 1.003 / p95 1.065 on one core,
+# windows (benchmarks/fusion_bytes.py, vta16) is p50 1.003 / p95 1.065 on one core,
 # p50 1.007 / p95 1.12 on four (all cores stream at the same moments; the model shares
 # the bus evenly). 0.8 on several cores refused more fusions and cost the oracle ~1%.
 FASTER_MARGIN_ONE_CORE = 0.95

@@ -68,7 +68,7 @@ class EnvSettings(_Strict):
 
 class ExperimentConfig(_Strict):
     name: str
-    hardware: str = "dlfusion16"  # preset name or path to a YAML / JSON hardware file
+    hardware: str = "mlu100"  # preset name or path to a YAML / JSON hardware file
     train_networks: list[str] = Field(min_length=1)  # zoo names, 'synthetic:SEED', .onnx paths
     eval_networks: list[str] = Field(min_length=1)
     seed: int = 0

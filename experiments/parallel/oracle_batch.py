@@ -21,7 +21,7 @@ one network at a time; the simulations are the distinct ones only.
 Example::
 
     from experiments.parallel.oracle_batch import oracle_batch
-    best = oracle_batch(["resnet18", "resnet34"], load_config("dlfusion16"), 8, num_workers=4)
+    best = oracle_batch(["resnet18", "resnet34"], load_config("mlu100"), 8, num_workers=4)
     schedule, latency_cycles, sim_calls = best["resnet18"]
 """
 

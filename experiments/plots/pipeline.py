@@ -25,9 +25,8 @@ import numpy as np
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
-from accelerator.results import group_overhead
 from accelerator.schedule import Schedule
-from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
+from accelerator.trace_export import GroupTrace, sim_overhead, simulate_schedule_trace  # noqa: F401  (re-export)
 from accelerator.workloads.network import Network
 from experiments.plots import (DRAM_COLOR, PlotError, binned_overlap, kind_color, kind_sort_key,
                                new_figure, save_figure)
@@ -45,7 +44,7 @@ def group_spans(traces: list[GroupTrace], hw: HardwareConfig) -> list[tuple[int,
     """Per group: (launch start, cores start, cores end, group end) in schedule cycles."""
     spans = []
     for offset, result, sim in traces:
-        start = offset - group_overhead(hw, result.cores).launch_cycles
+        start = offset - sim_overhead(sim, result.cores, hw).launch_cycles
         spans.append((start, offset, offset + sim.cycles, start + result.latency_cycles))
     return spans
 

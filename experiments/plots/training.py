@@ -18,7 +18,7 @@ Required columns (others, e.g. ``wall_seconds``, are ignored; column order is fr
 
     {"networks": ["resnet18", ...],            # held-out networks, in display order
      "objective": "latency",                    # optional: latency | energy | edp
-     "hardware": "dlfusion16",                  # optional, shown in titles
+     "hardware": "mlu100",                      # optional, shown in titles
      "results": [                               # one per (network, scheduler)
         {"network": "resnet18",
          "scheduler": "ppo",                    # no-fusion, heuristic, random-small, ppo, ...

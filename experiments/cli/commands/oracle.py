@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="several networks at once: distinct groups simulated once, in "
                              "parallel on Ray (pip install '.[ray]')")
     parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
-                        help="hardware preset or YAML/JSON file (default: dlfusion16)")
+                        help="hardware preset or YAML/JSON file (default: mlu100)")
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
                         help="longest fused group considered (default: 8)")
     parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",

@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
                    help="zoo network (see `fusiongym networks`), synthetic:SEED[:N[:KIND]], "
                         "or an .onnx file")
     u.add_argument("--hw", default=None, metavar="H",
-                   help="hardware preset name or YAML/JSON file (default: dlfusion16)")
+                   help="hardware preset name or YAML/JSON file (default: mlu100)")
     u.add_argument("--schedule", default="no-fusion", metavar="no-fusion|FILE.json",
                    help="'no-fusion' (one layer per group) or a saved schedule "
                         "(default: no-fusion)")
@@ -82,7 +82,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("--label", action="append", default=None, metavar="TEXT",
                    help="row label, one per --schedule, in order (default: file names)")
     s.add_argument("--hw", default=None, metavar="H",
-                   help="hardware preset or file, for latencies (default: dlfusion16)")
+                   help="hardware preset or file, for latencies (default: mlu100)")
     s.add_argument("--cores", type=int, default=None, metavar="N",
                    help="cores per group for a 'no-fusion' schedule")
     s.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")

@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "synthetic:SEED[:NLAYERS[:KIND]]")
     source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
     parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
-                        help="hardware preset or YAML/JSON file (default: dlfusion16)")
+                        help="hardware preset or YAML/JSON file (default: mlu100)")
     parser.add_argument("--schedule", default="no-fusion", metavar="no-fusion|FILE.json",
                         help="'no-fusion' (every layer its own group) or a saved schedule "
                              "(default: no-fusion)")
