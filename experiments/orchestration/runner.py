@@ -1,8 +1,10 @@
 """Train and evaluate from an experiment config; everything lands in a run directory.
 
 ``runs/NAME/`` holds ``config.yaml`` (the resolved config), ``model.zip``,
-``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md`` and
-``plots/``. Every file is written atomically, so a crash leaves no half-written file.
+``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md``,
+``eval-<hardware>.json`` / ``.md`` (``evaluate --hw``), ``cost_model.npz`` (the learned cost
+model, trained at the first evaluation from the training networks) and ``plots/``. Every
+file is written atomically, so a crash leaves no half-written file.
 """
 
 from __future__ import annotations
