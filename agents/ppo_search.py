@@ -12,17 +12,19 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    among them at every layer inside the group, and a START is among them at ``e`` (or
    ``e`` is the end). ``top_k = 1`` keeps only the greedy schedule's groups; ``top_k`` = the
    number of actions keeps every feasible group, i.e. the oracle's search space.
-2. **The incumbent.** The greedy schedule's groups are simulated first: the policy's best
-   guess, and the schedule ppo-search never does worse than.
-3. **Lazy shortest path over the candidates** (Dellin & Srinivasa, ICAPS 2016). Every
+2. **Lazy shortest path over the candidates** (Dellin & Srinivasa, ICAPS 2016). Every
    candidate that has not been simulated is priced at its sound lower bound from lowering
    alone (:mod:`agents.bounds`; free), every simulated one at its simulated value, and the
    oracle's DP finds the cheapest schedule under those prices. If all of its groups are
    simulated, it is optimal over the candidates (every other schedule costs at least its
    priced value) and the search stops; otherwise its unsimulated groups are simulated and
-   the DP runs again. When the budget runs out, the best schedule whose groups are all
-   simulated is returned (the incumbent at worst), so the result is never worse than the
-   policy's greedy schedule.
+   the DP runs again.
+3. **Never worse than the policy.** The greedy schedule's groups are candidates, so a
+   finished search cannot lose to it. If the budget runs out first, the best schedule
+   whose groups were all simulated is returned only if its value is at most the greedy
+   schedule's (simulated with what is left of the budget, or else its lower bound);
+   otherwise the greedy schedule is. The greedy schedule is not simulated up front: with
+   a small budget the policy's own groups would use it all up.
 
 Nothing is random: the same policy, network and budget give the same schedule (``seed``
 is accepted for the scheduler interface and unused).
@@ -131,7 +133,7 @@ class PPOSearchScheduler(Scheduler):
 
     name = "ppo-search"
 
-    def __init__(self, policy, budget_sim_calls: int = 100, top_k: int = 2,
+    def __init__(self, policy, budget_sim_calls: int = 100, top_k: int = 3,
                  max_group_layers: int = 8, objective: str = "latency",
                  env_kwargs: dict | None = None, seed: int = 0,
                  evaluator: GroupEvaluator | None = None):
@@ -158,28 +160,27 @@ class PPOSearchScheduler(Scheduler):
         prior = policy_prior(self.policy, network, hw, evaluator, self.env_kwargs)
         search = _LazySearch(network, evaluator, self.objective, self.budget_sim_calls)
         n = len(network)
-        allowed = {(s, e, c) for s in range(n) for e in range(s + 1, min(n, s + self.max_group_layers) + 1)
-                   for c in hw.allowed_core_counts
-                   if prior.candidate(s, e, c, n, self.top_k)}
-        greedy_value = search.simulate_schedule(prior.greedy)
-        best = (greedy_value, prior.greedy) if greedy_value is not None else None
+        allowed = {(s, e, c) for s in range(n)
+                   for e in range(s + 1, min(n, s + self.max_group_layers) + 1)
+                   for c in hw.allowed_core_counts if prior.candidate(s, e, c, n, self.top_k)}
         table = CostTable(evaluator, search.price, self.objective,
                           allowed=lambda s, e, c: (s, e, c) in allowed)
+        best: tuple[float, Schedule] | None = None
         rounds, finished = 0, False
-        while True:
+        while not finished:
             rounds += 1
             sched, _ = dp_over(table, network, self.max_group_layers)
+            finished = search.all_exact(sched)  # then optimal over the candidates
             value = search.simulate_schedule(sched)
-            if value is not None and (best is None or value < best[0]):
+            if value is None:  # the budget ran out part-way
+                break
+            if best is None or value < best[0]:
                 best = (value, sched)
-            if value is not None and search.all_exact_before_round:
-                finished = True  # every group was already exact: optimal over the candidates
-                break
-            if value is None:  # ran out of budget part-way
-                break
         self.last_stats = {"candidates": len(allowed), "dp_rounds": rounds,
                            "finished": finished}
-        return prior.greedy if best is None else best[1]
+        if finished:  # the greedy schedule's groups are candidates: it is no better
+            return best[1]  # type: ignore[index]
+        return search.no_worse_than(best, prior.greedy)
 
 
 class _LazySearch:
@@ -194,7 +195,6 @@ class _LazySearch:
         self.calls_at_start = evaluator.sim_calls
         self.exact: dict[tuple, float] = {}  # (group shape, cores) -> simulated value
         self.bound = latency_lower_bound if objective == "latency" else energy_lower_bound
-        self.all_exact_before_round = False
 
     def _key(self, s: int, e: int, c: int) -> tuple:
         return (self.evaluator.spec(self.network, s, e).key, c)
@@ -206,15 +206,31 @@ class _LazySearch:
         lb = self.bound(self.evaluator, network, s, e, c)
         return float("inf") if lb is None else float(lb)
 
+    def all_exact(self, schedule: Schedule) -> bool:
+        return all(self._key(g.start, g.end, g.cores) in self.exact for g in schedule.groups)
+
+    def priced_value(self, schedule: Schedule) -> float:
+        """Exact where simulated, the lower bound elsewhere: a lower bound on its value."""
+        return sum(self.price(self.network, g.start, g.end, g.cores) for g in schedule.groups)
+
     def simulate_schedule(self, schedule: Schedule) -> float | None:
         """The schedule's exact value, simulating its unknown groups; None if the budget
-        ran out first. Sets ``all_exact_before_round``."""
-        missing = [g for g in schedule.groups if self._key(g.start, g.end, g.cores) not in self.exact]
-        self.all_exact_before_round = not missing
-        for g in missing:
+        ran out first."""
+        for g in schedule.groups:
             if not self._simulate(g):
                 return None
         return sum(self.exact[self._key(g.start, g.end, g.cores)] for g in schedule.groups)
+
+    def no_worse_than(self, best: tuple[float, Schedule] | None, greedy: Schedule) -> Schedule:
+        """``best`` if it provably does not lose to ``greedy`` (by the greedy schedule's
+        exact value, simulated with what is left of the budget, or else by its lower
+        bound), otherwise ``greedy``."""
+        if best is None:
+            return greedy
+        greedy_value = self.simulate_schedule(greedy)
+        if greedy_value is None:
+            greedy_value = self.priced_value(greedy)
+        return best[1] if best[0] <= greedy_value else greedy
 
     def _simulate(self, g: Group) -> bool:
         key = self._key(g.start, g.end, g.cores)

@@ -113,7 +113,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 # ---- evaluation -----------------------------------------------------------------------
 EXACT_OBJECTIVES = ("latency", "energy")  # additive over groups: the DP oracle is exact
 # ppo-search budgets, as fractions of the oracle's simulator calls on the same network
-SEARCH_BUDGET_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+SEARCH_BUDGET_FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def search_label(fraction: float) -> str:
