@@ -18,7 +18,9 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    oracle's DP finds the cheapest schedule under those prices. If all of its groups are
    simulated, it is optimal over the candidates (every other schedule costs at least its
    priced value) and the search stops; otherwise its unsimulated groups are simulated and
-   the DP runs again.
+   the DP runs again. A search that finishes with budget left widens ``top_k`` by one and
+   goes on (simulated values are kept), up to every action, where a finished search is the
+   oracle's optimum: the policy decides what is searched first, never what is left out.
 3. **Never worse than the policy.** The greedy schedule's groups are candidates, so a
    finished search cannot lose to it. If the budget runs out first, the best schedule
    whose groups were all simulated is returned only if its value is at most the greedy
@@ -127,8 +129,8 @@ class PPOSearchScheduler(Scheduler):
 
     ``policy``: a :class:`agents.ppo.PPOScheduler` or the path of a saved model (then
     ``env_kwargs`` are the FusionEnv settings it was trained with). After a call,
-    ``last_stats`` holds the candidates, DP rounds and whether the search finished (proved
-    its schedule optimal over the candidates) within the budget.
+    ``last_stats`` holds the widest ``top_k`` reached, the DP rounds and whether the search
+    finished there (proved its schedule optimal over that ``top_k``'s candidates).
     """
 
     name = "ppo-search"
@@ -159,28 +161,34 @@ class PPOSearchScheduler(Scheduler):
                   evaluator: GroupEvaluator) -> Schedule:
         prior = policy_prior(self.policy, network, hw, evaluator, self.env_kwargs)
         search = _LazySearch(network, evaluator, self.objective, self.budget_sim_calls)
-        n = len(network)
-        allowed = {(s, e, c) for s in range(n)
-                   for e in range(s + 1, min(n, s + self.max_group_layers) + 1)
-                   for c in hw.allowed_core_counts if prior.candidate(s, e, c, n, self.top_k)}
-        table = CostTable(evaluator, search.price, self.objective,
-                          allowed=lambda s, e, c: (s, e, c) in allowed)
         best: tuple[float, Schedule] | None = None
-        rounds, finished = 0, False
-        while not finished:
-            rounds += 1
-            sched, _ = dp_over(table, network, self.max_group_layers)
-            finished = search.all_exact(sched)  # then optimal over the candidates
-            value = search.simulate_schedule(sched)
-            if value is None:  # the budget ran out part-way
+        rounds, finished, k = 0, False, self.top_k
+        for k in range(self.top_k, 2 + len(hw.allowed_core_counts)):
+            allowed = self._candidates(prior, network, hw, k)
+            table = CostTable(evaluator, search.price, self.objective,
+                              allowed=lambda s, e, c: (s, e, c) in allowed)
+            finished = False
+            while not finished:
+                rounds += 1
+                sched, _ = dp_over(table, network, self.max_group_layers)
+                finished = search.all_exact(sched)  # then optimal over the candidates
+                value = search.simulate_schedule(sched)
+                if value is None:  # the budget ran out part-way
+                    break
+                if best is None or value < best[0]:
+                    best = (value, sched)
+            if not finished:
                 break
-            if best is None or value < best[0]:
-                best = (value, sched)
-        self.last_stats = {"candidates": len(allowed), "dp_rounds": rounds,
-                           "finished": finished}
+        self.last_stats = {"top_k_reached": k, "dp_rounds": rounds, "finished": finished}
         if finished:  # the greedy schedule's groups are candidates: it is no better
             return best[1]  # type: ignore[index]
         return search.no_worse_than(best, prior.greedy)
+
+    def _candidates(self, prior: PolicyPrior, network: Network, hw: HardwareConfig,
+                    k: int) -> set[State]:
+        n = len(network)
+        return {(s, e, c) for s in range(n) for e in range(s + 1, min(n, s + self.max_group_layers) + 1)
+                for c in hw.allowed_core_counts if prior.candidate(s, e, c, n, k)}
 
 
 class _LazySearch:

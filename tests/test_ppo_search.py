@@ -59,15 +59,18 @@ def test_zero_budget_returns_the_greedy_schedule(policy):
 
 
 @pytest.mark.parametrize("name", NETWORKS)
-def test_every_action_and_enough_budget_finds_the_optimum(policy, name):
-    """top_k = every action keeps the oracle's whole search space; lazy search is exact."""
+@pytest.mark.parametrize("top_k", [1, 3, 1 + len(HW.allowed_core_counts)])
+def test_enough_budget_finds_the_optimum(policy, name, top_k):
+    """A finished search widens top_k up to every action, the oracle's whole search space,
+    where lazy search is exact."""
     net = get_network(name)
     oracle = make_scheduler("oracle", max_group_layers=ENV_KWARGS["max_group_layers"],
                             progress=False, evaluator=GroupEvaluator(HW))
     best = _latency(net, oracle.schedule(net, HW))
-    search = _search(policy, 10_000, top_k=1 + len(HW.allowed_core_counts))
+    search = _search(policy, 10_000, top_k=top_k)
     assert _latency(net, search.schedule(net, HW)) == best
     assert search.last_stats["finished"]
+    assert search.last_stats["top_k_reached"] == 1 + len(HW.allowed_core_counts)
 
 
 def test_top_1_keeps_only_the_greedy_groups(policy):
