@@ -5,9 +5,14 @@ How a group is executed
 - **Split across cores.** A group is split over output *rows* of its last layer (each core
   gets a contiguous band and computes everything upstream that band needs, halo included),
   or, for a single-layer group only, over *output channels* (each core reads the whole
-  input and its slice of the weights). The split with fewer estimated DRAM bytes wins
-  (row split: every active core re-reads the weights; channel split: every active core
-  re-reads the input); a map with fewer rows than cores leaves cores idle under a row split.
+  input and its slice of the weights). Multi-layer groups and 1 core use rows. For one
+  layer, the split with the smaller estimated *time* wins, ``max(compute / active cores,
+  DRAM bytes / bandwidth)`` (row split: every active core re-reads the weights; channel
+  split: every active core re-reads the input, except a depthwise layer, whose cores read
+  only their own channels); on a tie the one with fewer DRAM bytes. Bytes alone would
+  always favour the split with fewer active cores. A dense layer, or a map with fewer rows
+  than cores, takes the split with more active cores (rows on a tie); a map with fewer
+  rows than cores leaves cores idle under a row split.
 - **Tiles.** Each core walks its band in spatial tiles (rows x cols of the last layer's
   output). Tile ranges of every layer are back-propagated through the group, so fused
   layers compute the halo their consumers need; overlapping halos are recomputed, and
@@ -23,6 +28,13 @@ How a group is executed
   VTA, which only has a DRAM path) and nothing goes through DRAM.
 - **Weights** of the whole group stay resident if they fit the weight buffer (loaded once
   per core); otherwise they are re-streamed, chunk by chunk, for every tile (counted).
+  A matmul of two activations (attention) takes its second operand through this weight
+  path: loaded with the weights when it comes from DRAM, or left in the weight buffer by
+  its producer inside the group (which must then be resident). Every output row reads
+  that operand whole, so an in-group producer computes all of it for every tile, like a
+  halo that covers the whole map.
+- **ALU layers** (pools, sums, and the transformer kinds whose per-element pass counts
+  are listed in :mod:`accelerator.op_costs`) run one ALU pass per vector per step.
 - **Chunks.** Output channels are chunked to fit the accumulator buffer; input channels
   are chunked (partial sums kept in the accumulator) only in single-layer groups.
 - **Steps and tokens.** A core's stream is a sequence of steps (loads, computes, stores).
@@ -43,6 +55,7 @@ from math import ceil
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
+from accelerator.op_costs import alu_passes, has_recipe
 from accelerator.workloads.network import Layer, LayerKind, Network
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
@@ -108,6 +121,11 @@ class LoweredGroup:
     reason: str = ""
     meta: dict = field(default_factory=dict)
 
+    @property
+    def macs_issued(self) -> int:
+        """MACs the GEMM unit performs, padding lanes and halo recompute included."""
+        return self.meta.get("gemm_macs_issued", self.macs)
+
 
 class _Infeasible(Exception):
     pass
@@ -160,6 +178,21 @@ class _Planner:
                     self.ext_last[s] = i
                     self.ext_users.setdefault(s, []).append(i)
         self.bi, self.bo = hw.block_in, hw.block_out
+        # A matmul's second operand goes through the weight path: from DRAM with the
+        # weight loads when it comes from outside the group (never an INP load), or left
+        # in the weight buffer by its in-group producer (then nothing is loaded).
+        weight_reads = {s for i, srcs in enumerate(spec.sources)
+                        if spec.layers[i].kind == LayerKind.MATMUL for s in srcs[1:2]}
+        act_reads = {s for i, srcs in enumerate(spec.sources) for k, s in enumerate(srcs)
+                     if not (k == 1 and spec.layers[i].kind == LayerKind.MATMUL)}
+        self.weight_ext = {s for s in weight_reads - act_reads if s < 0}
+        self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
+        self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
+                              if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+
+    def feeds_weight(self, i: int, j: int) -> bool:
+        """True when layer i is the weight operand of in-group matmul j."""
+        return self.spec.layers[j].kind == LayerKind.MATMUL and self.spec.sources[j][1] == i
 
     # ---- geometry ------------------------------------------------------------------
     def ranges(self, r0: int, r1: int, c0: int, c1: int) -> list[tuple[int, int, int, int]]:
@@ -174,8 +207,11 @@ class _Planner:
                 cr0, cr1, cc0, cc1 = out[j]  # type: ignore[misc]
                 if cr1 <= cr0 or cc1 <= cc0:
                     continue
-                a, b = _need(self.spec.layers[j], cr0, cr1, 0)
-                c, d = _need(self.spec.layers[j], cc0, cc1, 1)
+                if self.feeds_weight(i, j):  # every output row reads the whole operand
+                    a, b, c, d = 0, layer.h_out, 0, layer.w_out
+                else:
+                    a, b = _need(self.spec.layers[j], cr0, cr1, 0)
+                    c, d = _need(self.spec.layers[j], cc0, cc1, 1)
                 rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
             if self.spec.stores[i] or not self.consumers[i]:
                 # its own share of the output, proportional to the tile, so that the
@@ -295,8 +331,8 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
     # external tensors: loaded at tile start, live until their last consumer
     ext_bytes: dict[int, int] = {}
     for ext, users in p.ext_users.items():
-        if not any(spec.layers[u].is_gemm for u in users):
-            continue  # read chunk by chunk into the accumulator (LOAD ACC), not the input buffer
+        if not any(spec.layers[u].is_gemm for u in users) or ext in p.weight_ext:
+            continue  # read into the accumulator (LOAD ACC) or the weight buffer
         rows = [(_need(spec.layers[u], rng[u][0], rng[u][1], 0)) for u in users]
         cols = [(_need(spec.layers[u], rng[u][2], rng[u][3], 1)) for u in users]
         nr = max(b for _, b in rows) - min(a for a, _ in rows)
@@ -308,11 +344,15 @@ def _fits(p: _Planner, plan: _Plan, r0: int, r1: int, c0: int, c1: int, cout_cor
         if single and layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels":
             ch = min(ch, cout_core)  # a depthwise core reads only its own channels
         ext_bytes[ext] = p.act_bytes(max(nr, 0), max(nc, 0), ch, layer.batch)
-    inter_last = {i: max(p.consumers[i]) for i in range(p.n) if p.consumers[i]}
+    inter_last = {i: max(p.consumers[i]) for i in range(p.n)
+                  if p.consumers[i] and i not in p.weight_producers}  # those: weight buffer
     for i, layer in enumerate(spec.layers):
         rows, cols = rng[i][1] - rng[i][0], rng[i][3] - rng[i][2]
         if rows <= 0 or cols <= 0:
             continue
+        if i in p.onchip_weight and not plan.resident:
+            return (f"layer {layer.name}: its on-chip second operand must stay in the weight "
+                    "buffer, and the group's weights do not fit it")
         cout = cout_core if (single and plan.split == "channels") else layer.c_out
         live = sum(b for e, b in ext_bytes.items() if p.ext_last[e] >= i)
         live += sum(p.act_bytes(rng[j][1] - rng[j][0], rng[j][3] - rng[j][2],
@@ -489,7 +529,7 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                     if layer.is_gemm:
                         _, _, uops = p.gemm_shape(layer, 1, 1, cout, plan.cin_chunk if single else layer.c_in)
                         step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
-                        if plan.resident:
+                        if plan.resident and i not in p.onchip_weight:
                             step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=p.weight_sram_bytes(
                                 layer, cout, layer.c_in)))
             # external inputs of the tile (once per tensor, union of what its users need)
@@ -500,8 +540,8 @@ def _emit_core(p: _Planner, plan: _Plan, core: int) -> tuple[list[Insn], int, in
                     continue
                 cout_total = (k_hi - k_lo) if chan_split else layer.c_out
                 for s in spec.sources[i]:
-                    if s >= 0 or s in ext_done:
-                        continue
+                    if s >= 0 or s in ext_done or s in p.weight_ext:
+                        continue  # (a weight-path operand comes with the weight loads)
                     ext_done.add(s)
                     users = p.ext_users[s]
                     rr = [_need(spec.layers[u], rng[u][0], rng[u][1], 0) for u in users]
@@ -579,6 +619,8 @@ def _emit_layer(p: _Planner, plan: _Plan, steps: list[_Step], step: _Step, i: in
                 alu_ops = kh * kw + 3  # sum, shift (power-of-two divisor), clamp
             elif layer.kind == LayerKind.ADD:
                 alu_ops = len(spec.sources[i]) - 1 + 2
+            elif has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub
+                alu_ops = alu_passes(layer.kind.value)
             else:  # concat: place each input in its channel range
                 alu_ops = 1
         iter_out = rows * cols * layer.batch // hw.batch or 1

@@ -25,7 +25,7 @@ initialisation: deterministic; prediction in NumPy. Training data: every feasibl
 simulated on each training hardware config (a seeded subsample past ``max_samples``).
 Held-out networks are never simulated for training.
 
-Objective ``energy``: :func:`accelerator.cache.group_energy_pj` depends only on quantities
+Objective ``energy``: :func:`accelerator.results.group_energy_pj` depends only on quantities
 the programs fix, so the "prediction" is the exact lowering value (the same formula as
 :func:`agents.bounds.energy_lower_bound`); only latency needs learning.
 """
@@ -42,13 +42,15 @@ from typing import Sequence
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_bytes
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import LayerKind, Network
-from agents.base import Scheduler, check_objective
+from accelerator.objectives import check_objective
+from accelerator.results import group_overhead
+from agents.base import Scheduler
 from agents.bounds import energy_lower_bound, group_work
 from agents.cost_table import CostTable, dp_over
 
@@ -102,8 +104,8 @@ def group_features(evaluator: GroupEvaluator, network: Network, start: int, end:
 
 
 def _overhead(hw: HardwareConfig, cores: int) -> float:
-    """Launch + end-of-group barrier: known knobs, never learned (accelerator.cache)."""
-    return hw.launch_overhead_cycles + (hw.sync_cycles_per_core * cores if cores > 1 else 0)
+    """Launch + end-of-group barrier: known knobs, never learned."""
+    return float(group_overhead(hw, cores).total_cycles)
 
 
 # ---- the regressor ----------------------------------------------------------------------
@@ -177,7 +179,7 @@ def training_samples(networks: Sequence[Network], hardwares: Sequence[HardwareCo
             for s in range(len(net)):
                 for e in range(s + 1, min(len(net), s + max_group_layers) + 1):
                     for c in hw.allowed_core_counts:
-                        seen.setdefault((ev.spec(net, s, e).key, c), (net, s, e, c))
+                        seen.setdefault(ev.key(net, s, e, c), (net, s, e, c))
         cands = list(seen.values())
         if len(cands) > max_samples:
             cands = [cands[i] for i in sorted(rng.choice(len(cands), max_samples, replace=False))]
@@ -264,7 +266,7 @@ class CostModelScheduler(Scheduler):
         super().__init__(evaluator)
         self.model = model
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
 
     def predicted_cost(self, evaluator: GroupEvaluator, network: Network, start: int,
                        end: int, cores: int) -> float:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator
 from accelerator.config import HardwareConfig
-from accelerator.schedule import GroupResult
+from accelerator.results import GroupResult
 from accelerator.workloads.network import Network
 
 # (network, start, end, cores) -> the group's objective value (cycles or pJ)
@@ -50,7 +50,7 @@ class CostTable:
     def infeasible_reason(self, network: Network, start: int, end: int, cores: int) -> str | None:
         if self.allowed is not None and not self.allowed(start, end, cores):
             return "not a candidate of this search"
-        key = (self.real.spec(network, start, end).key, cores)
+        key = self.real.key(network, start, end, cores)
         if key not in self._reasons:
             self._reasons[key] = self.real.infeasible_reason(network, start, end, cores)
         return self._reasons[key]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
 from agents.base import Scheduler

@@ -39,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 from agents.bounds import energy_lower_bound, latency_lower_bound
 from agents.cost_table import CostTable, dp_over
 
@@ -153,7 +154,7 @@ class PPOSearchScheduler(Scheduler):
         self.budget_sim_calls = budget_sim_calls
         self.top_k = top_k
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.seed = seed
         self.last_stats: dict = {}
 
@@ -205,7 +206,7 @@ class _LazySearch:
         self.bound = latency_lower_bound if objective == "latency" else energy_lower_bound
 
     def _key(self, s: int, e: int, c: int) -> tuple:
-        return (self.evaluator.spec(self.network, s, e).key, c)
+        return self.evaluator.key(self.network, s, e, c)
 
     def price(self, network: Network, s: int, e: int, c: int) -> float:
         hit = self.exact.get(self._key(s, e, c))

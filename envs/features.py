@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from accelerator.config import HardwareConfig
+from accelerator.results import group_overhead
 from accelerator.workloads.network import Layer, LayerKind, Network
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
@@ -63,9 +64,8 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
             active, traffic = rows, in_b + w_b * rows + out_b
         else:
             active, traffic = chans, in_b * chans + w_b + out_b
-        barrier = hw.sync_cycles_per_core * c if c > 1 else 0
         estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
-                         + barrier)
+                         + group_overhead(hw, c).barrier_cycles)
     return estimates
 
 
@@ -204,9 +204,10 @@ class _NetworkTable:
         self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
         self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]
         rows = []
+        launch = group_overhead(hw, 1).launch_cycles
         for layer in network.layers:
             est = core_count_estimates(layer, hw)
             best = max(1.0, min(est))
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
-                        + [hw.launch_overhead_cycles / (hw.launch_overhead_cycles + best)])
+                        + [launch / (launch + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)

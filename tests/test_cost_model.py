@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
-from accelerator.schedule import evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.workloads.zoo import get_network
 from agents import make_scheduler
 from agents.cost_model import (FEATURE_NAMES, ensure_cost_model, fit_mlp, group_features,

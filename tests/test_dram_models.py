@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.cache import run_group
 from accelerator.config import load_config
+from accelerator.evaluator import run_group
 from accelerator.isa import LOAD, MEM_INP, Insn
 from accelerator.lowering import GroupSpec
 from accelerator.sim import simulate

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
-from accelerator.schedule import evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.workloads.zoo import get_network
 from agents import make_scheduler
 from agents.ppo_search import PPOSearchScheduler, policy_prior

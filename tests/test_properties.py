@@ -50,12 +50,11 @@ from hypothesis import HealthCheck, Phase, assume, event, example, given, settin
 from hypothesis import strategies as st
 
 from accelerator import lowering
-from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import InfeasibleError
+from accelerator.evaluator import GroupEvaluator, evaluate, run_group
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
 from accelerator.lowering import GroupSpec, lower_group
-from accelerator.schedule import evaluate
 from accelerator.sim import simulate
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 from accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from accelerator.cache import run_group
 from accelerator.config import load_config
 from accelerator.errors import DeadlockError
+from accelerator.evaluator import run_group
 from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MEM_INP,
                              MEM_WGT, STORE, STORE_MODULE, Insn)
 from accelerator.lowering import GroupSpec, lower_group

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig, load_config
+from accelerator.evaluator import GroupEvaluator, run_group
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.sim import simulate
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder

@@ -17,27 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.schedule import Schedule, evaluate
+from accelerator.objectives import ADDITIVE_OBJECTIVES
+from accelerator.schedule import Schedule
+from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
-from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 from experiments.cli.output import format_table, markdown_table
+from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 
 
 class RunDirError(UserInputError):
     pass
-
-
-def load_network(spec: str) -> Network:
-    """A zoo name, ``synthetic:SEED[:LAYERS]``, or a path to an .onnx file."""
-    if spec.endswith(".onnx"):
-        from accelerator.workloads.onnx_import import load_onnx
-        return load_onnx(spec)
-    from accelerator.workloads.zoo import get_network
-    return get_network(spec)
 
 
 def resolve(cfg: ExperimentConfig) -> tuple[HardwareConfig, list[Network], list[Network]]:
@@ -82,7 +75,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 
     # oracle values of the held-out networks, once, for the learning curve (for EDP, not a
     # sum over groups, the latency oracle's schedule is the reference)
-    exact = cfg.env.objective if cfg.env.objective in EXACT_OBJECTIVES else "latency"
+    exact = cfg.env.objective if cfg.env.objective in ADDITIVE_OBJECTIVES else "latency"
     judge = GroupEvaluator(hw)
     oracle_cycles = {}
     for net in eval_nets:
@@ -111,7 +104,6 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 
 
 # ---- evaluation -----------------------------------------------------------------------
-EXACT_OBJECTIVES = ("latency", "energy")  # additive over groups: the DP oracle is exact
 # ppo-search budgets, as fractions of the oracle's simulator calls on the same network
 SEARCH_BUDGET_FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -183,10 +175,10 @@ def _open_run(run_dir: Path) -> ExperimentConfig:
     if not (run_dir / "model.zip").exists():
         raise RunDirError(f"{run_dir}: holds no trained model (model.zip); train it first")
     cfg = load_experiment(run_dir / "config.yaml")
-    if cfg.env.objective not in EXACT_OBJECTIVES:
+    if cfg.env.objective not in ADDITIVE_OBJECTIVES:
         raise RunDirError(f"{run_dir}: objective {cfg.env.objective!r} is not a sum over groups, "
                           f"so there is no exact oracle to compare with (evaluate supports "
-                          f"{', '.join(EXACT_OBJECTIVES)})")
+                          f"{', '.join(ADDITIVE_OBJECTIVES)})")
     return cfg
 
 
