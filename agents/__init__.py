@@ -23,7 +23,9 @@ SCHEDULERS: dict[str, str | Callable[..., "Scheduler"]] = {
     "heuristic": "agents.heuristic:HeuristicScheduler",
     "random": "agents.baselines:RandomScheduler",
     "oracle": "agents.oracle:OracleScheduler",
-    # "ppo": "agents.ppo:PPOScheduler",  (added by the PPO module's author)
+    "ppo": "agents.ppo:PPOScheduler",
+    "ppo-search": "agents.ppo_search:PPOSearchScheduler",
+    "cost-model-dp": "agents.cost_model:CostModelScheduler",
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.evaluator import GroupEvaluator
@@ -51,3 +53,15 @@ class PPOScheduler(Scheduler):
             obs, _, terminated, truncated, info = env.step(int(action))
             done = terminated or truncated
         return info["schedule"]
+
+    def action_probabilities(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """The masked policy's action probabilities, one row per (observation, mask) pair
+        (one batched forward pass; invalid actions get 0). Used by :mod:`agents.ppo_search`."""
+        import torch
+
+        policy = self.model.policy
+        with torch.no_grad():
+            obs_tensor, _ = policy.obs_to_tensor(np.asarray(observations, dtype=np.float32))
+            dist = policy.get_distribution(obs_tensor, action_masks=np.asarray(masks, dtype=bool))
+            probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
+        return np.where(masks, probs, 0.0)

@@ -425,6 +425,26 @@ def test_quality_vs_cost_scatter(tmp_path):
     assert len(markers) > 1  # different marker shapes per scheduler
 
 
+def test_ppo_search_budgets_are_one_curve_per_network(tmp_path):
+    schedulers = ["no-fusion", "ppo", "ppo-search@10%", "ppo-search@50%", "oracle"]
+    evaluation = load_eval(make_run_dir(tmp_path / "run", schedulers=schedulers))
+    ax = plot_quality_vs_cost(evaluation).axes[0]
+    curves = {ln.get_gid(): ln for ln in ax.lines if (ln.get_gid() or "").startswith("search-curve|")}
+    assert set(curves) == {f"search-curve|{n}" for n in NETWORKS}
+    line = curves[f"search-curve|{NETWORKS[0]}"]
+    assert line.get_xdata().tolist() == [1000, 10000]  # budgets in order of simulator calls
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ppo-search (line: budgets)" in labels and "ppo-search@10%" not in labels
+
+
+def test_plot_run_plots_evaluations_on_other_hardware(tmp_path):
+    run = make_run_dir(tmp_path / "run", curve=False)
+    (run / "eval-pynq.json").write_text((run / "eval.json").read_text())
+    names = [p.name for p in plot_run(run)]
+    assert names[-2:] == ["speedup-pynq.png", "quality_vs_cost-pynq.png"]
+    assert all((run / "plots" / n).is_file() for n in names)
+
+
 def test_plot_run_writes_every_plot_atomically(tmp_path):
     run = make_run_dir(tmp_path / "run")
     paths = plot_run(run)

@@ -1,15 +1,19 @@
 """Train and evaluate from an experiment config; everything lands in a run directory.
 
 ``runs/NAME/`` holds ``config.yaml`` (the resolved config), ``model.zip``,
-``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md`` and
-``plots/``. Every file is written atomically, so a crash leaves no half-written file.
+``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md``,
+``eval-<hardware>.json`` / ``.md`` (``evaluate --hw``), ``cost_model.npz`` (the learned cost
+model, trained at the first evaluation from the training networks) and ``plots/``. Every
+file is written atomically, so a crash leaves no half-written file.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -100,17 +104,70 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 
 
 # ---- evaluation -----------------------------------------------------------------------
-SCHEDULER_ORDER = ("no-fusion", "heuristic", "random-small", "random-oracle-budget", "ppo",
-                   "oracle")
+# ppo-search budgets, as fractions of the oracle's simulator calls on the same network
+SEARCH_BUDGET_FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress: bool = True,
+def search_label(fraction: float) -> str:
+    return f"ppo-search@{fraction:.0%}"
+
+
+SCHEDULER_ORDER = ("no-fusion", "heuristic", "heuristic-resweep", "random-small",
+                   "random-oracle-budget", "ppo",
+                   *(search_label(f) for f in SEARCH_BUDGET_FRACTIONS), "cost-model-dp", "oracle")
+
+
+@dataclass
+class _EvalSetup:
+    """What every network's evaluation shares (resolved once, before anything is written)."""
+
+    run_dir: Path
+    cfg: ExperimentConfig
+    hw: HardwareConfig
+    nets: list[Network]
+    policy: object | None  # PPOScheduler, None if it cannot drive this hardware
+    notes: list[str]
+    cost_model: object | None = None
+    resweep: tuple[Path, int] | None = None  # (thresholds file, the sweep's simulator calls)
+
+    @property
+    def env_kwargs(self) -> dict:
+        return self.cfg.env.model_dump()
+
+
+def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, hw: str | None = None,
+                 resweep: bool = False, progress: bool = True,
                  log: Callable[[str], None] = print) -> dict:
-    """Compare every scheduler on held-out networks; writes eval.json and eval.md."""
-    from agents import make_scheduler
-    from agents.ppo import PPOScheduler
+    """Compare every scheduler on held-out networks; writes eval.json and eval.md, or
+    eval-<hardware>.json / .md when ``hw`` (a preset name or file) is given."""
+    setup = _eval_setup(Path(run_dir), networks, hw, log)
+    _prepare_learned_baselines(setup, resweep, progress, log)
+    rows: list[dict] = []
+    timings: list[dict] = []
+    for net in setup.nets:
+        log(f"evaluating {net.name} ({len(net)} layers) on {setup.hw.name}")
+        found = _search_network(setup, net, progress)
+        net_rows, net_timings = _score_network(setup, net, found)
+        rows += net_rows
+        timings += net_timings
+    result = {"run": str(setup.run_dir), "hardware": setup.hw.name,
+              "objective": setup.cfg.env.objective, "networks": [n.name for n in setup.nets],
+              "notes": setup.notes, "results": rows, "summary": _summary(rows),
+              "timings": timings}  # wall times apart, so the rest is byte-identical per seed
+    json_path, md_path = eval_files(setup.run_dir, None if hw is None else setup.hw.name)
+    atomic_write_json(json_path, result)
+    atomic_write_text(md_path, render_markdown(result))
+    return result
 
-    run_dir = Path(run_dir)
+
+def eval_files(run_dir: Path, hw_name: str | None) -> tuple[Path, Path]:
+    """eval.json / eval.md, or eval-<hardware>.json / .md for an evaluation with ``--hw``
+    (so that evaluating on other hardware never overwrites the run's own evaluation)."""
+    stem = "eval" if hw_name is None else f"eval-{_slug(hw_name)}"
+    return Path(run_dir) / f"{stem}.json", Path(run_dir) / f"{stem}.md"
+
+
+def _open_run(run_dir: Path) -> ExperimentConfig:
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {str(run_dir)!r} does not exist")
     if not (run_dir / "config.yaml").exists():
@@ -122,61 +179,155 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
         raise RunDirError(f"{run_dir}: objective {cfg.env.objective!r} is not a sum over groups, "
                           f"so there is no exact oracle to compare with (evaluate supports "
                           f"{', '.join(ADDITIVE_OBJECTIVES)})")
-    hw = load_config(cfg.hardware)
-    names = list(networks) if networks else list(cfg.eval_networks)
-    nets = [load_network(n) for n in names]
-    objective = cfg.env.objective
-    ppo = PPOScheduler(run_dir / "model.zip", env_kwargs=cfg.env.model_dump())
-    judge = GroupEvaluator(hw)  # scores schedules; never counted as search cost
-    rows: list[dict] = []
-    timings: list[dict] = []
-    for net in nets:
-        log(f"evaluating {net.name} ({len(net)} layers)")
-        found: dict[str, tuple[Schedule, int, float]] = {}
-        # each search gets a cold evaluator, so its simulator calls are its own cost
-        ppo.evaluator = GroupEvaluator(hw)
-        limit = cfg.env.max_group_layers
-        budgeted = {
-            "no-fusion": make_scheduler("no-fusion", evaluator=GroupEvaluator(hw)),
-            "heuristic": make_scheduler("heuristic", max_group_layers=limit, objective=objective,
-                                        evaluator=GroupEvaluator(hw)),
-            "ppo": ppo,
-            "oracle": make_scheduler("oracle", max_group_layers=limit, objective=objective,
-                                     progress=progress, evaluator=GroupEvaluator(hw)),
-        }
-        for name in ("no-fusion", "heuristic", "ppo", "oracle"):
-            sched = budgeted[name].schedule(net, hw)
-            cost = budgeted[name].last_cost
-            found[name] = (sched, cost.sim_calls, cost.wall_seconds)
-        oracle_calls = found["oracle"][1]
-        for name, budget in (("random-small", cfg.random_small_budget),
-                             ("random-oracle-budget", max(1, oracle_calls))):
-            rnd = make_scheduler("random", budget_sim_calls=budget, seed=cfg.seed,
-                                 max_group_layers=limit, objective=objective,
-                                 evaluator=GroupEvaluator(hw))
-            found[name] = (rnd.schedule(net, hw), rnd.last_cost.sim_calls,
-                           rnd.last_cost.wall_seconds)
-        scores = {name: evaluate(net, s, hw, judge) for name, (s, _, _) in found.items()}
-        best = scores["oracle"].objective(objective)
-        base = scores["no-fusion"].objective(objective)
-        for name in SCHEDULER_ORDER:
-            sched, calls, secs = found[name]
-            value = scores[name].objective(objective)
-            rows.append({"network": net.name, "scheduler": name,
-                         "latency_cycles": scores[name].latency_cycles,
-                         "objective": value,
-                         "ratio_to_oracle": round(value / best, 6),
-                         "speedup_vs_no_fusion": round(base / value, 6),
-                         "sim_calls": calls, "groups": len(sched.groups),
-                         "schedule": sched.to_dict()["groups"]})
-            timings.append({"network": net.name, "scheduler": name, "wall_seconds": round(secs, 4)})
-    summary = _summary(rows)
-    result = {"run": str(run_dir), "hardware": hw.name, "objective": objective,
-              "networks": [n.name for n in nets], "results": rows, "summary": summary,
-              "timings": timings}  # wall times apart, so the rest is byte-identical per seed
-    atomic_write_json(run_dir / "eval.json", result)
-    atomic_write_text(run_dir / "eval.md", render_markdown(result))
-    return result
+    return cfg
+
+
+def training_hardware(cfg: ExperimentConfig) -> list[HardwareConfig]:
+    """The hardware configs the run trained on (one name or file, or a list of them)."""
+    specs = cfg.hardware if isinstance(cfg.hardware, (list, tuple)) else [cfg.hardware]
+    return [spec if isinstance(spec, HardwareConfig) else load_config(spec) for spec in specs]
+
+
+def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | None,
+                log: Callable[[str], None]) -> _EvalSetup:
+    """Every check that can fail on user input, before anything is computed or written."""
+    from agents.heuristic import load_thresholds
+    from agents.ppo import PPOScheduler
+
+    cfg = _open_run(run_dir)
+    trained_on = training_hardware(cfg)
+    hw = load_config(hw_spec) if hw_spec is not None else trained_on[0]
+    nets = [load_network(n) for n in (networks or cfg.eval_networks)]
+    policy = PPOScheduler(run_dir / "model.zip", env_kwargs=cfg.env.model_dump())
+    notes = []
+    if all(hw.key != h.key for h in trained_on):
+        table_hw = load_thresholds()["hardware"]
+        notes.append(f"{hw.name} was not in training ({', '.join(h.name for h in trained_on)}): "
+                     f"ppo, ppo-search and cost-model-dp see it zero-shot; the heuristic uses "
+                     f"its table derived on {table_hw} as is")
+    mismatch = _policy_mismatch(policy, hw, nets[0], cfg.env.model_dump())
+    if mismatch:
+        notes.append(f"ppo and ppo-search left out: {mismatch}")
+        log(f"note: {notes[-1]}")
+        policy = None
+    return _EvalSetup(run_dir, cfg, hw, nets, policy, notes)
+
+
+def _policy_mismatch(policy, hw: HardwareConfig, network: Network, env_kwargs: dict) -> str:
+    """Why the policy cannot act on ``hw`` ('' if it can): its spaces must match the env's."""
+    from envs.fusion_env import FusionEnv
+
+    env = FusionEnv([network], hw=hw, compute_rewards=False, **env_kwargs)
+    model = policy.model
+    if model.action_space.n != env.action_space.n:
+        return (f"the policy has {model.action_space.n} actions, {hw.name} needs "
+                f"{env.action_space.n} (core counts {list(hw.allowed_core_counts)})")
+    if model.observation_space.shape != env.observation_space.shape:
+        return (f"the policy observes {model.observation_space.shape[0]} features, "
+                f"{hw.name} gives {env.observation_space.shape[0]}")
+    return ""
+
+
+def _prepare_learned_baselines(setup: _EvalSetup, resweep: bool, progress: bool,
+                               log: Callable[[str], None]) -> None:
+    """The cost model (trained on the run's training networks and hardware, once, then
+    reused from the run directory) and, if asked, the heuristic's table re-derived on
+    the evaluation hardware by its sweep."""
+    from agents.cost_model import ensure_cost_model
+
+    cfg = setup.cfg
+    setup.cost_model, meta = ensure_cost_model(
+        setup.run_dir / "cost_model.npz", [load_network(n) for n in cfg.train_networks],
+        training_hardware(cfg), cfg.env.max_group_layers, seed=cfg.seed, progress=progress,
+        log=log)
+    setup.notes.append(f"cost-model-dp: MLP over group + hardware features, trained on "
+                       f"{meta['samples']} simulated groups of the training networks "
+                       f"({meta['training_sim_calls']} simulator calls, not counted per network)")
+    if resweep:
+        setup.resweep = _resweep(setup, progress, log)
+        setup.notes.append(f"heuristic-resweep: its sim calls include the whole sweep on "
+                           f"{setup.hw.name} ({setup.resweep[1]} calls) in every row")
+
+
+def _resweep(setup: _EvalSetup, progress: bool, log: Callable[[str], None]) -> tuple[Path, int]:
+    import hashlib
+
+    from agents.heuristic_sweep import sweep
+
+    path = setup.run_dir / f"heuristic_thresholds-{_slug(setup.hw.name)}.json"
+    key = hashlib.sha256(setup.hw.key.encode()).hexdigest()[:16]
+    if path.is_file():
+        doc = json.loads(path.read_text())
+        if doc.get("hardware_key_sha256") == key:
+            return path, int(doc["sim_calls"])
+    log(f"heuristic-resweep: re-deriving the core-count table on {setup.hw.name}")
+    doc = sweep(setup.hw, progress=progress)
+    atomic_write_json(path, doc)
+    return path, int(doc["sim_calls"])
+
+
+def _search_network(setup: _EvalSetup, net: Network,
+                    progress: bool) -> dict[str, tuple[Schedule, int, float]]:
+    """Every scheduler on one network, each with a cold evaluator so that its simulator
+    calls are its own cost: ``{name: (schedule, sim calls, wall seconds)}``."""
+    from agents import make_scheduler
+
+    hw, cfg = setup.hw, setup.cfg
+    common = {"max_group_layers": cfg.env.max_group_layers, "objective": cfg.env.objective}
+    found: dict[str, tuple[Schedule, int, float]] = {}
+
+    def run(name: str, scheduler, extra_calls: int = 0) -> None:
+        scheduler.evaluator = GroupEvaluator(hw)
+        sched = scheduler.schedule(net, hw)
+        cost = scheduler.last_cost
+        found[name] = (sched, cost.sim_calls + extra_calls, cost.wall_seconds)
+
+    run("no-fusion", make_scheduler("no-fusion"))
+    run("heuristic", make_scheduler("heuristic", **common))
+    if setup.resweep is not None:
+        run("heuristic-resweep", make_scheduler("heuristic", thresholds=setup.resweep[0],
+                                                **common), extra_calls=setup.resweep[1])
+    if setup.policy is not None:
+        run("ppo", setup.policy)
+    run("oracle", make_scheduler("oracle", progress=progress, **common))
+    oracle_calls = found["oracle"][1]
+    for name, budget in (("random-small", cfg.random_small_budget),
+                         ("random-oracle-budget", max(1, oracle_calls))):
+        run(name, make_scheduler("random", budget_sim_calls=budget, seed=cfg.seed, **common))
+    if setup.policy is not None:
+        for fraction in SEARCH_BUDGET_FRACTIONS:
+            run(search_label(fraction), make_scheduler(
+                "ppo-search", policy=setup.policy, env_kwargs=setup.env_kwargs, seed=cfg.seed,
+                budget_sim_calls=max(1, round(fraction * oracle_calls)), **common))
+    run("cost-model-dp", make_scheduler("cost-model-dp", model=setup.cost_model, **common))
+    return found
+
+
+def _score_network(setup: _EvalSetup, net: Network,
+                   found: dict[str, tuple[Schedule, int, float]]) -> tuple[list[dict], list[dict]]:
+    """Every schedule scored by one judge evaluator (never counted as search cost)."""
+    objective = setup.cfg.env.objective
+    judge = GroupEvaluator(setup.hw)
+    scores = {name: evaluate(net, s, setup.hw, judge) for name, (s, _, _) in found.items()}
+    best = scores["oracle"].objective(objective)
+    base = scores["no-fusion"].objective(objective)
+    rows, timings = [], []
+    for name in (n for n in SCHEDULER_ORDER if n in found):
+        sched, calls, secs = found[name]
+        value = scores[name].objective(objective)
+        rows.append({"network": net.name, "scheduler": name,
+                     "latency_cycles": scores[name].latency_cycles,
+                     "objective": value,
+                     "ratio_to_oracle": round(value / best, 6),
+                     "speedup_vs_no_fusion": round(base / value, 6),
+                     "sim_calls": calls, "groups": len(sched.groups),
+                     "schedule": sched.to_dict()["groups"]})
+        timings.append({"network": net.name, "scheduler": name, "wall_seconds": round(secs, 4)})
+    return rows, timings
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "hardware"
 
 
 def _summary(rows: list[dict]) -> list[dict]:
@@ -209,14 +360,22 @@ def _summary_rows(result: dict) -> tuple[list[str], list[list]]:
     return headers, rows
 
 
+def _notes(result: dict) -> str:
+    return "".join(f"- {note}\n" for note in result.get("notes", []))
+
+
 def render_text(result: dict) -> str:
-    return (format_table(*_table_rows(result)) + "\n\n" + format_table(*_summary_rows(result)))
+    notes = _notes(result)
+    return (format_table(*_table_rows(result)) + "\n\n" + format_table(*_summary_rows(result))
+            + ("\n\n" + notes.rstrip() if notes else ""))
 
 
 def render_markdown(result: dict) -> str:
+    notes = _notes(result)
     return (f"# Evaluation of {result['run']} on {result['hardware']} ({result['objective']})\n\n"
             + markdown_table(*_table_rows(result)) + "\n\n"
-            + markdown_table(*_summary_rows(result)) + "\n")
+            + markdown_table(*_summary_rows(result)) + "\n"
+            + ("\n" + notes if notes else ""))
 
 
 def load_eval(run_dir: Path) -> dict:

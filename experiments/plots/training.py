@@ -41,9 +41,12 @@ Plots (:func:`plot_run` writes them to ``RUN_DIR/plots/``):
 - ``learning_curve.png``: mean return (top) and held-out ratio to oracle (bottom) vs steps;
 - ``speedup.png``: per network, one bar per scheduler: speedup over no fusion;
 - ``quality_vs_cost.png``: ratio to oracle vs simulator calls (log x), one marker shape per
-  scheduler and one colour per network (DLFusion's quality-vs-search-cost view);
+  scheduler and one colour per network (DLFusion's quality-vs-search-cost view); the
+  ``ppo-search@<budget>`` results of a network are joined into a curve over budgets;
 - ``schedules_<network>.png``: for each built-in network whose results carry ``schedule``,
-  the ``ppo``, ``heuristic`` and ``oracle`` schedules as rows of fused groups.
+  the ``ppo``, ``heuristic`` and ``oracle`` schedules as rows of fused groups;
+- ``speedup-<hw>.png`` and ``quality_vs_cost-<hw>.png`` for every ``eval-<hw>.json``
+  (``fusiongym evaluate RUN_DIR --hw ...``: the run evaluated on other hardware).
 """
 
 from __future__ import annotations
@@ -267,21 +270,30 @@ def plot_speedup(evaluation: dict | str | Path, path: str | Path | None = None, 
     return fig
 
 
+SEARCH_CURVE_PREFIX = "ppo-search@"  # one scheduler at several budgets: drawn as a curve
+
+
+def _curve_family(scheduler: str) -> str:
+    return SEARCH_CURVE_PREFIX.rstrip("@") if scheduler.startswith(SEARCH_CURVE_PREFIX) else scheduler
+
+
 def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None = None,
                          title: str = "", dpi: int = 100) -> "Figure":
-    """Ratio to oracle against simulator calls (log x): marker = scheduler, colour = network."""
-    from matplotlib.lines import Line2D
+    """Ratio to oracle against simulator calls (log x): marker = scheduler, colour = network.
 
+    Results named ``ppo-search@<budget>`` are one search at several simulator budgets: per
+    network they are joined into a line (quality as the budget grows)."""
     if not isinstance(evaluation, dict):
         evaluation = load_eval(evaluation)
     results = evaluation["results"]
     networks = evaluation["networks"]
-    schedulers = _schedulers(results)
+    families = list(dict.fromkeys(_curve_family(s) for s in _schedulers(results)))
     colors = dict(zip(networks, _palette(len(networks))))
-    markers = {s: MARKERS[j % len(MARKERS)] for j, s in enumerate(schedulers)}
+    markers = {s: MARKERS[j % len(MARKERS)] for j, s in enumerate(families)}
     fig = new_figure(8.5, 5.5, layout="constrained")
     ax = fig.add_subplot()
     zero_calls = False
+    curves: dict[str, list[tuple[float, float]]] = {}
     for r in results:
         calls, ratio = r["sim_calls"], r["ratio_to_oracle"]
         if math.isnan(calls) or math.isnan(ratio):
@@ -289,9 +301,16 @@ def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None 
         if calls < 1:
             zero_calls = True
             calls = 1.0  # log axis: no search at all is drawn at one call
-        ax.scatter([calls], [ratio], marker=markers[r["scheduler"]], s=55, alpha=0.8,
+        family = _curve_family(r["scheduler"])
+        if family != r["scheduler"]:
+            curves.setdefault(r["network"], []).append((calls, ratio))
+        ax.scatter([calls], [ratio], marker=markers[family], s=55, alpha=0.8,
                    color=colors[r["network"]], edgecolor="black", linewidth=0.5, zorder=3,
                    gid=f"point|{r['network']}|{r['scheduler']}")
+    for net, points in curves.items():
+        xs, ys = zip(*sorted(points))
+        ax.plot(xs, ys, color=colors[net], linewidth=1.2, alpha=0.8, zorder=2,
+                gid=f"search-curve|{net}")
     ax.set_xscale("log")
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xlabel("simulator calls (search cost, log scale)"
@@ -300,13 +319,26 @@ def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None 
     ax.set_ylabel(f"{objective} / oracle {objective} (1 = optimal)")
     ax.grid(color="#dddddd", linewidth=0.5, which="both")
     ax.set_axisbelow(True)
-    # one legend (so the layout makes room for all of it) with two headed sections
+    _quality_legend(ax, families, markers, networks, colors, curves)
+    ax.set_title(title or "quality vs search cost", fontsize=11, loc="left")
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def _quality_legend(ax, families, markers, networks, colors, curves) -> None:
+    """One legend (so the layout makes room for all of it) with two headed sections."""
+    from matplotlib.lines import Line2D
+
     def header(text: str) -> Line2D:
         return Line2D([], [], linestyle="", marker="", label=text)
 
     handles = [header("scheduler (marker)")]
-    handles += [Line2D([], [], marker=markers[s], linestyle="", color="#999999",
-                       markeredgecolor="black", markersize=7, label=s) for s in schedulers]
+    for s in families:
+        curve = s == _curve_family(SEARCH_CURVE_PREFIX) and curves
+        handles.append(Line2D([], [], marker=markers[s], linestyle="-" if curve else "",
+                              color="#999999", markeredgecolor="black", markersize=7,
+                              label=f"{s} (line: budgets)" if curve else s))
     handles += [header(""), header("network (colour)")]
     handles += [Line2D([], [], marker="o", linestyle="", color=colors[n],
                        markeredgecolor="black", markersize=7, label=n) for n in networks]
@@ -315,10 +347,6 @@ def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None 
     for text, h in zip(leg.get_texts(), handles):
         if not h.get_marker() or h.get_marker() == "None":
             text.set_fontweight("bold")
-    ax.set_title(title or "quality vs search cost", fontsize=11, loc="left")
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig
 
 
 def eval_schedules(evaluation: dict, network: str,
@@ -369,7 +397,7 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
         raise RunDirError(f"run directory {str(run_dir)!r} not found")
     has_curve = (run_dir / CURVE_FILE).is_file()
     has_eval = (run_dir / EVAL_FILE).is_file()
-    if not has_curve and not has_eval:
+    if not has_curve and not has_eval and not any(run_dir.glob("eval-*.json")):
         raise RunDirError(f"{run_dir}: neither {CURVE_FILE} nor {EVAL_FILE} found")
     out_dir = run_dir / PLOTS_DIR
     written = []
@@ -392,4 +420,11 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
             p = out_dir / f"schedules_{re.sub(r'[^A-Za-z0-9_.-]+', '_', net)}.png"
             if plot_eval_schedules(evaluation, net, p, dpi=dpi) is not None:
                 written.append(p)
+    for other in sorted(run_dir.glob("eval-*.json")):  # `fusiongym evaluate --hw`: other hardware
+        evaluation = load_eval(other)
+        where = f"{name} on {evaluation['hardware'] or other.stem[5:]}"
+        for stem, plot in (("speedup", plot_speedup), ("quality_vs_cost", plot_quality_vs_cost)):
+            p = out_dir / f"{stem}-{other.stem[5:]}.png"
+            plot(evaluation, p, title=f"{where}: {stem.replace('_', ' ')}", dpi=dpi)
+            written.append(p)
     return written
