@@ -13,7 +13,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "  # a child's last stdout line: this prefix + JSON
@@ -148,3 +148,29 @@ def run_child(task: dict[str, Any], timeout_s: float) -> dict[str, Any]:
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def table_parser(doc: str, networks: Sequence[str]) -> "argparse.ArgumentParser":
+    """The arguments every zoo-table script takes: ``--hw``, ``--networks``, ``--json``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--hw", default="mlu100", help="hardware preset or file (default: mlu100)")
+    parser.add_argument("--networks", nargs="+", default=list(networks))
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    return parser
+
+
+def parse_table_args(parser: "argparse.ArgumentParser",
+                     argv: Sequence[str] | None) -> tuple["argparse.Namespace", Any, list[Any]]:
+    """(arguments, hardware, networks) of a :func:`table_parser` command line; a bad hardware or
+    network name exits 2 with one line on stderr, before any work."""
+    from accelerator.config import load_config
+    from accelerator.errors import UserInputError
+    from accelerator.workloads.loader import load_network
+
+    args = parser.parse_args(argv)
+    try:
+        return args, load_config(args.hw), [load_network(name) for name in args.networks]
+    except UserInputError as err:
+        parser.exit(2, f"error: {err}\n")

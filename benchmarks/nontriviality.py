@@ -12,17 +12,16 @@ overhead constants, the "overheads off" ratios would sit near 1.00.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
+from accelerator.config import HardwareConfig
+from accelerator.errors import InfeasibleError
 from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.schedule import Schedule
-from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
+from benchmarks.common import parse_table_args, table_parser
 
 NETWORKS = ("resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "alexnet", "vgg16")
 POLICIES = ("no-fusion 1 core", "no-fusion all cores", "no-fusion best cores",
@@ -66,7 +65,7 @@ def fuse_max_cycles(ev: GroupEvaluator, net: Network, max_layers: int = MAX_GROU
                 start = end
                 break
         else:
-            raise UserInputError(f"{net.name}: layer {start} runs on no core count")
+            raise InfeasibleError(f"{net.name}: layer {start} runs on no core count")
     return total
 
 
@@ -110,17 +109,8 @@ def markdown(rows_on: list[dict], rows_off: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw", default="mlu100", help="hardware preset or file (default: mlu100)")
-    parser.add_argument("--networks", nargs="+", default=list(NETWORKS))
-    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    args = parser.parse_args(argv)
-    try:
-        hw = load_config(args.hw)
-        nets = [load_network(name) for name in args.networks]
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    parser = table_parser(__doc__, NETWORKS)
+    args, hw, nets = parse_table_args(parser, argv)
     rows_on, rows_off = [], []
     for net in nets:
         rows_on.append(measure(net, hw))

@@ -10,15 +10,13 @@ column is heuristic / oracle. ``--exhaustive`` runs the oracle without its lower
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
+from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
+from benchmarks.common import parse_table_args, table_parser
 
 NETWORKS = ("resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2", "vgg16",
             "alexnet", "squeezenet1_1", "dcgan", "bert_base", "vit_b16", "gpt2_prefill")
@@ -70,19 +68,10 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw", default="mlu100", help="hardware preset or file (default: mlu100)")
-    parser.add_argument("--networks", nargs="+", default=list(NETWORKS))
+    parser = table_parser(__doc__, NETWORKS)
     parser.add_argument("--exhaustive", action="store_true",
                         help="oracle without lower-bound pruning (every candidate simulated)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    args = parser.parse_args(argv)
-    try:
-        hw = load_config(args.hw)
-        nets = [load_network(name) for name in args.networks]
-    except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    args, hw, nets = parse_table_args(parser, argv)
     rows = []
     for net in nets:
         rows.append(measure(net, hw, args.exhaustive))
