@@ -3,10 +3,14 @@
 1. **Core count per layer.** :mod:`agents.heuristic_sweep` simulated synthesized layers on
    every core count and tabulated, per layer category (conv, depthwise, dense, ALU-only),
    the best core count for each (operation count, output channels) cell. The scheduler
-   looks each layer up in that table (``heuristic_thresholds.json`` beside this file).
+   looks each layer up in that table: the one shipped for the hardware
+   (``heuristic_tables/<preset>.json``, used only if the hardware's values still match the
+   ones it was swept on), else the default preset's table *as is* (``mlu100``) — on unseen
+   hardware the heuristic does not re-derive anything unless asked (``thresholds=`` a
+   table made by ``python -m agents.heuristic_sweep --hw FILE``; ``fusiongym evaluate
+   --resweep`` does that and counts the sweep's simulations in the heuristic's cost).
    If the table's core count is not allowed on the hardware, or the layer cannot run alone
-   on it, the nearest allowed feasible count is used (fewer cores on a tie). The shipped
-   table was made on the vta16 preset; rerun the sweep with ``--hw`` for another.
+   on it, the nearest allowed feasible count is used (fewer cores on a tie).
 2. **Greedy fusion.** Walking the layers in order, the open group takes the next layer if
    the fused group (on the open group's or the new layer's core count, whichever is
    faster) is feasible, has at most ``max_group_layers`` layers, and is faster than the
@@ -17,11 +21,12 @@ Cost: a few simulations per layer (no search over schedules).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
+from accelerator.config import DEFAULT_PRESET, HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.evaluator import GroupEvaluator
 from accelerator.results import GroupResult
@@ -31,7 +36,20 @@ from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
 from agents.heuristic_sweep import category, channel_bin, ops_bin
 
-DEFAULT_THRESHOLDS = Path(__file__).with_name("heuristic_thresholds.json")
+TABLE_DIR = Path(__file__).with_name("heuristic_tables")
+DEFAULT_THRESHOLDS = TABLE_DIR / f"{DEFAULT_PRESET}.json"
+
+
+def shipped_table(hw: HardwareConfig) -> Path:
+    """The shipped table swept on this hardware (same name and values), else the default's."""
+    path = TABLE_DIR / f"{hw.name}.json"
+    if path.is_file() and load_thresholds(str(path)).get("hardware_key_sha256") == _key(hw):
+        return path
+    return DEFAULT_THRESHOLDS
+
+
+def _key(hw: HardwareConfig) -> str:
+    return hashlib.sha256(hw.key.encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=8)
@@ -53,15 +71,14 @@ class HeuristicScheduler(Scheduler):
 
     name = "heuristic"
 
-    def __init__(self, thresholds: str | Path = DEFAULT_THRESHOLDS, max_group_layers: int = 8,
+    def __init__(self, thresholds: str | Path | None = None, max_group_layers: int = 8,
                  objective: str = "latency", fuse: bool = True,
                  evaluator: GroupEvaluator | None = None):
+        """``thresholds``: a table file; None picks the shipped table for each hardware
+        (:func:`shipped_table`)."""
         super().__init__(evaluator)
-        self.thresholds = load_thresholds(str(thresholds))
-        if tuple(self.thresholds["ops_edges"]) != _edges("ops") or tuple(
-                self.thresholds["channel_edges"]) != _edges("channels"):
-            raise UserInputError(f"{thresholds}: bin edges differ from agents.heuristic_sweep's; "
-                                 "regenerate the file")
+        self.fixed_table = None if thresholds is None else _checked(thresholds)
+        self.thresholds = self.fixed_table or _checked(DEFAULT_THRESHOLDS)
         self.max_group_layers = max_group_layers
         self.objective = check_objective(objective, additive=True)
         self.fuse = fuse
@@ -82,6 +99,7 @@ class HeuristicScheduler(Scheduler):
 
     def _schedule(self, network: Network, hw: HardwareConfig,
                   evaluator: GroupEvaluator) -> Schedule:
+        self.thresholds = self.fixed_table or _checked(shipped_table(hw))
         def run(s: int, e: int, c: int) -> GroupResult:
             return evaluator.result(network, s, e, c)
 
@@ -106,6 +124,15 @@ class HeuristicScheduler(Scheduler):
             start, cores, open_value = i, c_i, alone
         groups.append(Group(start, len(network), cores))
         return Schedule(tuple(groups), network.name, network.content_hash())
+
+
+def _checked(path: str | Path) -> dict:
+    doc = load_thresholds(str(path))
+    if tuple(doc["ops_edges"]) != _edges("ops") or tuple(
+            doc["channel_edges"]) != _edges("channels"):
+        raise UserInputError(f"{path}: bin edges differ from agents.heuristic_sweep's; "
+                             "regenerate the file")
+    return doc
 
 
 def _edges(which: str) -> tuple[int, ...]:

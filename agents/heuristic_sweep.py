@@ -8,7 +8,7 @@ channel size) grid, per layer category, picks the core count with the smallest g
 mean slow-down against each layer's own best. Empty cells copy the nearest filled cell of
 the same category (by operation count, then channel size).
 
-    python -m agents.heuristic_sweep --out agents/heuristic_thresholds.json [--hw PRESET]
+    python -m agents.heuristic_sweep --out agents/heuristic_tables/PRESET.json [--hw PRESET]
 
 writes the table the :class:`agents.heuristic.HeuristicScheduler` loads, with every
 sample's latencies (for plots) and how much the table loses against the per-layer best.
@@ -167,7 +167,7 @@ def _table(samples: list[dict], cores: list[int]) -> tuple[list[list[int]], floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.heuristic_sweep",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="agents/heuristic_thresholds.json",
+    parser.add_argument("--out", default="agents/heuristic_tables/mlu100.json",
                         help="where to write the table (atomically)")
     parser.add_argument("--hw", default=None, help="hardware preset or file (default mlu100)")
     parser.add_argument("--no-progress", action="store_true")

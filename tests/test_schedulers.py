@@ -121,7 +121,7 @@ def test_evaluator_for_other_hardware_is_rejected():
 
 def test_shipped_thresholds_cover_every_category_and_core_count():
     doc = load_thresholds(DEFAULT_THRESHOLDS)
-    assert doc["hardware"] == "vta16"
+    assert doc["hardware"] == HW.name == "mlu100"
     assert set(doc["tables"]) == set(CATEGORIES)
     n_ops, n_ch = len(doc["ops_edges"]) + 1, len(doc["channel_edges"]) + 1
     for table in doc["tables"].values():
@@ -130,6 +130,25 @@ def test_shipped_thresholds_cover_every_category_and_core_count():
     heuristic = HeuristicScheduler()
     for layer in get_network("resnet18").layers:
         assert heuristic.table_cores(layer) in HW.allowed_core_counts
+
+
+def test_heuristic_uses_the_table_swept_on_its_hardware_else_the_default_as_is():
+    """Each preset's shipped table applies only to the hardware values it was swept on;
+    anything else (an edited preset, an unseen machine) gets the default table as is."""
+    from agents.heuristic import TABLE_DIR, shipped_table
+
+    vta16 = load_config("vta16")
+    assert shipped_table(HW) == DEFAULT_THRESHOLDS == TABLE_DIR / "mlu100.json"
+    assert shipped_table(vta16) == TABLE_DIR / "vta16.json"
+    assert load_thresholds(shipped_table(vta16))["hardware"] == "vta16"
+    edited = vta16.with_(dram_bandwidth_bytes_per_cycle=25.6)
+    assert shipped_table(edited) == DEFAULT_THRESHOLDS
+    # the tables differ, so the choice matters: some zoo layer gets another core count
+    heuristic, net = HeuristicScheduler(), get_network("resnet18")
+    heuristic.schedule(net, HW)
+    on_mlu = [heuristic.table_cores(layer) for layer in net.layers]
+    heuristic.schedule(net, vta16)
+    assert [heuristic.table_cores(layer) for layer in net.layers] != on_mlu
 
 
 def test_missing_thresholds_file_is_a_user_error(tmp_path):
