@@ -42,6 +42,7 @@ class PPOScheduler(Scheduler):
 
         env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False,
                         **self.env_kwargs)
+        _check_compatible(self.model, env, hw)
         obs, _ = env.reset(seed=0, options={"network": network})
         info: dict = {}
         done = False
@@ -51,3 +52,15 @@ class PPOScheduler(Scheduler):
             obs, _, terminated, truncated, info = env.step(int(action))
             done = terminated or truncated
         return info["schedule"]
+
+
+def _check_compatible(model, env, hw: HardwareConfig) -> None:
+    """A policy reads a fixed observation layout and picks among a fixed number of core
+    counts; hardware with another core-count list cannot be scheduled by it."""
+    if model.action_space.n != env.action_space.n or \
+            model.observation_space.shape != env.observation_space.shape:
+        raise UserInputError(
+            f"this policy was trained for {model.action_space.n - 1} core counts and "
+            f"{model.observation_space.shape[0]} observation features; hardware {hw.name!r} "
+            f"allows core counts {list(hw.allowed_core_counts)} "
+            f"({env.observation_space.shape[0]} features with these env settings)")
