@@ -42,7 +42,7 @@ from accelerator.config import HardwareConfig
 from accelerator.fileio import atomic_write_bytes, atomic_write_text
 from accelerator.workloads.network import Network
 from agents.base import group_value
-from agents.demonstrations import Demonstrations, behaviour_cloning
+from agents.demonstrations import Demonstrations, behaviour_cloning, imitation_loss
 
 
 class ExactExpert:
@@ -205,3 +205,37 @@ def run_dagger(model, env, experts: dict, pairs: Sequence[tuple[Network, int]],
             on_round_end(r, record)
     assert data is not None
     return data
+
+
+def expert_term_callback(data: Demonstrations, coef: float, steps: int, batch_size: int,
+                         seed: int, done_steps: int):
+    """An SB3 callback: between PPO updates, ``steps`` gradient steps of ``coef`` x the
+    imitation loss on the DAgger data (exact expert labels) through PPO's own optimizer.
+    PPO may still move the policy where rewards say so, but not drift for nothing. Its
+    minibatches are drawn from ``(seed, timesteps)``, so a resumed run draws the same."""
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ExpertTerm(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            if self.model.num_timesteps <= done_steps:
+                return  # no PPO update yet in this process
+            policy = self.model.policy
+            rng = np.random.default_rng([seed, self.model.num_timesteps])
+            policy.set_training_mode(True)
+            for _ in range(steps):
+                idx = rng.integers(len(data), size=min(batch_size, len(data)))
+                loss = coef * imitation_loss(
+                    policy, torch.as_tensor(data.observations[idx]),
+                    torch.as_tensor(data.actions[idx]), data.masks[idx],
+                    torch.as_tensor(data.returns[idx]))
+                policy.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
+                policy.optimizer.step()
+            policy.set_training_mode(False)
+
+        def _on_step(self) -> bool:
+            return True
+
+    return ExpertTerm()

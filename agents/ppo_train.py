@@ -286,8 +286,6 @@ def fine_tune(run: _Session, data) -> None:
 def _callbacks(run: _Session, data, t0: float):
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.demonstrations import imitation_loss
-
     s, done = run.settings, run.done_steps
 
     class Periodic(BaseCallback):
@@ -329,39 +327,12 @@ def _callbacks(run: _Session, data, t0: float):
             if self.bar is not None:
                 self.bar.close()
 
-    class ExpertTerm(BaseCallback):
-        """Between PPO updates, ``expert_steps_per_rollout`` gradient steps of
-        ``expert_coef`` x the imitation loss on the DAgger data (exact expert labels): PPO
-        may move the policy where rewards say the expert's labels are not reachable by it,
-        but not drift for nothing."""
-
-        def _on_rollout_start(self) -> None:
-            import torch
-
-            if self.model.num_timesteps <= done:
-                return  # no PPO update yet in this process
-            policy = self.model.policy
-            rng = np.random.default_rng([s.seed, self.model.num_timesteps])
-            policy.set_training_mode(True)
-            for _ in range(s.expert_steps_per_rollout):
-                idx = rng.integers(len(data), size=min(s.expert_batch_size, len(data)))
-                loss = s.expert_coef * imitation_loss(
-                    policy, torch.as_tensor(data.observations[idx]),
-                    torch.as_tensor(data.actions[idx]), data.masks[idx],
-                    torch.as_tensor(data.returns[idx]))
-                policy.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
-                policy.optimizer.step()
-            policy.set_training_mode(False)
-
-        def _on_step(self) -> bool:
-            return True
-
     periodic = Periodic()
     callbacks = [periodic]
     if data is not None and s.expert_coef > 0 and s.expert_steps_per_rollout > 0:
-        callbacks.append(ExpertTerm())
+        from agents.dagger import expert_term_callback
+        callbacks.append(expert_term_callback(data, s.expert_coef, s.expert_steps_per_rollout,
+                                              s.expert_batch_size, s.seed, done))
     return periodic, callbacks
 
 
