@@ -45,7 +45,7 @@ LAYER_FEATURE_NAMES: tuple[str, ...] = (
 )
 GROUP_FEATURE_NAMES_FIXED: tuple[str, ...] = (
     "group_open", "group_length", "group_log_macs", "group_log_dram_bytes",
-    "group_log_weight_bytes", "group_weights_fit_buffer",
+    "group_log_weight_bytes", "group_weights_fit_buffer", "fuse_vs_start_estimate",
 )
 GLOBAL_FEATURE_NAMES: tuple[str, ...] = ("position", "log_network_layers")
 WINDOW_ROW_EXTRA: tuple[str, ...] = ("in_open_group",)
@@ -82,6 +82,13 @@ def hardware_features(hw: HardwareConfig) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+def ideal_compute_cycles(layer: Layer, hw: HardwareConfig) -> float:
+    """One core at peak: block_in x block_out MACs per cycle on GEMMs, one vector per ALU_II."""
+    if layer.is_gemm:
+        return layer.macs / hw.macs_per_cycle
+    return layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+
+
 def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
     """A roofline estimate of ``layer`` alone on each allowed core count, in cycles.
 
@@ -91,10 +98,7 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
     channel-split core), plus the end-of-group barrier. It encodes the DLFusion finding
     that the best core count grows with the operation count and channel size.
     """
-    if layer.is_gemm:
-        work = layer.macs / hw.macs_per_cycle
-    else:
-        work = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    work = ideal_compute_cycles(layer, hw)
     in_b, w_b = layer.input_bytes(hw.inp_bits), layer.weight_bytes(hw.wgt_bits)
     out_b = layer.output_bytes(hw.inp_bits)
     blocks = -(-layer.c_out // hw.block_out)
@@ -127,11 +131,7 @@ def layer_features(network: Network, index: int, hw: HardwareConfig) -> np.ndarr
     in_bytes = layer.input_bytes(hw.inp_bits)
     w_bytes = layer.weight_bytes(hw.wgt_bits)
     out_bytes = layer.output_bytes(hw.inp_bits)
-    # one core's peak: block_in x block_out MACs per cycle on GEMMs, one vector per ALU_II
-    if layer.is_gemm:
-        ideal_cycles = layer.macs / hw.macs_per_cycle
-    else:
-        ideal_cycles = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    ideal_cycles = ideal_compute_cycles(layer, hw)
     dram_cycles = (in_bytes + w_bytes + out_bytes) / hw.dram_bandwidth_bytes_per_cycle
     # > 0.5: compute-bound even on one core; < 0.5: DRAM-bound (log10 ratio, +-5 decades)
     balance = 0.5 + 0.1 * math.log10(max(ideal_cycles, 1.0) / max(dram_cycles, 1.0))
@@ -243,12 +243,14 @@ class FeatureExtractor:
             # DRAM traffic if the group closed now: its inputs and outputs (upper bound:
             # the first layer's input and the last layer's output, plus skip tensors)
             dram = t.input_bytes[start] + t.output_bytes[i - 1]
-            obs[pos:pos + 6] = (
+            fixed = len(GROUP_FEATURE_NAMES_FIXED)
+            obs[pos:pos + fixed] = (
                 1.0, (i - start) / self.max_group_layers, _log_scaled(macs, 10.0),
                 _log_scaled(dram, 8.0), _log_scaled(weight_bytes, 9.0),
-                1.0 if weight_bytes <= self.hw.wgt_buff_bytes else 0.0)
-            obs[pos + 6 + self.core_counts.index(cores)] = 1.0
-        pos += 6 + len(self.core_counts)
+                1.0 if weight_bytes <= self.hw.wgt_buff_bytes else 0.0,
+                t.fuse_vs_start(start, i, cores, self.hw) if i < n else 0.0)
+            obs[pos + fixed + self.core_counts.index(cores)] = 1.0
+        pos += len(GROUP_FEATURE_NAMES_FIXED) + len(self.core_counts)
         obs[pos] = min(1.0, i / n)
         obs[pos + 1] = _log2_scaled(n, 10.0)
         pos += 2
@@ -272,10 +274,31 @@ class _NetworkTable:
             [[0], np.cumsum([layer.weight_bytes(hw.wgt_bits) for layer in network.layers])])
         self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
         self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]
+        self.ideal_cycles = np.concatenate(
+            [[0.0], np.cumsum([ideal_compute_cycles(layer, hw) for layer in network.layers])])
+        self.raw_estimates = [core_count_estimates(layer, hw) for layer in network.layers]
         rows = []
-        for layer in network.layers:
-            est = core_count_estimates(layer, hw)
+        for layer, est in zip(network.layers, self.raw_estimates):
             best = max(1.0, min(est))
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
                         + [hw.launch_overhead_cycles / (hw.launch_overhead_cycles + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)
+
+    def fuse_vs_start(self, start: int, i: int, cores: int, hw: HardwareConfig) -> float:
+        """Roofline guess at the FUSE / START trade-off for layer ``i`` and the open group
+        ``[start, i)`` on ``cores``: what layer ``i`` adds to the group's roofline time (its
+        work spread over the cores, its weights and output through DRAM, the intermediate
+        staying on chip) against what it costs alone (a launch plus its best single-layer
+        estimate). 0.5 = even; above: fusing looks cheaper (log2 ratio, +-5 octaves).
+        Analytic only (no lowering, no simulation); the policy learns how far to trust it."""
+        bandwidth = hw.dram_bandwidth_bytes_per_cycle
+
+        def group_cycles(end: int) -> float:
+            compute = (self.ideal_cycles[end] - self.ideal_cycles[start]) / cores
+            traffic = (self.input_bytes[start] + self.output_bytes[end - 1]
+                       + self.weight_bytes[end] - self.weight_bytes[start])
+            return max(compute, traffic / bandwidth)
+
+        added = group_cycles(i + 1) - group_cycles(i)
+        alone = hw.launch_overhead_cycles + min(self.raw_estimates[i])
+        return min(1.0, max(0.0, 0.5 + 0.1 * math.log2(max(alone, 1.0) / max(added, 1.0))))
