@@ -261,7 +261,8 @@ def _record(run: _Session, n: int, model, t0: float, mean_return: float = float(
                       "wall_seconds": round(time.perf_counter() - t0, 2),
                       "validation_ratio_to_oracle": "" if math.isnan(val) else round(val, 6)})
     _write_curve(run.run_dir, run.curve)
-    if not math.isnan(val) and (run.best is None or val < run.best["validation_ratio"]):
+    # strictly better at the recorded precision: a tie keeps the earlier (less drifted) model
+    if not math.isnan(val) and (run.best is None or round(val, 6) < run.best["validation_ratio"]):
         run.best = {"timesteps": n, "validation_ratio": round(val, 6)}
         _save_model_atomic(model, run.run_dir / "best_model.zip")
         atomic_write_text(run.run_dir / "best.json", json.dumps(run.best) + "\n")
