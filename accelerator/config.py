@@ -77,6 +77,9 @@ class HardwareConfig(BaseModel):
     clock_mhz: float = Field(100.0, gt=0)
     gemm_ii: int = Field(1, ge=1, description="GEMM initiation interval (cycles per micro-op)")
     alu_ii: int = Field(2, ge=1, description="ALU initiation interval (cycles per vector op)")
+    requantize_in_gemm: bool = Field(
+        False, description="requantise/activation fused into the GEMM output path (MLU-class); "
+                           "False = VTA's serial ALU pass")
     virtual_threads: int = Field(2, ge=1, le=2)
     # --- multi-core ---
     num_cores: int = Field(1, ge=1, le=1024)

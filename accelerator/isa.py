@@ -14,6 +14,19 @@ MEM_INP, MEM_WGT, MEM_ACC, MEM_UOP, MEM_OUT = "INP", "WGT", "ACC", "UOP", "OUT"
 LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE = 0, 1, 2
 MODULE_NAMES = ("load", "compute", "store")
 
+# dependency-token queue indices (per core), between neighbouring modules
+LD2CMP, CMP2LD, CMP2ST, ST2CMP = 0, 1, 2, 3
+TOKEN_NAMES = ("LD->CMP", "CMP->LD", "CMP->ST", "ST->CMP")
+# Which token queue a module's flags act on: (pop_prev, pop_next, push_prev, push_next),
+# None where the module has no neighbour on that side (VTA: load has no "prev", store no
+# "next"; the lowering never sets such a flag). The simulator and the oracle's bounds both
+# read this table, so they cannot disagree on the token rules.
+TOKEN_QUEUES: dict[int, tuple[int | None, int | None, int | None, int | None]] = {
+    LOAD_MODULE: (None, CMP2LD, None, LD2CMP),
+    COMPUTE_MODULE: (LD2CMP, ST2CMP, CMP2LD, CMP2ST),
+    STORE_MODULE: (CMP2ST, None, ST2CMP, None),
+}
+
 
 class Insn:
     """One instruction.

@@ -1,25 +1,22 @@
-"""Schedules: fused groups of consecutive layers, each with a core count, and their evaluation.
+"""Schedules: fused groups of consecutive layers, each with a core count (what to run).
 
 Groups run one after another. A tensor that crosses a group boundary goes through DRAM; a
 tensor inside a group stays on chip. A schedule's latency is the sum of its groups'
 latencies (each includes launch and synchronisation overhead), which is what makes the
-oracle's dynamic programme exact.
+oracle's dynamic programme exact. What a schedule costs is computed by
+:func:`accelerator.evaluator.evaluate` into an :class:`accelerator.results.ScheduleResult`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.fileio import atomic_write_json
 from accelerator.workloads.network import Network
-
-if TYPE_CHECKING:
-    from accelerator.cache import GroupEvaluator
 
 
 class ScheduleError(UserInputError):
@@ -118,67 +115,3 @@ class Schedule:
         return [f"[{g.start}..{g.end - 1}] {network.layers[g.start].name}"
                 + (f" .. {network.layers[g.end - 1].name}" if len(g) > 1 else "")
                 + f" x{g.cores} cores" for g in self.groups]
-
-
-@dataclass
-class GroupResult:
-    """What one fused group costs. ``feasible`` is False (with ``reason``) if it cannot run."""
-
-    start: int
-    end: int
-    cores: int
-    feasible: bool = True
-    reason: str = ""
-    latency_cycles: int = 0
-    dram_bytes_read: int = 0
-    dram_bytes_written: int = 0
-    macs: int = 0
-    energy_pj: float = 0.0
-    busy_cycles: dict[str, int] = field(default_factory=dict)  # module -> summed over cores
-    instructions: int = 0
-    events: int = 0
-
-
-@dataclass
-class ScheduleResult:
-    latency_cycles: int
-    seconds: float
-    dram_bytes_read: int
-    dram_bytes_written: int
-    macs: int
-    energy_pj: float
-    groups: list[GroupResult]
-
-    @property
-    def edp(self) -> float:
-        """Energy-delay product in pJ * s."""
-        return self.energy_pj * self.seconds
-
-    def objective(self, name: str) -> float:
-        return {"latency": float(self.latency_cycles), "energy": self.energy_pj,
-                "edp": self.edp}[name]
-
-
-def evaluate(network: Network, schedule: Schedule, hw: HardwareConfig,
-             evaluator: "GroupEvaluator | None" = None) -> ScheduleResult:
-    """Latency, traffic and energy of a schedule (each group simulated, memoized)."""
-    from accelerator.cache import GroupEvaluator, default_evaluator
-
-    schedule.validate(network, hw)
-    ev = evaluator if evaluator is not None else default_evaluator(hw)
-    assert isinstance(ev, GroupEvaluator)
-    results = [ev.result(network, g.start, g.end, g.cores) for g in schedule.groups]
-    for g, r in zip(schedule.groups, results):
-        if not r.feasible:
-            raise ScheduleError(f"group {g.start}..{g.end - 1} on {g.cores} cores is "
-                                f"infeasible: {r.reason}")
-    cycles = sum(r.latency_cycles for r in results)
-    return ScheduleResult(
-        latency_cycles=cycles,
-        seconds=cycles / (hw.clock_mhz * 1e6),
-        dram_bytes_read=sum(r.dram_bytes_read for r in results),
-        dram_bytes_written=sum(r.dram_bytes_written for r in results),
-        macs=sum(r.macs for r in results),
-        energy_pj=sum(r.energy_pj for r in results),
-        groups=results,
-    )

@@ -32,11 +32,7 @@ import simpy
 from accelerator.config import HardwareConfig
 from accelerator.errors import DeadlockError
 from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
-                             STORE, STORE_MODULE, Insn)
-
-# token queue indices
-LD2CMP, CMP2LD, CMP2ST, ST2CMP = 0, 1, 2, 3
-TOKEN_NAMES = ("LD->CMP", "CMP->LD", "CMP->ST", "ST->CMP")
+                             STORE, STORE_MODULE, TOKEN_NAMES, TOKEN_QUEUES, Insn)
 
 
 @dataclass
@@ -243,7 +239,7 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     tokens = core.tokens
     busy = core.busy
     c = core.index
-    pop_prev_q, pop_next_q, push_prev_q, push_next_q = _QUEUES[module]
+    pop_prev_q, pop_next_q, push_prev_q, push_next_q = TOKEN_QUEUES[module]
     # what the module is doing, as (instruction, state code): rendered only on a deadlock
     cur = core.current[module]
     for _ in range(count):
@@ -291,14 +287,10 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
 
 # module states, for deadlock reports
 _WAIT_INSN, _WAIT_TURN, _POP_PREV, _POP_NEXT, _EXECUTING, _PUSH_PREV, _PUSH_NEXT, _FINISHED = range(8)
-# which token queue each module pops / pushes through its prev / next flags
-_QUEUES = {LOAD_MODULE: (None, CMP2LD, None, LD2CMP),
-           COMPUTE_MODULE: (LD2CMP, ST2CMP, CMP2LD, CMP2ST),
-           STORE_MODULE: (CMP2ST, None, ST2CMP, None)}
 
 
 def _describe_state(module: int, state: int) -> str:
-    pop_prev, pop_next, push_prev, push_next = _QUEUES[module]
+    pop_prev, pop_next, push_prev, push_next = TOKEN_QUEUES[module]
     return {
         _WAIT_INSN: "waiting for an instruction",
         _WAIT_TURN: "waiting for its turn (forced serial)",

@@ -2,7 +2,7 @@
 
 One row per simulated (hardware, group shape, cores): the key is a stable hex digest of
 those three plus a fingerprint of the model's source code (so results of an older model
-are never served), the value the JSON of a :class:`~accelerator.schedule.GroupResult`'s
+are never served), the value the JSON of a :class:`~accelerator.results.GroupResult`'s
 fields. SQLite gives what a shared cache needs for free:
 
 - **several writers** (parallel oracle runs, SubprocVecEnv workers) serialise on SQLite's
@@ -41,11 +41,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
 from accelerator.errors import UserInputError
-from accelerator.schedule import GroupResult
+from accelerator.results import GroupResult
 
 STORE_FORMAT = 1  # bump when the table layout or the value format changes
 # Source files whose behaviour decides a group's simulated numbers.
-MODEL_SOURCES = ("isa.py", "workloads/network.py", "lowering.py", "sim.py", "cache.py", "config.py")
+MODEL_SOURCES = ("isa.py", "workloads/network.py", "op_costs.py", "lowering/__init__.py",
+                 "lowering/spec.py", "lowering/tiling.py", "lowering/fit.py", "lowering/emit.py",
+                 "lowering/cost.py", "lowering/planner.py", "sim.py", "results.py", "evaluator.py",
+                 "config.py", "objectives.py")
 RESULT_FIELDS = tuple(f.name for f in fields(GroupResult))
 # Fields that describe the group's position, not its cost: not trusted from the store.
 _POSITION_FIELDS = ("start", "end")
@@ -94,7 +97,7 @@ def lookup_or_run(store: "GroupStore", hw_key: str, spec_key: tuple, cores: int,
     """The stored result of a group if there is one, else ``run()`` stored and returned.
 
     Returns ``(result, simulated)``; ``simulated`` is False when the store answered. This
-    is the one call :class:`accelerator.cache.GroupEvaluator` needs on a memo miss.
+    is the one call :class:`accelerator.evaluator.GroupEvaluator` needs on a memo miss.
     """
     key = group_key(hw_key, spec_key, cores)
     value = store.get(key)

@@ -9,7 +9,7 @@ Open the file in https://ui.perfetto.dev or chrome://tracing. Layout:
   and end-of-group barrier (thread ``overheads``);
 - a ``DRAM`` process: a counter of the transfers in flight on the shared bus.
 
-Groups are laid back to back, as :func:`accelerator.schedule.evaluate` adds them up: group
+Groups are laid back to back, as :func:`accelerator.evaluator.evaluate` adds them up: group
 ``k`` starts where group ``k-1`` ends, and its cores start after the launch overhead.
 Timestamps are microseconds at the configured clock (``cycles / clock_mhz``).
 """
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from accelerator.cache import run_group
 from accelerator.config import HardwareConfig
+from accelerator.evaluator import run_group
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
-from accelerator.schedule import GroupResult, Schedule, ScheduleError
+from accelerator.results import GroupResult, group_overhead
+from accelerator.schedule import Schedule, ScheduleError
 from accelerator.sim import SimResult
 from accelerator.workloads.network import Network
 
@@ -55,7 +56,7 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
         if not result.feasible or sim is None:
             raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) on {g.cores} cores "
                                 f"is infeasible: {result.reason}")
-        out.append(GroupTrace(t + hw.launch_overhead_cycles, result, sim))
+        out.append(GroupTrace(t + group_overhead(hw, g.cores).launch_cycles, result, sim))
         t += result.latency_cycles
     return out
 
@@ -99,12 +100,12 @@ def schedule_trace(network: Network, schedule: Schedule, hw: HardwareConfig) -> 
         events.append({"name": f"group {k}: {label} x{g.cores}", "cat": "group", "ph": "X",
                        "pid": schedule_pid, "tid": 0, "ts": offset * us_per_cycle,
                        "dur": result.latency_cycles * us_per_cycle, "args": group_args})
-        if hw.launch_overhead_cycles:
+        launch, barrier = group_overhead(hw, g.cores)
+        if launch:
             events.append({"name": "launch", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": offset * us_per_cycle,
-                           "dur": hw.launch_overhead_cycles * us_per_cycle,
-                           "args": {"group": k, "cycles": hw.launch_overhead_cycles}})
-        barrier = result.latency_cycles - hw.launch_overhead_cycles - sim.cycles
+                           "dur": launch * us_per_cycle,
+                           "args": {"group": k, "cycles": launch}})
         if barrier > 0:
             events.append({"name": "barrier", "cat": "overhead", "ph": "X", "pid": schedule_pid,
                            "tid": 1, "ts": (run_start + sim.cycles) * us_per_cycle,

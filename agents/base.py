@@ -3,8 +3,8 @@
 A scheduler decides the fused groups and core counts of a network. Every call records its
 search cost in ``last_cost``: the simulator calls it caused (misses of the group evaluator
 it used; memo hits are free) and its wall time. Schedulers share the process-wide
-:func:`accelerator.cache.default_evaluator` of the hardware unless given their own
-:class:`~accelerator.cache.GroupEvaluator` (give each its own evaluator to compare search
+:func:`accelerator.evaluator.default_evaluator` of the hardware unless given their own
+:class:`~accelerator.evaluator.GroupEvaluator` (give each its own evaluator to compare search
 costs fairly, since a warm shared memo makes a later search look free).
 
 To add a scheduler, subclass :class:`Scheduler`, implement :meth:`Scheduler._schedule`,
@@ -17,14 +17,11 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator, default_evaluator
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
-
-OBJECTIVES = ("latency", "energy")  # additive over groups: what a search can minimise
-
 
 @dataclass(frozen=True)
 class SearchCost:
@@ -69,15 +66,3 @@ class Scheduler(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def check_objective(objective: str) -> str:
-    if objective not in OBJECTIVES:
-        raise UserInputError(f"objective {objective!r} cannot be searched group by group; "
-                             f"use one of {', '.join(OBJECTIVES)}")
-    return objective
-
-
-def group_value(result, objective: str) -> float:
-    """A feasible GroupResult's contribution to an additive objective."""
-    return float(result.latency_cycles) if objective == "latency" else float(result.energy_pj)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 
 
@@ -57,7 +58,7 @@ class RandomScheduler(Scheduler):
         self.budget_sim_calls = budget_sim_calls
         self.seed = seed
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.max_samples = max_samples
         self.samples = 0  # samples evaluated in the last call
 

@@ -6,7 +6,7 @@ candidate could still beat the best one found for the same group end; a *sound* 
 
 Latency
 -------
-A group's latency is ``launch + sim.cycles + barrier`` (:func:`accelerator.cache.
+A group's latency is ``launch + sim.cycles + barrier`` (:func:`accelerator.results.
 group_latency_cycles`); launch and barrier are known, so a bound on ``sim.cycles`` is what
 is needed. Every fact below is a property of the simulator (:mod:`accelerator.sim`), true
 for any instruction streams, whatever their dependency tokens:
@@ -54,7 +54,7 @@ several networks and presets (both DRAM models).
 
 Energy
 ------
-:func:`accelerator.cache.group_energy_pj` reads only quantities fixed by the programs
+:func:`accelerator.results.group_energy_pj` takes only quantities fixed by the programs
 (GEMM / ALU cycle sums, bytes read including instruction fetch, bytes written, issued MACs),
 so the same formula on the programs' sums *is* the simulated energy; the bound returned is
 that value scaled down by ``1 - 1e-9``, a margin against floating-point rounding only.
@@ -69,9 +69,11 @@ import weakref
 from dataclasses import dataclass
 
 from accelerator import lowering
-from accelerator.cache import GroupEvaluator, group_energy_pj
 from accelerator.config import HardwareConfig
-from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
+from accelerator.evaluator import GroupEvaluator, memo_key
+from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE,
+                             TOKEN_QUEUES)
+from accelerator.results import group_energy_pj, group_latency_cycles
 from accelerator.workloads.network import Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
@@ -95,13 +97,6 @@ class GroupWork:
 def _dur(nbytes: int, bw: float) -> int:
     """Fewest cycles a transfer of ``nbytes`` > 0 spends moving its bytes (fact 2)."""
     return max(1, math.ceil(nbytes / bw - 0.5))
-
-
-# token queue each module pops / pushes through its prev / next flags (accelerator.sim)
-_LD2CMP, _CMP2LD, _CMP2ST, _ST2CMP = 0, 1, 2, 3
-_TOKEN_QUEUES = {LOAD_MODULE: (None, _CMP2LD, None, _LD2CMP),
-                 COMPUTE_MODULE: (_LD2CMP, _ST2CMP, _CMP2LD, _CMP2ST),
-                 STORE_MODULE: (_CMP2ST, None, _ST2CMP, None)}
 
 
 def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
@@ -130,7 +125,7 @@ def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
     while progress:
         progress = False
         for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
-            stream, queues = streams[m], _TOKEN_QUEUES[m]
+            stream, queues = streams[m], TOKEN_QUEUES[m]
             pop_prev_q, pop_next_q, push_prev_q, push_next_q = queues
             while pos[m] < len(stream):
                 k = stream[pos[m]]
@@ -174,7 +169,7 @@ def _relaxed_in_order(program: list, ready: list[int], per_burst: int, lat: int,
     pushed: list[list[int]] = [[], [], [], []]
     popped = [0, 0, 0, 0]
     free = [0, 0, 0]
-    queues = _TOKEN_QUEUES
+    queues = TOKEN_QUEUES
     for k, insn in enumerate(program):
         m = insn.module
         start = free[m]
@@ -288,7 +283,7 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
         bytes_read=read + insn_bytes,
         bytes_written=written,
         instruction_bytes=insn_bytes,
-        macs_issued=lowered.meta.get("gemm_macs_issued", lowered.macs),
+        macs_issued=lowered.macs_issued,
     )
 
 
@@ -306,7 +301,7 @@ def group_work(evaluator: GroupEvaluator, network: Network, start: int, end: int
     if memo is None:
         memo = _WORK[evaluator] = {}
     spec = evaluator.spec(network, start, end)
-    key = (spec.key, cores)
+    key = memo_key(spec, cores)
     if key in memo:
         return memo[key]
     hw = evaluator.hw
@@ -326,29 +321,7 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
     work = group_work(evaluator, network, start, end, cores)
     if work is None:
         return None
-    hw = evaluator.hw
-    barrier = hw.sync_cycles_per_core * cores if cores > 1 else 0
-    return hw.launch_overhead_cycles + barrier + work.cycles_lb
-
-
-class _Sums:
-    """The SimResult fields group_energy_pj reads, from the programs."""
-
-    __slots__ = ("gemm_cycles", "alu_cycles", "dram_bytes_read", "dram_bytes_written")
-
-    def __init__(self, work: GroupWork):
-        self.gemm_cycles = work.gemm_cycles
-        self.alu_cycles = work.alu_cycles
-        self.dram_bytes_read = work.bytes_read
-        self.dram_bytes_written = work.bytes_written
-
-
-class _Meta:
-    __slots__ = ("meta", "macs")
-
-    def __init__(self, work: GroupWork):
-        self.meta = {"gemm_macs_issued": work.macs_issued}
-        self.macs = work.macs_issued
+    return group_latency_cycles(work.cycles_lb, cores, evaluator.hw)
 
 
 def energy_lower_bound(evaluator: GroupEvaluator, network: Network, start: int, end: int,
@@ -357,5 +330,7 @@ def energy_lower_bound(evaluator: GroupEvaluator, network: Network, start: int, 
     work = group_work(evaluator, network, start, end, cores)
     if work is None:
         return None
-    exact = group_energy_pj(_Meta(work), _Sums(work), evaluator.hw)  # type: ignore[arg-type]
+    exact = group_energy_pj(evaluator.hw, macs_issued=work.macs_issued,
+                            gemm_cycles=work.gemm_cycles, alu_cycles=work.alu_cycles,
+                            dram_bytes_read=work.bytes_read, dram_bytes_written=work.bytes_written)
     return exact * (1.0 - ENERGY_SLACK) if exact > 0 else exact

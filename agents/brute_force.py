@@ -9,12 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError, UserInputError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 
 
 def compositions(n: int, max_part: int):
@@ -34,7 +35,7 @@ class BruteForceScheduler(Scheduler):
                  max_layers: int = 8, evaluator: GroupEvaluator | None = None):
         super().__init__(evaluator)
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.max_layers = max_layers
         self.last_value: float | None = None
         self.schedules_examined = 0

@@ -37,11 +37,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
+from accelerator.evaluator import GroupEvaluator
 from accelerator.fileio import atomic_write_bytes, atomic_write_text
+from accelerator.objectives import group_value
 from accelerator.workloads.network import Network
-from agents.base import group_value
 from agents.demonstrations import Demonstrations, behaviour_cloning, imitation_loss
 
 

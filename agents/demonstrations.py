@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from accelerator.config import HardwareConfig
+from accelerator.objectives import ADDITIVE_OBJECTIVES
 from accelerator.workloads.network import Network
 
 
@@ -35,7 +36,7 @@ def oracle_demonstrations(networks: Sequence[Network], hw: HardwareConfig, env_k
     from envs.fusion_env import FusionEnv
 
     objective = env_kwargs.get("objective", "latency")
-    search_objective = objective if objective in ("latency", "energy") else "latency"
+    search_objective = objective if objective in ADDITIVE_OBJECTIVES else "latency"
     obs, masks, actions, returns = [], [], [], []
     for net in networks:
         schedule = OracleScheduler(max_group_layers=env_kwargs.get("max_group_layers", 8),

@@ -21,12 +21,14 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
-from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.evaluator import GroupEvaluator
+from accelerator.results import GroupResult
+from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Layer, Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 from agents.heuristic_sweep import category, channel_bin, ops_bin
 
 DEFAULT_THRESHOLDS = Path(__file__).with_name("heuristic_thresholds.json")
@@ -61,7 +63,7 @@ class HeuristicScheduler(Scheduler):
             raise UserInputError(f"{thresholds}: bin edges differ from agents.heuristic_sweep's; "
                                  "regenerate the file")
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.fuse = fuse
 
     def table_cores(self, layer: Layer) -> int:

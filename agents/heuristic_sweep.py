@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Iterator
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
+from accelerator.evaluator import GroupEvaluator
 from accelerator.fileio import atomic_write_json
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 

@@ -29,12 +29,13 @@ import heapq
 import math
 import sys
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
-from agents.base import Scheduler, check_objective, group_value
+from accelerator.objectives import check_objective, group_value
+from agents.base import Scheduler
 from agents.bounds import energy_lower_bound, latency_lower_bound
 
 _BOUND, _EXACT = 0, 1
@@ -59,7 +60,7 @@ class OracleScheduler(Scheduler):
         if max_group_layers < 1:
             raise ValueError("max_group_layers must be >= 1")
         self.max_group_layers = max_group_layers
-        self.objective = check_objective(objective)
+        self.objective = check_objective(objective, additive=True)
         self.progress = progress
         self.prune = prune
         self.last_value: float | None = None
@@ -117,17 +118,14 @@ class OracleScheduler(Scheduler):
         """The same ``(best[j], choice[j])``, simulating only candidates that could win."""
         cores_list = hw.allowed_core_counts
         bound = latency_lower_bound if self.objective == "latency" else energy_lower_bound
-        memo = getattr(evaluator, "_memo", {})  # results already simulated cost nothing
         heap: list[tuple[float, int, int, int]] = []
         for i in range(max(0, j - self.max_group_layers), j):
             if best[i] == math.inf:
                 continue
-            spec_key = evaluator.spec(network, i, j).key
             for k, c in enumerate(cores_list):
                 self.candidates += 1
-                hit = memo.get((spec_key, c))
-                if hit is not None:
-                    r = evaluator.result(network, i, j, c)  # a memo hit: counted as one
+                if evaluator.knows(network, i, j, c):  # already simulated: costs nothing
+                    r = evaluator.result(network, i, j, c)  # counted as a memo hit
                     if r.feasible:
                         heap.append((best[i] + group_value(r, self.objective), i, k, _EXACT))
                     continue

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
 from agents.base import Scheduler

@@ -184,7 +184,7 @@ def build_model(run: _Session, resume: bool) -> None:
 def _build_experts(s: TrainSettings) -> dict:
     """Exact experts for every (training network, training hardware) pair when DAgger runs,
     and for the validation networks on the evaluation hardware (index 0)."""
-    from accelerator.cache import default_evaluator
+    from accelerator.evaluator import default_evaluator
     from agents.dagger import ExactExpert
 
     limit = s.env_kwargs.get("max_group_layers", 8)
@@ -236,8 +236,8 @@ def warm_start(run: _Session, on_dagger_round) -> "object | None":
 def _validation_ratio(run: _Session, model) -> float:
     """Geometric-mean objective ratio to the exact optimum on the validation networks."""
     from agents.ppo import PPOScheduler
-    from accelerator.cache import default_evaluator
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import default_evaluator
+    from accelerator.evaluator import evaluate
 
     s = run.settings
     if not s.validation_networks:

@@ -23,12 +23,8 @@ from typing import Sequence
 
 import simpy
 
-LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE = 0, 1, 2
-LD2CMP, CMP2LD, CMP2ST, ST2CMP = 0, 1, 2, 3
-# (pop_prev, pop_next, push_prev, push_next) token queue per module, as in accelerator/sim.py
-_QUEUES = {LOAD_MODULE: (None, CMP2LD, None, LD2CMP),
-           COMPUTE_MODULE: (LD2CMP, ST2CMP, CMP2LD, CMP2ST),
-           STORE_MODULE: (CMP2ST, None, ST2CMP, None)}
+# the simulator's own module indices and token-queue table, so the floor runs the same rules
+from accelerator.isa import COMPUTE_MODULE, LOAD_MODULE, STORE_MODULE, TOKEN_QUEUES
 
 Op = tuple  # (module, pop_prev, pop_next, push_prev, push_next, cycles, is_memory)
 
@@ -76,7 +72,7 @@ def _fetch(env, queues, stream, bus, per_burst, latency):
 
 
 def _module(env, queue, tokens, count, bus, module, latency):
-    pp, pn, up, un = _QUEUES[module]
+    pp, pn, up, un = TOKEN_QUEUES[module]
     for _ in range(count):
         op = yield queue.get()
         if op[1]:

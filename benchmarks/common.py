@@ -53,15 +53,17 @@ def summary(samples: list[float]) -> dict[str, Any]:
 def cold_reset() -> list[str]:
     """Empty every process-wide cache of the model, so the next evaluation is cold.
 
-    Clears the shared evaluators of :func:`accelerator.cache.default_evaluator` and every
+    Clears the shared evaluators of :func:`accelerator.evaluator.default_evaluator` and every
     ``functools.lru_cache`` found in the model's modules (e.g. lowering's memo). Network
     construction caches (``accelerator.workloads.zoo``) are kept: building a network is not model
     work. Returns the names of what was cleared (recorded in the results).
     """
     import importlib
 
+    from accelerator.evaluator import clear_default_evaluators
+
     cleared = []
-    for name in ("accelerator.cache", "accelerator.lowering", "accelerator.sim",
+    for name in ("accelerator.evaluator", "accelerator.lowering", "accelerator.sim",
                  "accelerator.isa", "accelerator.workloads.network"):
         module = importlib.import_module(name)
         for attr, obj in list(vars(module).items()):
@@ -69,11 +71,8 @@ def cold_reset() -> list[str]:
                     getattr(obj, "__module__", name) == name:
                 obj.cache_clear()
                 cleared.append(f"{name}.{attr}")
-    cache = importlib.import_module("accelerator.cache")
-    default = getattr(cache, "_DEFAULT", None)
-    if isinstance(default, dict):
-        default.clear()
-        cleared.append("accelerator.cache._DEFAULT")
+    clear_default_evaluators()
+    cleared.append("accelerator.evaluator.default_evaluator")
     return cleared
 
 

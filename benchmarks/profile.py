@@ -17,9 +17,9 @@ import time
 
 
 def _workload(what: str, network: str, hw_name: str | None):
-    from accelerator.cache import GroupEvaluator
     from accelerator.config import load_config
-    from accelerator.schedule import Schedule, evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
+    from accelerator.schedule import Schedule
     from accelerator.workloads.zoo import get_network
     from benchmarks.common import cold_reset
 

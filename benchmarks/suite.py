@@ -77,7 +77,7 @@ METHOD = {
     "B1.sim": "timed: accelerator.sim.simulate(programs, hw) for each distinct group of the "
               "schedule (environment + processes + env.run + SimResult); lowering done "
               "beforehand, untimed",
-    "B1.e2e": "timed: accelerator.schedule.evaluate(network, schedule) from cold (specs, "
+    "B1.e2e": "timed: accelerator.evaluator.evaluate(network, schedule) from cold (specs, "
               "lowering, simulation, memo)",
     "B1.bare": "timed: bare pipeline environment + queues + processes + env.run (stream "
                "built beforehand, untimed). 'synthetic': balanced LOAD/GEMM/STORE tiles with "
@@ -110,7 +110,7 @@ def _max_cores(hw) -> int:
 
 def compute_oracle_schedule(network: str, hw, max_group_layers: int = 8):
     """The oracle's schedule, in this process, with its own evaluator (untimed use)."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
@@ -156,7 +156,7 @@ def _run_bare(hw, streams) -> tuple[int, float]:
 def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dict[str, Any]:
     """Untimed: the schedule and the distinct (group shape, cores) the memo would simulate,
     lowered, plus their bare-pipeline streams. ``skipped`` if a group is infeasible."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.lowering import lower_group
     from benchmarks.bare import from_programs
 
@@ -185,8 +185,7 @@ def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dic
 
 def _measure_once(item: dict[str, Any], hw) -> None:
     """One repeat of one schedule: sim-only, bare replay, end-to-end cold (in that order)."""
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
     from accelerator.sim import simulate
 
     row = item["row"]
@@ -308,8 +307,8 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
 def b2_network(hw_name: str | None, network: str, repeats: int,
                oracle: dict | None) -> dict[str, Any]:
     """B2 for one network: cold evaluation of no-fusion (default and max cores) and oracle."""
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import Schedule, evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
+    from accelerator.schedule import Schedule
     from accelerator.workloads.zoo import get_network
 
     hw = _hw(hw_name)
@@ -342,8 +341,7 @@ def _traced_peak_mib(net, sched, hw) -> float:
     are small enough that ru_maxrss rarely rises above the imports' own peak."""
     import tracemalloc
 
-    from accelerator.cache import GroupEvaluator
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import GroupEvaluator, evaluate
 
     cold_reset()
     ev = GroupEvaluator(hw)
@@ -358,7 +356,7 @@ def _traced_peak_mib(net, sched, hw) -> float:
 def b3_network(hw_name: str | None, network: str, warm_repeats: int,
                max_group_layers: int) -> dict[str, Any]:
     """B3 for one network: the oracle from a cold memo, then again with the memo warm."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from accelerator.workloads.zoo import get_network
     from agents.oracle import OracleScheduler
 
@@ -413,7 +411,7 @@ def _env_pass(env, steps: int, seed: int) -> dict[str, Any]:
 def b4_throughput(hw_name: str | None, networks: list[str], env_steps: int, ppo_steps: int,
                   ppo_n_steps: int, max_group_layers: int) -> dict[str, Any]:
     """B4: env steps/s with random masked actions (cold, warm) and MaskablePPO steps/s."""
-    from accelerator.cache import GroupEvaluator
+    from accelerator.evaluator import GroupEvaluator
     from envs.fusion_env import FusionEnv
 
     hw = _hw(hw_name)
@@ -490,85 +488,134 @@ def parse_only(text: str | None) -> list[str]:
 
 def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False, hw_name: str | None = None,
               settings: dict[str, Any] | None = None, name: str = "") -> dict[str, Any]:
-    """Run the selected benchmarks; return the results document."""
+    """Run the selected benchmarks; return the results document.
+
+    The order matters: B3's children run first because their oracle schedules are reused
+    by B1 and B2 (each computed once, in a child, untimed here)."""
+    t_start = time.perf_counter()
+    run = _SuiteRun(_resolved_settings(quick, settings), hw_name)
+    hw = _hw(hw_name)
+    selected = set(only)
+    doc = _new_document(name, quick, selected, hw, run.settings)
+    benchmarks = doc["benchmarks"]
+    if selected & {"B3", "B5"}:
+        run.run_b3_children()
+        if "B3" in selected:
+            benchmarks["B3"] = run.b3_section()
+    if "B1" in selected:
+        benchmarks["B1"] = run.b1_section(hw)
+    if selected & {"B2", "B5"}:
+        run.run_b2_children()
+        if "B2" in selected:
+            benchmarks["B2"] = run.b2_section()
+    if "B4" in selected:
+        benchmarks["B4"] = run.b4_section()
+    if "B5" in selected:
+        benchmarks["B5"] = run.b5_section()
+    doc["total_seconds"] = time.perf_counter() - t_start
+    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return doc
+
+
+def _resolved_settings(quick: bool, settings: dict[str, Any] | None) -> dict[str, Any]:
     from accelerator.workloads.zoo import zoo_names
 
-    t_start = time.perf_counter()
     s = dict(QUICK if quick else FULL)
     s.update(settings or {})
     if s["b3_networks"] is None:
         s["b3_networks"] = zoo_names()
-    hw = _hw(hw_name)
-    selected = set(only)
-    doc: dict[str, Any] = {
+    return s
+
+
+def _new_document(name: str, quick: bool, selected: set[str], hw,
+                  settings: dict[str, Any]) -> dict[str, Any]:
+    return {
         "schema": SCHEMA, "name": name, "quick": quick, "only": sorted(selected),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(),
         "hardware": {"name": hw.name, "num_cores": hw.num_cores,
                      "core_counts": list(hw.allowed_core_counts)},
-        "settings": s, "method": METHOD, "benchmarks": {},
+        "settings": settings, "method": METHOD, "benchmarks": {},
     }
-    timeout = s["child_timeout_s"]
-    oracle_dicts: dict[str, dict] = {}
-    b3_children: dict[str, dict] = {}
 
-    def oracle_dict(network: str) -> dict:
-        if network not in oracle_dicts:  # computed in a child, untimed here
+
+class _SuiteRun:
+    """One :func:`run_suite` call: its settings, and what its child processes returned."""
+
+    def __init__(self, settings: dict[str, Any], hw_name: str | None):
+        self.settings = settings
+        self.hw_name = hw_name
+        self.timeout = settings["child_timeout_s"]
+        self.oracle_dicts: dict[str, dict] = {}  # network -> oracle schedule (as a dict)
+        self.b2_children: dict[str, dict] = {}
+        self.b3_children: dict[str, dict] = {}
+
+    def oracle_dict(self, network: str) -> dict:
+        """The network's oracle schedule: B3's if it ran, else computed in a child now."""
+        if network not in self.oracle_dicts:  # computed in a child, untimed here
             log(f"oracle schedule for {network} (for B1/B2; not a B3 measurement)")
-            res = run_child({"task": "b3", "hw": hw_name, "network": network,
-                             "warm_repeats": 0, "max_group_layers": s["max_group_layers"]},
-                            timeout)
+            res = run_child({"task": "b3", "hw": self.hw_name, "network": network,
+                             "warm_repeats": 0,
+                             "max_group_layers": self.settings["max_group_layers"]},
+                            self.timeout)
             if "error" in res:
                 raise RuntimeError(f"oracle for {network}: {res['error']}")
-            oracle_dicts[network] = res["schedule"]
-        return oracle_dicts[network]
+            self.oracle_dicts[network] = res["schedule"]
+        return self.oracle_dicts[network]
 
-    if selected & {"B3", "B5"}:
+    def run_b3_children(self) -> None:
+        s = self.settings
         for network in s["b3_networks"]:
-            res = run_child({"task": "b3", "hw": hw_name, "network": network,
+            res = run_child({"task": "b3", "hw": self.hw_name, "network": network,
                              "warm_repeats": s["b3_warm_repeats"],
-                             "max_group_layers": s["max_group_layers"]}, timeout)
-            b3_children[network] = res
+                             "max_group_layers": s["max_group_layers"]}, self.timeout)
+            self.b3_children[network] = res
             if "schedule" in res:
-                oracle_dicts[network] = res["schedule"]
-        if "B3" in selected:
-            doc["benchmarks"]["B3"] = {"rows": [
-                b3_children[n].get("row", {"network": n, "error": b3_children[n].get("error")})
-                for n in s["b3_networks"]], "max_group_layers": s["max_group_layers"]}
+                self.oracle_dicts[network] = res["schedule"]
 
-    if "B1" in selected:
+    def b3_section(self) -> dict[str, Any]:
+        s = self.settings
+        return {"rows": [
+            self.b3_children[n].get("row", {"network": n,
+                                            "error": self.b3_children[n].get("error")})
+            for n in s["b3_networks"]], "max_group_layers": s["max_group_layers"]}
+
+    def b1_section(self, hw) -> dict[str, Any]:
         from accelerator.schedule import Schedule
 
-        needs_oracle = any(c.startswith("oracle") for c in s["b1_configs"])
-        if needs_oracle:
+        s = self.settings
+        if any(c.startswith("oracle") for c in s["b1_configs"]):
             for network in s["b1_networks"]:
-                oracle_dict(network)
-        doc["benchmarks"]["B1"] = b1_event_rate(
+                self.oracle_dict(network)
+        return b1_event_rate(
             hw, s["b1_networks"], s["b1_configs"], s["b1_repeats"], s["bare_cores"],
-            s["bare_instructions"], lambda n: Schedule.from_dict(oracle_dict(n)),
+            s["bare_instructions"], lambda n: Schedule.from_dict(self.oracle_dict(n)),
             s["max_group_layers"])
 
-    b2_children: dict[str, dict] = {}
-    if selected & {"B2", "B5"}:
+    def run_b2_children(self) -> None:
+        s = self.settings
         for network in s["b2_networks"]:
-            b2_children[network] = run_child(
-                {"task": "b2", "hw": hw_name, "network": network, "repeats": s["b2_repeats"],
-                 "oracle": oracle_dict(network)}, timeout)
-        if "B2" in selected:
-            rows = []
-            for network, res in b2_children.items():
-                rows += res.get("rows", [{"network": network, "error": res.get("error")}])
-            doc["benchmarks"]["B2"] = {"rows": rows, "repeats": s["b2_repeats"]}
+            self.b2_children[network] = run_child(
+                {"task": "b2", "hw": self.hw_name, "network": network,
+                 "repeats": s["b2_repeats"], "oracle": self.oracle_dict(network)}, self.timeout)
 
-    if "B4" in selected:
-        doc["benchmarks"]["B4"] = run_child(
-            {"task": "b4", "hw": hw_name, "networks": s["b4_networks"],
+    def b2_section(self) -> dict[str, Any]:
+        rows = []
+        for network, res in self.b2_children.items():
+            rows += res.get("rows", [{"network": network, "error": res.get("error")}])
+        return {"rows": rows, "repeats": self.settings["b2_repeats"]}
+
+    def b4_section(self) -> dict[str, Any]:
+        s = self.settings
+        return run_child(
+            {"task": "b4", "hw": self.hw_name, "networks": s["b4_networks"],
              "env_steps": s["b4_env_steps"], "ppo_steps": s["b4_ppo_steps"],
              "ppo_n_steps": s["b4_ppo_n_steps"], "max_group_layers": s["max_group_layers"]},
-            timeout)
+            self.timeout)
 
-    if "B5" in selected:
+    def b5_section(self) -> dict[str, Any]:
+        """Peak memory of every B2 and B3 child (each ran in its own process)."""
         rows = []
-        for bench, children in (("B2", b2_children), ("B3", b3_children)):
+        for bench, children in (("B2", self.b2_children), ("B3", self.b3_children)):
             for network, res in children.items():
                 src = res.get("row", res)
                 traced = [r.get("traced_peak_mib") for r in res.get("rows", [])]
@@ -577,11 +624,7 @@ def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False, hw_name: st
                              "peak_rss_mib": src.get("peak_rss_mib"),
                              "traced_peak_mib": max(traced) if traced and None not in traced else None,
                              **({"error": res["error"]} if "error" in res else {})})
-        doc["benchmarks"]["B5"] = {"rows": rows}
-
-    doc["total_seconds"] = time.perf_counter() - t_start
-    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-    return doc
+        return {"rows": rows}
 
 
 # ---- reporting --------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Importing this package registers ``fusiongym/Fusion-v0``::
 
     import gymnasium, envs
-    env = gymnasium.make("fusiongym/Fusion-v0", networks=["resnet18", "synthetic:3"])
+    env = gymnasium.make("fusiongym/Fusion-v0")  # ResNet-18, MobileNetV1, SqueezeNet; dlfusion16
+    env = gymnasium.make("fusiongym/Fusion-v0", networks=["resnet18", "synthetic:3"], hw="pynq")
 """
 
 from gymnasium.envs.registration import register, registry

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from accelerator.cache import GroupEvaluator
 from accelerator.errors import InfeasibleError
+from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 

@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from accelerator.config import HardwareConfig
+from accelerator.results import group_overhead
 from accelerator.workloads.network import Layer, LayerKind, Network
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
@@ -109,9 +110,8 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
             active, traffic = rows, in_b + w_b * rows + out_b
         else:
             active, traffic = chans, in_b * chans + w_b + out_b
-        barrier = hw.sync_cycles_per_core * c if c > 1 else 0
         estimates.append(max(work / active, traffic / hw.dram_bandwidth_bytes_per_cycle)
-                         + barrier)
+                         + group_overhead(hw, c).barrier_cycles)
     return estimates
 
 
@@ -278,10 +278,11 @@ class _NetworkTable:
             [[0.0], np.cumsum([ideal_compute_cycles(layer, hw) for layer in network.layers])])
         self.raw_estimates = [core_count_estimates(layer, hw) for layer in network.layers]
         rows = []
+        launch = group_overhead(hw, 1).launch_cycles
         for layer, est in zip(network.layers, self.raw_estimates):
             best = max(1.0, min(est))
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
-                        + [hw.launch_overhead_cycles / (hw.launch_overhead_cycles + best)])
+                        + [launch / (launch + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)
 
     def fuse_vs_start(self, start: int, i: int, cores: int, hw: HardwareConfig) -> float:
@@ -300,5 +301,5 @@ class _NetworkTable:
             return max(compute, traffic / bandwidth)
 
         added = group_cycles(i + 1) - group_cycles(i)
-        alone = hw.launch_overhead_cycles + min(self.raw_estimates[i])
+        alone = group_overhead(hw, 1).launch_cycles + min(self.raw_estimates[i])
         return min(1.0, max(0.0, 0.5 + 0.1 * math.log2(max(alone, 1.0) / max(added, 1.0))))

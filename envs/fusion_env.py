@@ -8,15 +8,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from accelerator.cache import GroupEvaluator, default_evaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import Group, GroupResult, Schedule
+from accelerator.evaluator import GroupEvaluator, default_evaluator
+from accelerator.objectives import check_objective, objective_value
+from accelerator.results import GroupResult
+from accelerator.schedule import Group, Schedule
+from accelerator.workloads.loader import as_network
 from accelerator.workloads.network import Network
 from envs.feasibility import GroupFeasibility, no_fusion_schedule
 from envs.features import FeatureExtractor
 
-OBJECTIVES = ("latency", "energy", "edp")
+# gym.make("fusiongym/Fusion-v0") with no arguments: the zoo networks the quick experiment
+# config trains on (a residual CNN, a depthwise-separable one, a fire-module one), small
+# enough that a cold reset simulates their baselines in well under a second each
+DEFAULT_NETWORKS = ("resnet18", "mobilenet_v1", "squeezenet1_1")
 
 
 class FusionEnv(gym.Env):
@@ -26,7 +32,7 @@ class FusionEnv(gym.Env):
 
     The agent walks the layers of a network in topological order and builds a schedule: a
     sequence of fused groups (contiguous layer ranges), each on one core count. Group costs
-    come from the SimPy accelerator model (``accelerator.cache.GroupEvaluator``, memoized).
+    come from the SimPy accelerator model (``accelerator.evaluator.GroupEvaluator``, memoized).
     At :meth:`reset` a network is drawn from the training set, so one policy learns to
     schedule many networks.
 
@@ -84,11 +90,15 @@ class FusionEnv(gym.Env):
 
     ## Arguments
 
-    ``networks``: Networks or zoo names (``"resnet18"``, ``"synthetic:SEED"``...); ``hw``: a
+    Every argument has a default, so ``gymnasium.make("fusiongym/Fusion-v0")`` works:
+    ``networks``: Networks or anything :func:`accelerator.workloads.loader.load_network`
+    reads (zoo names such as ``"resnet18"``, ``"synthetic:SEED"``, ``.onnx`` paths); default
+    :data:`DEFAULT_NETWORKS` (ResNet-18, MobileNetV1, SqueezeNet 1.1); ``hw``: a
     HardwareConfig, a preset name or file, None for the dlfusion16 preset, or a list of them
     (all with the same allowed core counts): a training distribution of hardware, one drawn
     at each reset (``options={"hw_index": k}`` picks one; ``self.hw`` is the current one);
-    ``objective``; ``max_group_layers``; ``lookback`` / ``lookahead`` (the layer window of
+    ``objective``: one of :data:`accelerator.objectives.OBJECTIVE_NAMES` (default
+    ``latency``); ``max_group_layers``; ``lookback`` / ``lookahead`` (the layer window of
     the observation); ``compute_rewards=False`` schedules without
     simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:
     how a trained policy is deployed); ``evaluator``: a shared GroupEvaluator (default:
@@ -99,14 +109,14 @@ class FusionEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, networks: Sequence[Network | str] | Network | str,
+    def __init__(self, networks: Sequence[Network | str] | Network | str = DEFAULT_NETWORKS,
                  hw: HardwareConfig | str | None | Sequence[HardwareConfig | str] = None,
                  objective: str = "latency", max_group_layers: int = 8, lookahead: int = 2,
                  evaluator: GroupEvaluator | None = None, render_mode: str | None = None,
                  compute_rewards: bool = True, lookback: int = 0):
         if isinstance(networks, (Network, str)):
             networks = [networks]
-        self.networks = [_resolve(n) for n in networks]
+        self.networks = [as_network(n) for n in networks]
         if not self.networks:
             raise UserInputError("FusionEnv needs at least one network")
         pool = list(hw) if isinstance(hw, (list, tuple)) else [hw]
@@ -114,8 +124,7 @@ class FusionEnv(gym.Env):
             raise UserInputError("FusionEnv needs at least one hardware config")
         self.hardware = [h if isinstance(h, HardwareConfig) else load_config(h) for h in pool]
         self.hw = self.hardware[0]
-        if objective not in OBJECTIVES:
-            raise UserInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+        check_objective(objective, additive=False)
         if max_group_layers < 1:
             raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
         if evaluator is not None and (len(self.hardware) > 1 or evaluator.hw.key != self.hw.key):
@@ -160,7 +169,7 @@ class FusionEnv(gym.Env):
         self._use_hardware(hw_index)
         if chosen is None:
             chosen = self.networks[int(self.np_random.integers(len(self.networks)))]
-        self.network = _resolve(chosen)
+        self.network = as_network(chosen)
         key = self.network.content_hash()
         if key not in self._feasibility:
             feas = GroupFeasibility.for_network(self.network, self.evaluator, self.max_group_layers)
@@ -251,11 +260,8 @@ class FusionEnv(gym.Env):
         return -(self._running_objective() - before) / self._baseline_value()
 
     def _running_objective(self) -> float:
-        if self.objective == "latency":
-            return self._cycles
-        if self.objective == "energy":
-            return self._energy
-        return self._energy * self._cycles / (self.hw.clock_mhz * 1e6)
+        return objective_value(self.objective, self._cycles, self._energy,
+                               self._cycles / (self.hw.clock_mhz * 1e6))
 
     def _baseline_of(self, network: Network) -> tuple[float, float, float]:
         key = network.content_hash()
@@ -270,7 +276,7 @@ class FusionEnv(gym.Env):
 
     def _baseline_value(self) -> float:
         cycles, energy, seconds = self._baseline
-        return {"latency": cycles, "energy": energy, "edp": energy * seconds}[self.objective]
+        return objective_value(self.objective, cycles, energy, seconds)
 
     def _final_info(self) -> dict[str, Any]:
         schedule = Schedule(tuple(self._groups), self.network.name, self.network.content_hash())
@@ -285,11 +291,3 @@ class FusionEnv(gym.Env):
             "baseline": self._baseline_value(),
             "speedup": self._baseline_value() / total if total else float("inf"),
         }
-
-
-def _resolve(network: Network | str) -> Network:
-    if isinstance(network, Network):
-        return network
-    from accelerator.workloads.zoo import get_network
-
-    return get_network(str(network))

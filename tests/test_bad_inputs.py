@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
-import onnx_helpers as oh
+import helpers.onnx_models as oh
 
 CATALOGUE = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text())
 
@@ -32,6 +32,12 @@ def _onnx_model(kind: str):
         nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3],
                                   pads=[1, 1, 1, 1])]
         return oh.make_model(nodes, ["N", 3, "H", "W"], [oh.weight("w", [8, 3, 3, 3])])
+    if kind == "attention_dynamic_sequence":
+        return oh.attention_model(seq_dim="S")
+    if kind == "attention_matmul_mismatch":
+        return oh.attention_model(key_width=48)
+    if kind == "attention_heads_mismatch":
+        return oh.attention_model(heads=5)
     raise ValueError(kind)
 
 

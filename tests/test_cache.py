@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.lowering import GroupSpec, infeasibility, lower_group
-from accelerator.schedule import Schedule, evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 
 

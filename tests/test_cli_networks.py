@@ -7,8 +7,8 @@ from onnx import helper
 
 from accelerator.workloads.zoo import get_network, zoo_names
 from experiments.cli import main
-from onnx_helpers import make_model, network_to_onnx, save
-from test_zoo import MAC_TOLERANCE, PUBLISHED_MACS
+from helpers.onnx_models import make_model, network_to_onnx, save
+from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
 
 
 def run(capsys, *argv):

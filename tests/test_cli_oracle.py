@@ -5,10 +5,11 @@ import json
 import pytest
 
 from accelerator.config import load_config
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 from experiments.cli import main
-from onnx_helpers import network_to_onnx, save
+from helpers.onnx_models import network_to_onnx, save
 
 
 def run(capsys, *argv):

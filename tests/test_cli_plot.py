@@ -16,7 +16,7 @@ from accelerator.config import load_config
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.zoo import get_network
 from experiments.cli import main
-from test_plots import NETWORKS, SCHEDULERS, make_run_dir
+from helpers.run_dirs import NETWORKS, SCHEDULERS, make_run_dir
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from accelerator.config import load_config
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import evaluate
+from accelerator.schedule import Schedule
 from accelerator.trace_export import schedule_trace
 from accelerator.workloads.zoo import get_network
 from experiments.cli import main

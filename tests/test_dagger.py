@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from accelerator.schedule import evaluate
+from accelerator.evaluator import evaluate
 from accelerator.workloads.zoo import get_network
 from agents.dagger import ExactExpert
 from agents.oracle import OracleScheduler
@@ -18,7 +18,7 @@ from envs.fusion_env import FusionEnv
 from experiments.cli import main
 from experiments.orchestration.config import load_experiment
 from experiments.orchestration.runner import train
-from test_oracle import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_mobile
+from helpers.small_networks import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_mobile
 
 NETS = [small_branchy(), small_mobile(), get_network("tiny_residual")]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accelerator.config import load_config
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 from agents.demonstrations import behaviour_cloning, oracle_demonstrations
 from agents.oracle import OracleScheduler

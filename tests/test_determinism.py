@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from accelerator import lowering
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import Group, Schedule, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.schedule import Group, Schedule
 from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
 
@@ -85,9 +85,9 @@ CASES = _cases()
 
 EVALUATE_SCRIPT = """
 import json, sys
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 
 out = []
@@ -148,8 +148,8 @@ ORACLE_CASES = [("tiny_residual", "dlfusion16", 8), ("synthetic:5:8", "dlfusion1
 
 ORACLE_SCRIPT = """
 import json, sys
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
+from accelerator.evaluator import GroupEvaluator
 from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
 
@@ -196,7 +196,7 @@ def test_cli_oracle_json_is_identical_across_runs(tmp_path):
 
 @pytest.mark.parametrize("case", CASES[:3], ids=lambda c: f"{c['network']}@{c['hw']}")
 def test_simulating_a_group_twice_in_one_process_is_identical(case):
-    from accelerator.cache import run_group
+    from accelerator.evaluator import run_group
     from accelerator.lowering import GroupSpec
 
     hw, net = load_config(case["hw"]), get_network(case["network"])

@@ -11,15 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import InfeasibleError
-from accelerator.schedule import GroupResult, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.results import GroupResult
 from accelerator.workloads.zoo import get_network
 from agents.brute_force import compositions
 from envs.feasibility import GroupFeasibility
 from envs.fusion_env import FusionEnv
-from test_oracle import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain, small_mobile
+from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
+                                    small_mobile)
 
 HW = load_config()
 SMALL = [small_chain(), small_branchy(), small_mobile(), get_network("tiny_residual"),
@@ -66,6 +67,33 @@ def test_registered_with_gymnasium():
         mask = env.get_wrapper_attr("action_masks")()
         _, _, terminated, _, info = env.step(int(np.flatnonzero(mask)[-1]))
     assert info["latency_cycles"] > 0
+    env.close()
+
+
+def test_gym_make_with_no_arguments_passes_the_env_checker():
+    """What every Gymnasium user tries first: the default networks on the default hardware."""
+    from envs.fusion_env import DEFAULT_NETWORKS
+
+    env = gymnasium.make(envs.ENV_ID)
+    inner = env.unwrapped
+    assert [n.name for n in inner.networks] == list(DEFAULT_NETWORKS)
+    assert inner.hw.key == load_config().key and inner.objective == "latency"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(inner)
+        check_env(env)
+    obs, info = env.reset(seed=0)
+    assert info["network"] in DEFAULT_NETWORKS and env.observation_space.contains(obs)
+    env.close()
+
+
+def test_gym_make_with_networks_and_hw_passes_the_env_checker():
+    env = gymnasium.make(envs.ENV_ID, networks=["TINY_CHAIN", "synthetic:3:6"], hw="pynq")
+    assert [n.name for n in env.unwrapped.networks] == ["tiny_chain", "synthetic:3:6"]
+    assert env.unwrapped.hw.name == "pynq"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped)
     env.close()
 
 
@@ -283,8 +311,8 @@ def test_unschedulable_network_is_reported_at_reset():
 
 def test_schedule_only_mode_simulates_nothing():
     """compute_rewards=False: a deployed policy's search costs zero simulator calls."""
-    from accelerator.cache import GroupEvaluator
     from accelerator.config import load_config
+    from accelerator.evaluator import GroupEvaluator
     from envs.fusion_env import FusionEnv
 
     hw = load_config()

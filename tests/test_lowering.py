@@ -192,7 +192,8 @@ def test_infeasible_group_has_a_reason():
 
 
 def test_infeasible_group_in_schedule_is_a_one_line_error():
-    from accelerator.schedule import Schedule, ScheduleError, evaluate
+    from accelerator.evaluator import evaluate
+    from accelerator.schedule import Schedule, ScheduleError
 
     net = get_network("tiny_chain")
     with pytest.raises(ScheduleError) as err:

@@ -4,67 +4,17 @@ import math
 
 import pytest
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.workloads.network import NetworkBuilder
 from accelerator.workloads.zoo import get_network
 from agents.brute_force import BruteForceScheduler, compositions
 from agents.oracle import OracleScheduler
+from helpers.small_networks import (CHEAP_LAUNCH_HW, SMALL_NETWORKS, evaluator_for, small_branchy,
+                                    small_chain, small_mobile)
 
 HW = load_config()
-# Cheap launches and barriers: fusing everything is no longer the obvious answer, so the
-# cross-check exercises real trade-offs between boundaries and core counts.
-CHEAP_LAUNCH_HW = HW.with_(name="cheap-launch", launch_overhead_cycles=300,
-                           sync_cycles_per_core=40)
-
-
-# ---- small networks (16x16 maps: a few ms per group simulation) -----------------------
-def small_chain():
-    b = NetworkBuilder("small_chain", (16, 16, 16))
-    x = b.conv(None, 32, 3, 1, name="c1")
-    x = b.conv(x, 32, 3, 2, name="c2")
-    x = b.pool(x, 2, 2, name="pool")
-    b.conv(x, 64, 1, 1, name="c3")
-    return b.build()
-
-
-def small_branchy():
-    """A concat of two branches and a residual add over it."""
-    b = NetworkBuilder("small_branchy", (16, 16, 16))
-    x = b.conv(None, 32, 3, 1, name="stem")
-    a = b.conv(x, 16, 1, 1, name="b1")
-    c = b.conv(x, 32, 3, 1, name="b3")
-    x = b.concat(a, c, name="cat")
-    y = b.conv(x, 48, 3, 1, name="c")
-    b.add(y, x, name="add")
-    return b.build()
-
-
-def small_mobile():
-    """An inverted-residual block, a global pool and a classifier."""
-    b = NetworkBuilder("small_mobile", (32, 16, 16))
-    x = b.conv(None, 32, 1, 1, name="expand")
-    y = b.conv(x, 32, 3, 1, groups=32, name="dw")
-    y = b.conv(y, 32, 1, 1, activation="none", name="project")
-    x = b.add(y, x, name="add")
-    x = b.global_pool(x, name="gap")
-    b.dense(x, 10, name="fc")
-    return b.build()
-
-
-SMALL_NETWORKS = {"small_chain": small_chain, "small_branchy": small_branchy,
-                  "small_mobile": small_mobile}
-
-_EVALUATORS: dict[str, GroupEvaluator] = {}
-
-
-def evaluator_for(hw):
-    """One memo per hardware for the whole test session (tests share simulations)."""
-    if hw.key not in _EVALUATORS:
-        _EVALUATORS[hw.key] = GroupEvaluator(hw)
-    return _EVALUATORS[hw.key]
 
 
 def test_compositions_are_complete():
@@ -195,9 +145,7 @@ def test_bounds_are_memoized_per_evaluator_and_group_shape():
 def test_relaxed_schedule_follows_the_simulators_token_rules():
     from accelerator import sim
     from accelerator.isa import GEMM, LOAD, MEM_INP, STORE, Insn
-    from agents.bounds import _TOKEN_QUEUES, relaxed_end
-
-    assert _TOKEN_QUEUES == sim._QUEUES
+    from agents.bounds import relaxed_end
     load = Insn(LOAD, MEM_INP, nbytes=4096)
     load.push_next = True
     gemm = Insn(GEMM, cycles=1000)

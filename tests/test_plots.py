@@ -14,17 +14,19 @@ import numpy as np
 import pytest
 
 from accelerator.config import load_config
+from accelerator.evaluator import evaluate
 from accelerator.isa import MODULE_NAMES
-from accelerator.schedule import Group, Schedule, ScheduleError, evaluate
+from accelerator.schedule import Group, Schedule, ScheduleError
 from accelerator.workloads.network import NetworkBuilder
 from experiments.plots import PlotError, binned_overlap, save_figure
-from experiments.plots.pipeline import (DRAM_ROW, plot_pipeline, simulate_schedule_trace,
-                                        timeline)
+from experiments.plots.pipeline import (DRAM_ROW, PipelineOptions, plot_pipeline,
+                                        simulate_schedule_trace, timeline)
 from experiments.plots.schedule_diagram import plot_schedules
 from experiments.plots.training import (RunDirError, load_curve, load_eval, plot_eval_schedules,
                                         plot_learning_curve, plot_quality_vs_cost, plot_run,
                                         plot_speedup)
 from experiments.plots.utilization import plot_utilization, utilization_data
+from helpers.run_dirs import NETWORKS, SCHEDULERS, make_run_dir
 
 
 # ---- fixtures --------------------------------------------------------------------------------
@@ -171,7 +173,8 @@ def test_only_cores_that_worked_get_rows(net, hw):
     fig = plot_pipeline(net, Schedule.no_fusion(net, 2), hw)
     assert _rows_of(fig.axes[0]) == ["c0 load", "c0 compute", "c0 store",
                                      "c1 load", "c1 compute", "c1 store", DRAM_ROW]
-    fig = plot_pipeline(net, Schedule.no_fusion(net, 2), hw, all_cores=True)
+    fig = plot_pipeline(net, Schedule.no_fusion(net, 2), hw,
+                        options=PipelineOptions(all_cores=True))
     assert len(_rows_of(fig.axes[0])) == 2 * 3 + 1  # all cores of the schedule, not of hw
     # 32 output channels split by channel blocks of 16: a 4-core group keeps 2 cores idle
     b = NetworkBuilder("one_conv", (16, 16, 16))
@@ -183,12 +186,13 @@ def test_only_cores_that_worked_get_rows(net, hw):
     rows = _rows_of(fig.axes[0])
     assert len(rows) == 3 * (4 - len(idle)) + 1
     assert not any(r.startswith(f"c{c} ") for c in idle for r in rows)
-    fig = plot_pipeline(one, Schedule.no_fusion(one, 4), hw, traces=traces, all_cores=True)
+    fig = plot_pipeline(one, Schedule.no_fusion(one, 4), hw, traces=traces,
+                        options=PipelineOptions(all_cores=True))
     assert len(_rows_of(fig.axes[0])) == 4 * 3 + 1
 
 
 def test_bar_widths_per_row_equal_simulator_busy_cycles(net, schedule, hw, traces):
-    fig = plot_pipeline(net, schedule, hw, traces=traces, max_bars=10**6)
+    fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(max_bars=10**6))
     assert fig.fusiongym["aggregated"] is False
     ax = fig.axes[0]
     checked = 0
@@ -205,7 +209,8 @@ def test_bar_widths_per_row_equal_simulator_busy_cycles(net, schedule, hw, trace
 
 
 def test_binned_rows_sum_to_busy_cycles(net, schedule, hw, traces):
-    fig = plot_pipeline(net, schedule, hw, traces=traces, max_bars=10, bins=97)
+    fig = plot_pipeline(net, schedule, hw, traces=traces,
+                        options=PipelineOptions(max_bars=10, bins=97))
     meta = fig.fusiongym
     assert meta["aggregated"] is True and meta["bins"] == 97
     ax = fig.axes[0]
@@ -223,7 +228,7 @@ def test_binned_rows_sum_to_busy_cycles(net, schedule, hw, traces):
 def test_window_clips_bars_to_the_window(net, schedule, hw, traces):
     total = sum(r.latency_cycles for _, r, _ in traces)
     t0, t1 = 0.3 * total, 0.7 * total
-    fig = plot_pipeline(net, schedule, hw, traces=traces, window=(t0, t1))
+    fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(window=(t0, t1)))
     ax = fig.axes[0]
     assert ax.get_xlim() == pytest.approx((t0, t1))
     expected = 0.0
@@ -237,7 +242,7 @@ def test_window_clips_bars_to_the_window(net, schedule, hw, traces):
 
 
 def test_group_zoom_shows_that_group_only(net, schedule, hw, traces):
-    fig = plot_pipeline(net, schedule, hw, traces=traces, group=2)
+    fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(group=2))
     ax = fig.axes[0]
     start = traces[2].offset_cycles - hw.launch_overhead_cycles
     assert ax.get_xlim() == pytest.approx((start, start + traces[2].result.latency_cycles))
@@ -247,7 +252,7 @@ def test_group_zoom_shows_that_group_only(net, schedule, hw, traces):
 
 
 def test_microseconds_axis(net, schedule, hw, traces):
-    fig = plot_pipeline(net, schedule, hw, traces=traces, time_unit="us")
+    fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(time_unit="us"))
     ax = fig.axes[0]
     assert ax.get_xlabel() == "time (µs)"
     total = sum(r.latency_cycles for _, r, _ in traces)
@@ -264,7 +269,7 @@ def test_microseconds_axis(net, schedule, hw, traces):
 ])
 def test_bad_zoom_is_a_user_error(net, schedule, hw, traces, kwargs, match):
     with pytest.raises(PlotError, match=match):
-        plot_pipeline(net, schedule, hw, traces=traces, **kwargs)
+        plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(**kwargs))
 
 
 def test_timeline_counts_only_timed_instructions(hw, traces):
@@ -291,7 +296,7 @@ def test_dram_row_and_bandwidth_under_both_dram_models(net, hw, arbitration):
     overlapping = any(b[0] < a[1] for a, b in zip(bursts, bursts[1:]))
     # one bus, burst by burst: bursts never overlap; fair share: transfers may
     assert overlapping == (arbitration == "fair_share")
-    fig = plot_pipeline(net, sched, hw, traces=traces, max_bars=10**6)
+    fig = plot_pipeline(net, sched, hw, traces=traces, options=PipelineOptions(max_bars=10**6))
     assert _bar_widths(fig.axes[0], f"{DRAM_ROW}|") == pytest.approx(_dram_busy(traces))
     data = utilization_data(traces, hw, bins=64)
     assert (data.dram_bytes_per_cycle <= hw.dram_bandwidth_bytes_per_cycle * (1 + 1e-9)).all()
@@ -364,34 +369,6 @@ def test_schedule_diagram_checks_its_input(net, schedule, hw):
         plot_schedules(net, bad)  # without hardware: coverage is still checked
     fig = plot_schedules(net, schedule, latencies=[123])
     assert "123 cycles" in _rows_of(fig.axes[0])[0]
-
-
-# ---- training / evaluation run dirs ---------------------------------------------------------
-NETWORKS = ["tiny_chain", "tiny_residual", "resnet18"]
-SCHEDULERS = ["no-fusion", "heuristic", "oracle", "ppo"]
-
-
-def make_run_dir(path, networks=NETWORKS, schedulers=SCHEDULERS, curve=True, evaluation=True):
-    path.mkdir(parents=True, exist_ok=True)
-    if curve:
-        rows = ["timesteps,mean_return,eval_ratio_to_oracle,extra"]
-        for i, t in enumerate([2048, 1024, 3072, 4096, 5120]):  # out of order on purpose
-            ratio = "" if i % 2 else f"{1.5 - 0.1 * i:.2f}"
-            rows.append(f"{t},{-1.0 + 0.05 * i:.3f},{ratio},x")
-        (path / "curve.csv").write_text("\n".join(rows) + "\n")
-    if evaluation:
-        results = []
-        for n, net in enumerate(networks):
-            for s, sched in enumerate(schedulers):
-                results.append({"network": net, "scheduler": sched,
-                                "latency_cycles": 1000 - 10 * s,
-                                "ratio_to_oracle": (None if sched == "ppo" and n == 0
-                                                    else 1 + 0.1 * s),
-                                "speedup_vs_no_fusion": 1.0 + 0.25 * s + 0.1 * n,
-                                "sim_calls": 0 if sched == "no-fusion" else 10 ** (s + 1),
-                                "wall_seconds": 0.01 * s})
-        (path / "eval.json").write_text(json.dumps({"networks": networks, "results": results}))
-    return path
 
 
 def test_learning_curve_draws_both_series_sorted(tmp_path):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
+from accelerator.evaluator import GroupEvaluator
 from accelerator.workloads.network import NetworkBuilder
 from accelerator.workloads.zoo import get_network
 from agents.oracle import OracleScheduler
@@ -151,14 +151,14 @@ def _sequential(names_or_nets, hw):
         oracle = OracleScheduler(max_group_layers=BATCH_MAX_LAYERS, progress=False, evaluator=ev,
                                  **exhaustive)
         schedule = oracle.schedule(net, hw)
-        feasible = {key for key, r in ev._memo.items() if r.feasible}
+        feasible = {key for key in ev.keys() if ev.peek(key).feasible}
         assert oracle.last_cost.sim_calls == len(feasible)
         out[net.name] = (schedule, ev.sim_calls, feasible, oracle.candidates, net)
     return out
 
 
 def _check_batch(report, seq, hw):
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import evaluate
 
     for name, (schedule, _, _, _, net) in seq.items():
         entry = report.entries[name]

@@ -4,17 +4,18 @@ import json
 
 import pytest
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import load_config
 from accelerator.errors import UserInputError
-from accelerator.schedule import Schedule, evaluate
+from accelerator.evaluator import GroupEvaluator, evaluate
+from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 from agents import SCHEDULERS, make_scheduler, register_scheduler, scheduler_names
 from agents.base import Scheduler
 from agents.baselines import NoFusionScheduler, RandomScheduler
 from agents.heuristic import DEFAULT_THRESHOLDS, HeuristicScheduler, load_thresholds
 from agents.heuristic_sweep import CATEGORIES, _table, synthesized_layers
-from test_oracle import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain, small_mobile
+from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
+                                    small_mobile)
 
 HW = load_config()
 

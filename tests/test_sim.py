@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from accelerator.cache import run_group
 from accelerator.config import load_config
 from accelerator.errors import DeadlockError
+from accelerator.evaluator import run_group
 from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MEM_INP,
                              MEM_WGT, STORE, STORE_MODULE, Insn)
 from accelerator.lowering import GroupSpec, lower_group
@@ -41,7 +41,11 @@ CASES = [
     (DLF, "resnet18", 16, 17, 16),
     (DLF, "resnet18", 26, 27, 16),  # 7x7 map on 16 cores: channel split
     (DLF, "resnet18", 30, 31, 8),  # dense on 8 cores
-    (DLF, "dcgan", 1, 3, 2),  # transposed convolutions fused
+    (DLF, "dcgan", 2, 4, 2),  # transposed convolutions fused
+    (DLF, "resnet18", 2, 4, 2),  # conv, conv fused with a line buffer
+    (DLF, "resnet18", 23, 24, 1),  # streamed weights, weight-chunk loop outermost
+    (DLF, "resnet18", 28, 31, 4),  # fused group split by the last layer's output channels
+    (DLF.with_(requantize_in_gemm=True), "resnet18", 2, 5, 4),  # no requantise ALU pass
     (DLF, "squeezenet1_1", 3, 7, 4),  # fire module with concat
     (DLF.with_(virtual_threads=1), "tiny_residual", 0, 6, 2),
 ]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from accelerator.errors import UserInputError
-from accelerator.schedule import GroupResult
+from accelerator.results import GroupResult
 from accelerator.store import (RESULT_FIELDS, GroupStore, StoreError, group_key, result_from_dict,
                                result_to_dict)
 
@@ -206,8 +206,8 @@ def test_directory_path_is_an_error(tmp_path):
 
 def test_lookup_or_run_serves_the_simulated_result(tmp_path):
     """What GroupEvaluator will do on a memo miss: a store hit equals a fresh simulation."""
-    from accelerator.cache import run_group
     from accelerator.config import load_config
+    from accelerator.evaluator import run_group
     from accelerator.lowering import GroupSpec
     from accelerator.store import lookup_or_run
     from accelerator.workloads.zoo import get_network

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig, load_config
+from accelerator.evaluator import GroupEvaluator, run_group
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.sim import simulate
 from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
@@ -241,19 +241,30 @@ def test_every_fusion_traffic_increase_has_a_known_cause():
     print(f"\nfusion increased DRAM bytes in {increases} windows; causes: {causes}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fusion can increase DRAM traffic in this model: fused tiles are smaller (intermediates "
-    "share the input buffer), halos are re-read per tile, and weights that no longer fit "
-    "together are re-streamed per tile (e.g. pynq resnet18 layers 9..12: 24x the bytes)"))
-def test_fusion_never_increases_dram_bytes_anywhere():
-    """The unrestricted claim, kept as a record: it does not hold (see the reason)."""
-    for net, start, end, cores in _windows(2):
+def test_fusion_never_increases_dram_bytes_unless_faster():
+    """The planner's invariant on every 2-3 layer window (1 and 4 cores): a fused group
+    moves no more DRAM bytes than its layers apart, or its simulated latency is lower. It
+    used to be a strict xfail: taking the largest tile that fits, 543 of 1,760 windows
+    moved more bytes (217 of them also slower). Where no fused plan pays, the planner
+    refuses the fusion; that stays a minority of the windows."""
+    checked = more_bytes = refused = 0
+    for net, start, end, cores in _windows():
+        if "does not pay" in (_EVALUATOR.infeasible_reason(net, start, end, cores) or ""):
+            refused += 1
+            continue
         pair = _fused_and_separate(net, start, end, cores)
         if pair is None:
             continue
         fused, separate = pair
-        assert fused.dram_bytes_read + fused.dram_bytes_written <= sum(
-            s.dram_bytes_read + s.dram_bytes_written for s in separate)
+        checked += 1
+        fused_bytes = fused.dram_bytes_read + fused.dram_bytes_written
+        if fused_bytes <= sum(s.dram_bytes_read + s.dram_bytes_written for s in separate):
+            continue
+        more_bytes += 1
+        assert fused.latency_cycles < sum(s.latency_cycles for s in separate), (
+            net.name, start, end, cores)
+    print(f"\n{checked} windows, {more_bytes} move more bytes (all faster), {refused} refused")
+    assert checked > 1000 and refused < checked // 4
 
 
 def test_fusion_removes_the_intermediate_traffic():

@@ -8,28 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.workloads.network import LayerKind, WorkloadError
+from accelerator.workloads.network import RECIPE_KINDS, LayerKind, WorkloadError
 from accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
                              zoo_names)
+from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
 
-MAC_TOLERANCE = 0.03  # published figures are rounded to 2-3 significant digits
-
-# Multiply-accumulates at 224x224, batch 1, and where each figure is published.
-# (torchvision's model docs list "GFLOPS" that are in fact GMACs: 1.81 for ResNet-18.)
-PUBLISHED_MACS = {
-    "resnet18": 1.82e9,  # He et al. 2016, Table 1 ("1.8 x 10^9 FLOPs"); torchvision 1.81
-    "resnet18_vta": 1.82e9,  # the same network plus one 12.8 M-MAC 1x1 shortcut
-    "resnet34": 3.6e9,  # He et al. 2016, Table 1 ("3.6 x 10^9"); torchvision 3.66
-    "resnet50": 4.1e9,  # torchvision docs, ResNet50_Weights.IMAGENET1K_V1 (v1.5): 4.09
-    "mobilenet_v1": 569e6,  # Howard et al. 2017, Table 1 / Table 8: 569 million mult-adds
-    "mobilenet_v2": 300e6,  # Sandler et al. 2018, Table 4: 300 M multiply-adds; tv 0.30
-    "vgg16": 15.5e9,  # torchvision docs, VGG16_Weights: 15.47; Simonyan & Zisserman
-    "alexnet": 0.72e9,  # torchvision docs, AlexNet_Weights: 0.71 (the single-GPU variant)
-    "squeezenet1_1": 0.35e9,  # torchvision docs, SqueezeNet1_1_Weights: 0.35
-}
-
-# Parameter counts from the torchvision model docs; ours count weights only (no biases or
-# BatchNorm parameters), one byte each at int8.
 PUBLISHED_PARAMS = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
     "mobilenet_v2": 3_504_872, "vgg16": 138_357_544, "alexnet": 61_100_840,
@@ -200,6 +183,7 @@ def test_synthetic_covers_every_block_type():
         for seed in range(40):
             kinds[kind].update(layer.kind for layer in synthetic(seed, 20, kind).layers)
     seen = set().union(*kinds.values())
-    assert seen == set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D}
+    # the synthetic generator builds CNNs: no transposed convs, no transformer kinds
+    assert seen == set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D, LayerKind.MATMUL} - RECIPE_KINDS
     assert kinds["residual"][LayerKind.ADD] > kinds["mixed"][LayerKind.ADD] > 0
     assert kinds["mixed"][LayerKind.CONCAT] > 0

@@ -9,10 +9,21 @@ pixel, or an ALU pass over accumulator vectors):
 - a global pool is a pool whose window covers the whole map;
 - a transposed convolution is kept as its own kind; its MACs are the useful ones
   (``H_in * W_in * C_in * C_out/groups * kh * kw``), which is what a sub-pixel
-  decomposition into ``stride**2`` stride-1 convolutions executes.
+  decomposition into ``stride**2`` stride-1 convolutions executes;
+- a sequence of tokens is a (channels = width, H = tokens, W = 1) map, so a dense layer
+  applied to every token (a transformer's linear) is a 1x1 convolution over it;
+- a matmul of two activations (attention scores Q.K^T and context P.V, batched over
+  heads) is a grouped 1x1 convolution with ``groups = heads`` whose weight is the second
+  operand (``inputs[1]``): it is loaded through the weight path. For Q.K^T the output
+  channels are (head, key token), for P.V (head, per-head width); either way the second
+  operand holds ``c_out * c_in / groups`` elements;
+- LayerNorm, Softmax (over the ``c / groups`` channels of each head), GELU, LRN and the
+  elementwise MUL / SUB of two tensors are ALU layers whose per-element cost is listed in
+  :mod:`accelerator.op_costs`.
 
 A :class:`Network` holds layers in a topological order with explicit producer -> consumer
 edges (``Layer.inputs`` are indices of earlier layers; an empty tuple reads the network
+input, and so does :data:`NETWORK_INPUT` among several inputs, e.g. a residual sum over the
 input), so residual connections are real edges.
 """
 
@@ -24,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from accelerator.errors import UserInputError
+from accelerator.op_costs import alu_passes
 
 
 class WorkloadError(UserInputError):
@@ -40,13 +52,27 @@ class LayerKind(str, Enum):
     GLOBAL_AVG_POOL = "global_avg_pool"
     ADD = "add"  # elementwise sum of >= 2 inputs of equal shape
     CONCAT = "concat"  # channel concatenation
+    MATMUL = "matmul"  # activation x activation (inputs[1] is the weight operand), per head
+    LAYERNORM = "layernorm"  # over the channels of each token
+    SOFTMAX = "softmax"  # over the c / groups channels of each head, per token
+    GELU = "gelu"
+    LRN = "lrn"  # local response normalisation across channels
+    MUL = "mul"  # elementwise product of two equal-shape tensors
+    SUB = "sub"  # elementwise difference of two equal-shape tensors
 
 
 GEMM_KINDS = frozenset(
-    {LayerKind.CONV2D, LayerKind.DEPTHWISE_CONV2D, LayerKind.CONV_TRANSPOSE2D, LayerKind.DENSE}
+    {LayerKind.CONV2D, LayerKind.DEPTHWISE_CONV2D, LayerKind.CONV_TRANSPOSE2D, LayerKind.DENSE,
+     LayerKind.MATMUL}
 )
+# elementwise layers over several equal-shape inputs (every input is read in full)
+ELTWISE_KINDS = frozenset({LayerKind.ADD, LayerKind.MUL, LayerKind.SUB})
+# ALU layers whose per-element cost is an op_costs recipe; they keep the shape
+RECIPE_KINDS = frozenset({LayerKind.LAYERNORM, LayerKind.SOFTMAX, LayerKind.GELU, LayerKind.LRN,
+                          LayerKind.MUL, LayerKind.SUB})
 POOL_KINDS = frozenset({LayerKind.MAX_POOL, LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL})
 ACTIVATIONS = ("none", "relu", "clip")
+NETWORK_INPUT = -1  # in Layer.inputs of a multi-input layer: the network input
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +119,12 @@ class Layer:
             )
         if self.kind == LayerKind.DEPTHWISE_CONV2D and self.groups != self.c_in:
             raise WorkloadError(f"layer {self.name!r}: depthwise conv needs groups == c_in")
-        if self.kind in (LayerKind.ADD, LayerKind.MAX_POOL, LayerKind.AVG_POOL,
-                         LayerKind.GLOBAL_AVG_POOL) and self.c_in != self.c_out:
+        if (self.kind in POOL_KINDS | ELTWISE_KINDS | RECIPE_KINDS) and self.c_in != self.c_out:
             raise WorkloadError(f"layer {self.name!r}: {self.kind.value} keeps the channel count")
+        if self.kind in RECIPE_KINDS | {LayerKind.MATMUL} and (
+                self.kernel, self.stride, self.padding) != ((1, 1), (1, 1), (0, 0, 0, 0)):
+            raise WorkloadError(f"layer {self.name!r}: {self.kind.value} is per position "
+                                "(kernel 1, stride 1, no padding)")
         if self.h_out < 1 or self.w_out < 1:
             raise WorkloadError(
                 f"layer {self.name!r}: output would be {self.h_out}x{self.w_out} "
@@ -126,7 +155,7 @@ class Layer:
     @property
     def input_elements(self) -> int:
         """Elements of all inputs together (an add of two tensors reads both)."""
-        n_inputs = max(1, len(self.inputs)) if self.kind == LayerKind.ADD else 1
+        n_inputs = max(1, len(self.inputs)) if self.kind in ELTWISE_KINDS else 1
         return self.batch * self.c_in * self.h_in * self.w_in * n_inputs
 
     @property
@@ -137,7 +166,9 @@ class Layer:
     def weight_elements(self) -> int:
         if not self.is_gemm:
             return 0
-        return self.c_out * (self.c_in // self.groups) * self.kernel[0] * self.kernel[1]
+        per_sample = self.c_out * (self.c_in // self.groups) * self.kernel[0] * self.kernel[1]
+        # a matmul's second operand is an activation: one per sample, not shared
+        return per_sample * (self.batch if self.kind == LayerKind.MATMUL else 1)
 
     # ---- work -----------------------------------------------------------------------
     @property
@@ -160,6 +191,8 @@ class Layer:
             return self.output_elements * self.kernel[0] * self.kernel[1]
         if self.kind == LayerKind.ADD:
             return self.output_elements * max(1, len(self.inputs) - 1)
+        if self.kind in RECIPE_KINDS:
+            return self.output_elements * alu_passes(self.kind.value)
         return 0  # concat moves data only
 
     # ---- bytes ----------------------------------------------------------------------
@@ -209,6 +242,8 @@ class Network:
         consumers: list[list[int]] = [[] for _ in layers]
         for i, layer in enumerate(layers):
             for p in layer.inputs:
+                if p == NETWORK_INPUT and len(layer.inputs) > 1:
+                    continue
                 if not 0 <= p < i:
                     raise WorkloadError(
                         f"network {self.name!r}: layer {i} ({layer.name}) reads layer {p}, "
@@ -220,7 +255,8 @@ class Network:
 
     def _check_input_shapes(self, i: int, layer: Layer) -> None:
         if layer.inputs:
-            shapes = [(self.layers[p].c_out, self.layers[p].h_out, self.layers[p].w_out)
+            shapes = [tuple(self.input_shape) if p == NETWORK_INPUT else
+                      (self.layers[p].c_out, self.layers[p].h_out, self.layers[p].w_out)
                       for p in layer.inputs]
         else:
             shapes = [tuple(self.input_shape)]
@@ -234,8 +270,18 @@ class Network:
             return
         if layer.kind == LayerKind.ADD and len(shapes) < 2:
             raise WorkloadError(f"{where}: add needs at least two inputs")
-        if layer.kind not in (LayerKind.ADD,) and len(shapes) != 1:
-            raise WorkloadError(f"{where}: {layer.kind.value} takes one input, got {len(shapes)}")
+        n_inputs = {LayerKind.ADD: len(shapes), LayerKind.MUL: 2, LayerKind.SUB: 2,
+                    LayerKind.MATMUL: 2}.get(layer.kind, 1)
+        if len(shapes) != n_inputs:
+            raise WorkloadError(f"{where}: {layer.kind.value} takes {n_inputs} input(s), "
+                                f"got {len(shapes)}")
+        if layer.kind == LayerKind.MATMUL:
+            operand = shapes.pop()  # the weight operand: any layout with the right size
+            per_sample = layer.weight_elements // layer.batch
+            if operand[0] * operand[1] * operand[2] != per_sample:
+                raise WorkloadError(f"{where}: the second operand {tuple(operand)} does not hold "
+                                    f"the {per_sample} elements a {layer.groups}-head matmul "
+                                    f"{layer.c_in}->{layer.c_out} needs")
         expected = (layer.c_in, layer.h_in, layer.w_in)
         for s in shapes:
             if tuple(s) != expected:
@@ -246,7 +292,7 @@ class Network:
 
     @property
     def edges(self) -> list[tuple[int, int]]:
-        return [(p, i) for i, layer in enumerate(self.layers) for p in layer.inputs]
+        return [(p, i) for i, layer in enumerate(self.layers) for p in layer.inputs if p >= 0]
 
     @property
     def output_layers(self) -> tuple[int, ...]:
@@ -262,7 +308,9 @@ class Network:
         return sum(layer.ops for layer in self.layers)
 
     def weight_bytes(self, bits: int = 8) -> int:
-        return sum(layer.weight_bytes(bits) for layer in self.layers)
+        """Parameter bytes (a matmul's second operand is an activation, not a parameter)."""
+        return sum(layer.weight_bytes(bits) for layer in self.layers
+                   if layer.kind != LayerKind.MATMUL)
 
     def content_hash(self) -> str:
         """A stable hash of the shapes and edges (not of the names)."""
@@ -289,6 +337,11 @@ class Network:
     def summary(self) -> dict:
         return {"name": self.name, "layers": len(self.layers), "macs": self.macs,
                 "weight_bytes": self.weight_bytes(), "hash": self.content_hash()}
+
+
+def _many(xs) -> tuple[int, ...]:
+    """Inputs of a multi-input layer (``None``, the network input, as NETWORK_INPUT)."""
+    return tuple(NETWORK_INPUT if x is None else x for x in xs)
 
 
 def _jsonable(t: tuple) -> tuple:
@@ -392,16 +445,39 @@ class NetworkBuilder:
                             c_in=c, h_in=h, w_in=w, c_out=c, kernel=(h, w),
                             inputs=self._inputs(x))
 
-    def add(self, *xs: int, activation: str = "none", name: str | None = None) -> int:
+    def add(self, *xs: int | None, activation: str = "none", name: str | None = None) -> int:
         c, h, w = self.shape(xs[0])
         return self._append(name=self._name("add", name), kind=LayerKind.ADD, c_in=c, h_in=h,
-                            w_in=w, c_out=c, activation=activation, inputs=tuple(xs))
+                            w_in=w, c_out=c, activation=activation, inputs=_many(xs))
 
     def concat(self, *xs: int, name: str | None = None) -> int:
         shapes = [self.shape(x) for x in xs]
         c = sum(s[0] for s in shapes)
         return self._append(name=self._name("concat", name), kind=LayerKind.CONCAT, c_in=c,
                             h_in=shapes[0][1], w_in=shapes[0][2], c_out=c, inputs=tuple(xs))
+
+    # ---- sequence models: a (width, tokens, 1) map ---------------------------------------
+    def linear(self, x: int | None, c_out: int, activation: str = "none",
+               name: str | None = None) -> int:
+        """A dense layer applied to every token: a 1x1 convolution over the token map."""
+        return self.conv(x, c_out, 1, 1, padding=0, activation=activation,
+                         name=self._name("linear", name))
+
+    def matmul(self, a: int | None, b: int | None, heads: int, c_out: int,
+               name: str | None = None) -> int:
+        """``a`` (tokens x heads*k) times the per-head matrices held in ``b``, giving
+        ``c_out`` channels per token (heads * key tokens for Q.K^T, heads * width for P.V)."""
+        c, h, w = self.shape(a)
+        return self._append(name=self._name("matmul", name), kind=LayerKind.MATMUL, c_in=c,
+                            h_in=h, w_in=w, c_out=c_out, groups=heads, inputs=_many((a, b)))
+
+    def alu(self, kind: LayerKind, *xs: int, groups: int = 1, name: str | None = None) -> int:
+        """A shape-keeping ALU layer (layernorm, softmax over ``groups`` heads, gelu, lrn,
+        mul, sub)."""
+        c, h, w = self.shape(xs[0])
+        inputs = _many(xs) if len(xs) > 1 else self._inputs(xs[0])
+        return self._append(name=self._name(LayerKind(kind).value, name), kind=kind, c_in=c,
+                            h_in=h, w_in=w, c_out=c, groups=groups, inputs=inputs)
 
     def build(self) -> Network:
         return Network(self.name, tuple(self.layers), self.input_shape)  # type: ignore[arg-type]

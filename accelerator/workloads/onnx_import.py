@@ -19,10 +19,16 @@ a layer, folded into one, or listed in :attr:`OnnxImport.notes`):
   the reshaped tensor only where the geometry allows it (a conv needs the NCHW map, a dense
   layer a flattened one).
 - Host-side, only at the very end of the graph: ``Softmax``, ``LogSoftmax``, ``Sigmoid``,
-  ``Tanh`` (a classifier's or generator's last step; the host computes them).
+  ``Tanh`` (a classifier's or generator's last step; the host computes them). A
+  ``Softmax`` inside the graph (attention) is a layer.
+- Transformer graphs (``MatMul`` of two activations, ``LayerNormalization``, the GELU
+  ``Erf`` chain, ``Split``, ``Transpose``, ``Mul`` / ``Div`` / ``Sub``, ``LRN``): see
+  :mod:`accelerator.workloads.onnx_sequence`, which says what each becomes and which of
+  them move data.
 
-Shapes: the single graph input must be NCHW (or [N, F] for a plain MLP) with fixed sizes;
-a symbolic batch dimension is set to 1, any other symbolic dimension is an error. Every
+Shapes: the single graph input must be NCHW, [N, S, D] (a token sequence) or [N, F] (a
+plain MLP) with fixed sizes; a symbolic batch dimension is set to 1, any other symbolic
+dimension (a dynamic sequence length, say) is an error. Every
 layer's output shape is computed here and checked against ONNX shape inference.
 Anything else raises :class:`~accelerator.workloads.network.WorkloadError` with a one-line message.
 """
@@ -36,11 +42,15 @@ from pathlib import Path
 
 from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
                                   ceil_pool_output)
+from accelerator.workloads.onnx_proto import attribute_value, parse_model, tensor_ints
+from accelerator.workloads.onnx_sequence import Axes, SequenceOps, relabel
 
 LAYER_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool",
-                       "GlobalAveragePool", "GlobalMaxPool", "Add", "Concat"})
-FOLDED_OPS = frozenset({"BatchNormalization", "Relu", "Clip"})
-SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
+                       "GlobalAveragePool", "GlobalMaxPool", "Add", "Concat",
+                       "LayerNormalization", "LRN", "Mul", "Sub"})
+FOLDED_OPS = frozenset({"BatchNormalization", "Relu", "Clip", "Div", "Erf", "Split"})
+SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+                       "Transpose"})
 HOST_OPS = frozenset({"Softmax", "LogSoftmax", "Sigmoid", "Tanh"})
 SUPPORTED_OPS = LAYER_OPS | FOLDED_OPS | SHAPE_OPS | HOST_OPS | {"Constant"}
 
@@ -58,25 +68,52 @@ class OnnxImport:
     producer: str
 
 
-def load_onnx(path: str | Path) -> Network:
+def load_onnx(path: str | Path, validate: bool = False) -> Network:
     """The network in an ONNX file (see the module docstring for the mapping)."""
-    return import_onnx(path).network
+    return import_onnx(path, validate).network
 
 
-def import_onnx(path: str | Path) -> OnnxImport:
-    """Like :func:`load_onnx`, and also reports the folded and pass-through nodes."""
+def import_onnx(path: str | Path, validate: bool = False) -> OnnxImport:
+    """Like :func:`load_onnx`, and also reports the folded and pass-through nodes.
+
+    The importer computes every shape itself, so by default it reads the file with the
+    protobuf classes alone (:mod:`accelerator.workloads.onnx_proto`, no ``import onnx``).
+    ``validate=True``, and any failure of that quick path, run the full check: the ONNX
+    checker, ONNX shape inference compared with every computed shape, then the walk,
+    so an error is always the most specific one-line message we have.
+    """
     path = Path(path)
     model = _load(path)
     _check_ops(path, model.graph)
+    if not validate:
+        input_name, dims, notes = _graph_input(path, model.graph)
+        try:
+            importer = _Importer(path, model.graph, input_name, dims, {}, notes)
+            return _result(model, importer, importer.run())
+        except Exception:  # noqa: BLE001 - the validated path below explains what is wrong
+            pass
+    return _import_validated(path, model)
+
+
+def _import_validated(path: Path, model) -> OnnxImport:
     skeleton = _skeleton(model)
     try:
         _onnx().checker.check_model(skeleton)
     except Exception as err:  # checker raises ValidationError, sometimes others
         raise WorkloadError(f"{path}: invalid ONNX model: {_one_line(err)}") from None
     input_name, dims, notes = _graph_input(path, model.graph)
-    inferred = _infer_shapes(path, skeleton, input_name, dims)
+    try:
+        inferred = _infer_shapes(path, skeleton, input_name, dims)
+    except WorkloadError:
+        # our own walk usually says more about the same node (e.g. which reshape cannot
+        # split the width into heads); without inferred shapes it checks only its own
+        _Importer(path, model.graph, input_name, dims, {}, list(notes)).run()
+        raise
     importer = _Importer(path, model.graph, input_name, dims, inferred, notes)
-    network = importer.run()
+    return _result(model, importer, importer.run())
+
+
+def _result(model, importer: "_Importer", network: Network) -> OnnxImport:
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                 default=0)
     return OnnxImport(network=network, notes=tuple(importer.notes),
@@ -106,7 +143,7 @@ def _load(path: Path):
     try:
         # weights are not needed (only their shapes, which the proto carries), so external
         # data files are neither read nor required
-        model = _onnx().load(str(path), load_external_data=False)
+        model = parse_model(path.read_bytes())
     except Exception as err:  # protobuf DecodeError, RuntimeError, ... for non-ONNX bytes
         raise WorkloadError(f"{path}: not a readable ONNX model ({_one_line(err)})") from None
     if not model.graph.node:
@@ -182,9 +219,9 @@ def _graph_input(path: Path, graph) -> tuple[str, list[int], list[str]]:
             label = f"symbolic ({dim.dim_param!r})" if dim.dim_param else "unknown"
             raise WorkloadError(f"{path}: input {value.name!r} dim {axis} is {label}; export "
                                 "the model with a fixed input size")
-    if len(dims) not in (2, 4):
+    if len(dims) not in (2, 3, 4):
         raise WorkloadError(f"{path}: input {value.name!r} has shape {dims}; expected NCHW "
-                            "(4-D) or [N, features] (2-D)")
+                            "(4-D), [N, tokens, width] (3-D) or [N, features] (2-D)")
     return value.name, dims, notes
 
 
@@ -220,9 +257,10 @@ class _Value:
 
     handle: int | None
     dims: tuple[int, ...]
+    axes: Axes | None = None  # what each dim is (see onnx_sequence); None: the NCHW default
 
 
-class _Importer:
+class _Importer(SequenceOps):
     def __init__(self, path: Path, graph, input_name: str, dims: list[int],
                  inferred: dict[str, tuple], notes: list[str]):
         self.path = path
@@ -230,8 +268,13 @@ class _Importer:
         self.inferred = inferred
         self.notes = list(notes)
         self.batch = dims[0]
-        self.input_shape = (dims[1], dims[2], dims[3]) if len(dims) == 4 else (dims[1], 1, 1)
-        self.values: dict[str, _Value] = {input_name: _Value(None, tuple(dims))}
+        if len(dims) == 3:  # tokens are the rows of a (width, tokens, 1) map
+            self.input_shape = (dims[2], dims[1], 1)
+            self.values: dict[str, _Value] = {
+                input_name: _Value(None, tuple(dims), ("n", "h", "c"))}
+        else:
+            self.input_shape = (dims[1], dims[2], dims[3]) if len(dims) == 4 else (dims[1], 1, 1)
+            self.values = {input_name: _Value(None, tuple(dims))}
         self.constants: dict[str, object] = {t.name: t for t in graph.initializer}
         self.layers: list[Layer] = []
         self.layer_output: list[str] = []  # tensor whose readers decide whether we may fold
@@ -246,6 +289,8 @@ class _Importer:
                 if name:
                     self.readers.setdefault(name, []).append(node)
         self.graph_outputs = {v.name for v in graph.output}
+        self.skipped: set[int] = set()  # nodes folded into a later node's layer (GELU)
+        self.gelu_at: dict[int, tuple] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, node, message: str) -> WorkloadError:
@@ -293,9 +338,10 @@ class _Importer:
             return None
         if name not in self.constants:
             raise self.fail(node, f"input {name!r} must be a constant")
-        from onnx import numpy_helper
-
-        return [int(v) for v in numpy_helper.to_array(self.constants[name]).reshape(-1)]
+        try:
+            return tensor_ints(self.constants[name])
+        except ValueError as err:
+            raise self.fail(node, str(err)) from None
 
     def shape_of(self, value: _Value) -> tuple[int, int, int]:
         if value.handle is None:
@@ -321,7 +367,9 @@ class _Importer:
         return c, h, w
 
     def unique_name(self, node, index: int) -> str:
-        base = node.name or f"{node.op_type.lower()}_{index}"
+        return self.unique_name_of(node.name or f"{node.op_type.lower()}_{index}")
+
+    def unique_name_of(self, base: str) -> str:
         name, k = base, 1
         while name in self.names:
             k += 1
@@ -329,17 +377,29 @@ class _Importer:
         self.names.add(name)
         return name
 
-    def add_layer(self, node, index: int, dims: tuple[int, ...] | None = None, **fields) -> None:
-        """Appends a layer; ``dims`` is its ONNX output shape (default: the NCHW map)."""
+    def add_layer(self, node, index: int, dims: tuple[int, ...] | None = None,
+                  axes: Axes | None = None, output: str | None = None, **fields) -> None:
+        """Appends a layer; ``dims`` is its ONNX output shape (default: the NCHW map),
+        ``axes`` their labels, ``output`` the tensor it writes (default: the node's)."""
         layer = Layer(name=self.unique_name(node, index), batch=self.batch, **fields)
         self.layers.append(layer)
-        self.layer_output.append(node.output[0])
+        self.layer_output.append(output or node.output[0])
         if dims is None:
             dims = (self.batch, layer.c_out, layer.h_out, layer.w_out)
-        self.set_output(node, _Value(len(self.layers) - 1, tuple(dims)))
+        self.set_output(node, _Value(len(self.layers) - 1, tuple(dims), axes), output)
 
-    def set_output(self, node, value: _Value) -> None:
-        out = node.output[0]
+    @staticmethod
+    def make_value(handle: int | None, dims: tuple[int, ...], axes: Axes | None) -> _Value:
+        return _Value(handle, dims, axes)
+
+    @staticmethod
+    def inputs_of(value: _Value) -> tuple[int, ...]:
+        return _inputs(value)
+
+    def set_output(self, node, value: _Value, tensor: str | None = None) -> None:
+        """Records ``value`` as the node's first output (or ``tensor``), checked against
+        ONNX shape inference when it ran."""
+        out = tensor or node.output[0]
         expected = self.inferred.get(out)
         if self.trust_inference and expected is not None and tuple(expected) != value.dims:
             raise self.fail(node, f"computed output shape {list(value.dims)} but ONNX shape "
@@ -367,17 +427,19 @@ class _Importer:
 
     # -- the walk --------------------------------------------------------------------------
     def run(self) -> Network:
+        self.find_gelu_chains()
         for index, node in enumerate(self.graph.node):
-            getattr(self, f"op_{node.op_type}")(node, index)
+            if index in self.gelu_at:
+                self.emit_gelu(node, index)
+            elif index not in self.skipped:
+                getattr(self, f"op_{node.op_type}")(node, index)
         return Network(self.path.stem, tuple(self.layers), self.input_shape)
 
     def op_Constant(self, node, index: int) -> None:
-        from onnx import helper
-
         attrs = {a.name: a for a in node.attribute}
         if "value" not in attrs:
             raise self.fail(node, "only tensor-valued Constant nodes are supported")
-        self.constants[node.output[0]] = helper.get_attribute_value(attrs["value"])
+        self.constants[node.output[0]] = attribute_value(attrs["value"])
 
     def op_Conv(self, node, index: int, transpose: bool = False) -> None:
         attrs = _attrs(node)
@@ -446,10 +508,14 @@ class _Importer:
         self.dense(node, index, k_in, c_out)
 
     def op_MatMul(self, node, index: int) -> None:
+        if node.input[1] not in self.constants:
+            return self.matmul_activations(node, index)
         weight = self.constant_shape(node, 1)
-        if len(weight) != 2 or len(self.value(node).dims) != 2:
-            raise self.fail(node, "only [N, K] x constant [K, M] (a dense layer) is supported")
-        self.dense(node, index, weight[0], weight[1])
+        if len(weight) != 2:
+            raise self.fail(node, f"a constant operand of shape {list(weight)} is not a matrix")
+        if len(self.value(node).dims) == 2:
+            return self.dense(node, index, weight[0], weight[1])
+        self.token_linear(node, index, weight[0], weight[1])
 
     def dense(self, node, index: int, k_in: int, c_out: int) -> None:
         value = self.value(node)
@@ -509,15 +575,7 @@ class _Importer:
         constant = [n for n in names if n in self.constants]
         if len(names) == 2 and len(constant) == 1:
             return self.fold_bias(node, names[1 - names.index(constant[0])])
-        a, b = self.value(node, 0), self.value(node, 1)
-        if a.handle is None or b.handle is None:
-            raise self.fail(node, "an Add that reads the network input cannot be represented")
-        if a.dims != b.dims or self.shape_of(a) != self.shape_of(b):
-            raise self.fail(node, f"only equal shapes can be added (no broadcasting): "
-                                  f"{list(a.dims)} + {list(b.dims)}")
-        c, h, w = self.shape_of(a)
-        self.add_layer(node, index, a.dims, kind=LayerKind.ADD, c_in=c, h_in=h, w_in=w,
-                       c_out=c, inputs=(a.handle, b.handle))
+        self.eltwise(node, index, LayerKind.ADD)
 
     def fold_bias(self, node, activation_input: str) -> None:
         value = self.values.get(activation_input)
@@ -582,9 +640,13 @@ class _Importer:
             raise self.fail(node, f"cannot reshape {list(value.dims)} to {list(dims)}")
         self.shape_only[node.op_type] += 1
         self.notes.append(f"shape-only {node.op_type} {node.name!r}")
-        self.set_output(node, _Value(value.handle, value.dims if dims is None else dims))
+        axes = value.axes if dims is None else relabel(value.dims, self.axes_of(value), dims)
+        self.set_output(node, _Value(value.handle, value.dims if dims is None else dims, axes))
 
     def op_Identity(self, node, index: int) -> None:
+        if node.input[0] in self.constants:  # exporters alias shared initializers this way
+            self.constants[node.output[0]] = self.constants[node.input[0]]
+            return
         self.pass_through(node)
 
     def op_Dropout(self, node, index: int) -> None:
@@ -604,6 +666,10 @@ class _Importer:
         target = [dims[i] if t == 0 and not allow_zero else t for i, t in enumerate(target)]
         if target.count(-1) == 1:
             known = math.prod(t for t in target if t != -1)
+            if math.prod(dims) % max(1, known):
+                raise self.fail(node, f"cannot reshape {list(dims)} to {target}: {known} does "
+                                      f"not divide {math.prod(dims)} elements (a head count "
+                                      "that does not divide the width?)")
             target[target.index(-1)] = math.prod(dims) // max(1, known)
         self.pass_through(node, tuple(target))
 
@@ -625,22 +691,10 @@ class _Importer:
             dims.insert(axis, 1)
         self.pass_through(node, tuple(dims))
 
-    def op_Softmax(self, node, index: int) -> None:
-        if not self.is_terminal(node.output[0]):
-            raise self.fail(node, "only a final (host-side) op is supported; this one feeds "
-                                  "other nodes")
-        value = self.value(node)
-        self.host_side[node.op_type] += 1
-        self.notes.append(f"host-side {node.op_type} {node.name!r}")
-        self.values[node.output[0]] = value
-
-    op_LogSoftmax = op_Sigmoid = op_Tanh = op_Softmax
 
 
 def _attrs(node) -> dict:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {a.name: attribute_value(a) for a in node.attribute}
 
 
 def _str(value) -> str:

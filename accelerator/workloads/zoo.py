@@ -17,7 +17,9 @@ they are stable strings that a person can look up.
 Published MAC counts (tests check ours against them): ResNet-18 1.82 G, ResNet-34 3.6 G,
 ResNet-50 4.1 G, MobileNetV1 569 M, MobileNetV2 300 M, VGG-16 15.5 G, AlexNet 0.71 G,
 SqueezeNet 1.1 0.35 G. ``resnet18`` is torchvision's; ``resnet18_vta`` is the MXNet/TVM
-variant whose convolutions VTA benchmarks (it has one more 1x1 shortcut conv).
+variant whose convolutions VTA benchmarks (it has one more 1x1 shortcut conv). The
+transformers (ViT-B/16, BERT-base, GPT-2 prefill) are built in
+:mod:`accelerator.workloads.transformers`, which cites theirs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from functools import lru_cache
 from typing import Callable
 
 from accelerator.workloads.network import Network, NetworkBuilder, WorkloadError
+from accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
 
 IMAGENET_INPUT = (3, 224, 224)
 IMAGENET_CLASSES = 1000
@@ -347,12 +350,19 @@ ZOO: dict[str, Callable[[], Network]] = {
     "dcgan": dcgan,
     "tiny_chain": tiny_chain,
     "tiny_residual": tiny_residual,
+    "vit_b16": vit_b16,
+    "bert_base": bert_base,
+    "gpt2_prefill": gpt2_prefill,
+    "tiny_transformer": tiny_transformer,
 }
 
 
 def zoo_names() -> list[str]:
     """Names of the built-in networks, in registry order (synthetic ones are not listed)."""
     return list(ZOO)
+
+
+SYNTHETIC_PREFIX = "synthetic:"
 
 
 @lru_cache(maxsize=4096)  # bounded: training may walk through many synthetic seeds
@@ -363,7 +373,7 @@ def get_network(name: str) -> Network:
     """
     if name in ZOO:
         return ZOO[name]()
-    if name.startswith("synthetic:"):
+    if name.startswith(SYNTHETIC_PREFIX):
         return _parse_synthetic(name)
     raise WorkloadError(f"unknown network {name!r}; valid: {', '.join(ZOO)}, "
                         "synthetic:SEED[:NLAYERS[:KIND]]")

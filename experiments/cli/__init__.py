@@ -23,16 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"experiments.cli.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"experiments.cli.commands.{name}":
-                continue  # not built yet
-            raise
+        # a command module that fails to import is a bug to see, never a command that
+        # silently disappears from --help
+        module = importlib.import_module(f"experiments.cli.commands.{name}")
         module.add_parser(sub)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accelerator.errors import UserInputError
+from accelerator.objectives import OBJECTIVE_NAMES
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 
@@ -56,7 +57,7 @@ class PPOHyperparams(_Strict):
 
 
 class EnvSettings(_Strict):
-    objective: Literal["latency", "energy", "edp"] = "latency"
+    objective: Literal[OBJECTIVE_NAMES] = "latency"  # type: ignore[valid-type]
     max_group_layers: int = Field(8, ge=1, le=64)
     lookahead: int = Field(2, ge=0, le=64)  # layers after the current one in the observation
     lookback: int = Field(0, ge=0, le=64)  # layers before it

@@ -13,27 +13,20 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from accelerator.cache import GroupEvaluator
 from accelerator.config import HardwareConfig, load_config
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.schedule import Schedule, evaluate
+from accelerator.objectives import ADDITIVE_OBJECTIVES
+from accelerator.schedule import Schedule
+from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
-from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 from experiments.cli.output import format_table, markdown_table
+from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 
 
 class RunDirError(UserInputError):
     pass
-
-
-def load_network(spec: str) -> Network:
-    """A zoo name, ``synthetic:SEED[:LAYERS]``, or a path to an .onnx file."""
-    if spec.endswith(".onnx"):
-        from accelerator.workloads.onnx_import import load_onnx
-        return load_onnx(spec)
-    from accelerator.workloads.zoo import get_network
-    return get_network(spec)
 
 
 def resolve(cfg: ExperimentConfig) -> tuple[HardwareConfig, list[Network], list[Network]]:
@@ -129,7 +122,7 @@ def _held_out_ratio_fn(cfg: ExperimentConfig, hw: HardwareConfig, eval_nets: lis
     from agents.oracle import OracleScheduler
     from agents.ppo import PPOScheduler
 
-    exact = cfg.env.objective if cfg.env.objective in EXACT_OBJECTIVES else "latency"
+    exact = cfg.env.objective if cfg.env.objective in ADDITIVE_OBJECTIVES else "latency"
     judge = GroupEvaluator(hw)
     oracle_values = {}
     for net in eval_nets:
@@ -146,7 +139,6 @@ def _held_out_ratio_fn(cfg: ExperimentConfig, hw: HardwareConfig, eval_nets: lis
 
 
 # ---- evaluation -----------------------------------------------------------------------
-EXACT_OBJECTIVES = ("latency", "energy")  # additive over groups: the DP oracle is exact
 SCHEDULER_ORDER = ("no-fusion", "heuristic", "random-small", "random-oracle-budget", "ppo",
                    "oracle")
 
@@ -165,10 +157,10 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, progress:
     if not (run_dir / "model.zip").exists():
         raise RunDirError(f"{run_dir}: holds no trained model (model.zip); train it first")
     cfg = load_experiment(run_dir / "config.yaml")
-    if cfg.env.objective not in EXACT_OBJECTIVES:
+    if cfg.env.objective not in ADDITIVE_OBJECTIVES:
         raise RunDirError(f"{run_dir}: objective {cfg.env.objective!r} is not a sum over groups, "
                           f"so there is no exact oracle to compare with (evaluate supports "
-                          f"{', '.join(EXACT_OBJECTIVES)})")
+                          f"{', '.join(ADDITIVE_OBJECTIVES)})")
     hw = load_config(cfg.eval_hardware)
     names = list(networks) if networks else list(cfg.eval_networks)
     nets = [load_network(n) for n in names]

@@ -11,7 +11,7 @@ ResNet-34 share their blocks; every network has 1-layer 3x3 convolutions), so th
    returns the ``GroupResult`` s). Feasibility is decided there too, not here: even
    planning alone is ~10% of a candidate's time, a serial part that would cap the
    speed-up (see :func:`collect_candidates`);
-3. **merges** the results into one :class:`~accelerator.cache.GroupEvaluator` memo (only
+3. **merges** the results into one :class:`~accelerator.evaluator.GroupEvaluator` memo (only
    the candidates the DP examines: it skips groups starting at a layer that no feasible
    schedule reaches), then runs each network's DP against it, which now simulates nothing.
 
@@ -33,11 +33,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from accelerator.cache import GroupEvaluator, run_group
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
+from accelerator.evaluator import GroupEvaluator, evaluate, memo_key, run_group
 from accelerator.lowering import GroupSpec
-from accelerator.schedule import GroupResult, Schedule, evaluate
+from accelerator.results import GroupResult
+from accelerator.schedule import Schedule
+from accelerator.workloads.loader import as_network
 from accelerator.workloads.network import Network
 
 TASKS_PER_WORKER = 4  # more tasks than workers, so a slow chunk does not hold up the end
@@ -87,11 +89,9 @@ def _remote(ray):
 
 # ---- the batch ------------------------------------------------------------------------
 def _networks(networks: Iterable[Network | str]) -> list[Network]:
-    from experiments.orchestration.runner import load_network
-
     out: dict[str, Network] = {}
     for item in networks:
-        net = load_network(item) if isinstance(item, str) else item
+        net = as_network(item)
         seen = out.get(net.name)
         if seen is not None and seen.content_hash() != net.content_hash():
             raise UserInputError(f"two different networks are named {net.name!r}")
@@ -122,9 +122,9 @@ def collect_candidates(nets: Sequence[Network], hw: HardwareConfig, max_group_la
             for i in range(max(0, j - max_group_layers), j):
                 spec = evaluator.spec(net, i, j)
                 for cores in hw.allowed_core_counts:
-                    key = (spec.key, cores)
+                    key = memo_key(spec, cores)
                     cands.append((i, j, key))
-                    if key not in todo and key not in evaluator._memo:
+                    if key not in todo and evaluator.peek(key) is None:
                         todo[key] = (spec, cores)
         per_network.append(cands)
     return per_network, todo
@@ -158,13 +158,6 @@ def _chunks(todo: dict[tuple, tuple[GroupSpec, int]], workers: int) -> list[list
     keys = sorted(todo, key=lambda k: -sum(layer.macs for layer in todo[k][0].layers) * k[1])
     size = max(1, min(MAX_CHUNK, math.ceil(len(keys) / (workers * TASKS_PER_WORKER))))
     return [keys[k:k + size] for k in range(0, len(keys), size)]
-
-
-def _merge(evaluator: GroupEvaluator, key: tuple, result: GroupResult) -> None:
-    """Put a result computed elsewhere into the memo, counted as the evaluator's own."""
-    evaluator._memo[key] = result
-    if result.feasible:
-        evaluator.sim_calls += 1
 
 
 def _from_store(evaluator: GroupEvaluator, todo: dict[tuple, tuple[GroupSpec, int]]
@@ -241,7 +234,7 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
     has an on-disk store, groups found there are not simulated and new results go there.
     """
     from agents.oracle import OracleScheduler
-    from experiments.parallel.ray_session import check_workers, cluster_cpus, import_ray, ray_session
+    from experiments.parallel.ray_session import check_workers, import_ray
 
     if max_group_layers < 1:
         raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
@@ -259,6 +252,27 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
     per_network, todo = collect_candidates(nets, hw, max_group_layers, evaluator)
     stored = _from_store(evaluator, todo)  # answered by the evaluator's on-disk store
     t_collect = time.perf_counter()
+    results, workers, tasks = _simulate_todo(hw, todo, sequential, ray_address, num_workers,
+                                             progress)
+    _to_store(evaluator, todo, results)
+    t_sim = time.perf_counter()
+    merged = merge_results(evaluator, nets, per_network, results, stored)
+    entries, values = _solve_each(nets, hw, oracle, evaluator, merged.caused)
+    t_end = time.perf_counter()
+    return OracleBatchReport(
+        entries=entries, values=values, evaluator=evaluator, candidates=merged.examined,
+        distinct=merged.distinct, simulated=sum(merged.caused.values()),
+        infeasible=merged.infeasible, speculative=merged.speculative,
+        store_hits=merged.store_hits, memo_hits=merged.memo_hits, tasks=tasks, workers=workers,
+        seconds={"collect": round(t_collect - t0, 3), "simulate": round(t_sim - t_collect, 3),
+                 "dp": round(t_end - t_sim, 3), "total": round(t_end - t0, 3)})
+
+
+def _simulate_todo(hw: HardwareConfig, todo: dict[tuple, tuple[GroupSpec, int]],
+                   sequential: bool, ray_address: str | None, num_workers: int | None,
+                   progress: bool | None) -> tuple[dict[tuple, GroupResult], int, int]:
+    """Simulate every group of ``todo``, here or on Ray: ``(results, workers, Ray tasks)``."""
+    from experiments.parallel.ray_session import cluster_cpus, ray_session
 
     results: dict[tuple, GroupResult] = {}
     workers, tasks = 0, 0
@@ -276,25 +290,51 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
     finally:
         if bar is not None:
             bar.close()
-    _to_store(evaluator, todo, results)
-    t_sim = time.perf_counter()
+    return results, workers, tasks
 
+
+@dataclass
+class MergeCounts:
+    """What :func:`merge_results` put into the memo, and where it came from."""
+
+    examined: int  # candidates the DPs examine, repeats included
+    distinct: int  # distinct keys among them
+    caused: dict[str, int]  # network -> feasible groups simulated for it first
+    infeasible: int  # simulated batch results that lowering rejected
+    speculative: int  # feasible batch results that no DP examines (left out of the memo)
+    store_hits: int  # examined keys the on-disk store answered
+    memo_hits: int  # examined keys the evaluator already held
+
+
+def merge_results(evaluator: GroupEvaluator, nets: Sequence[Network],
+                  per_network: list[list[Candidate]], results: dict[tuple, GroupResult],
+                  stored: dict[tuple, GroupResult]) -> MergeCounts:
+    """Put the batch's results into the evaluator's memo, only those a DP examines, counted
+    as the evaluator's own (store answers as store hits, the rest as simulations)."""
     first, examined = needed_by(
         nets, per_network,
-        lambda key: results.get(key) or stored.get(key) or evaluator._memo[key])
+        lambda key: results.get(key) or stored.get(key) or evaluator.peek(key))
     for key, result in stored.items():
         if key in first:
-            evaluator._memo[key] = result
-            evaluator.store_hits += 1
+            evaluator.insert(key, result, from_store=True)
     caused = {net.name: 0 for net in nets}
     infeasible = speculative = 0
     for key, result in results.items():
         if key not in first:
             speculative += result.feasible
             continue
-        _merge(evaluator, key, result)
+        evaluator.insert(key, result)
         infeasible += not result.feasible
         caused[first[key]] += result.feasible
+    return MergeCounts(
+        examined=examined, distinct=len(first), caused=caused, infeasible=infeasible,
+        speculative=speculative, store_hits=sum(1 for k in stored if k in first),
+        memo_hits=sum(1 for k in first if k not in results and k not in stored))
+
+
+def _solve_each(nets: Sequence[Network], hw: HardwareConfig, oracle, evaluator: GroupEvaluator,
+                caused: dict[str, int]) -> tuple[dict[str, OracleBatchEntry], dict[str, float]]:
+    """Each network's DP over the filled memo: its schedule, latency and optimal value."""
     entries, values = {}, {}
     for net in nets:
         schedule = oracle.schedule(net, hw)
@@ -303,15 +343,7 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
         latency = evaluate(net, schedule, hw, evaluator).latency_cycles
         entries[net.name] = OracleBatchEntry(schedule, latency, calls)
         values[net.name] = float(oracle.last_value)
-    t_end = time.perf_counter()
-    return OracleBatchReport(
-        entries=entries, values=values, evaluator=evaluator, candidates=examined,
-        distinct=len(first), simulated=sum(caused.values()), infeasible=infeasible,
-        speculative=speculative, store_hits=sum(1 for k in stored if k in first),
-        memo_hits=sum(1 for k in first if k not in results and k not in stored),
-        tasks=tasks, workers=workers,
-        seconds={"collect": round(t_collect - t0, 3), "simulate": round(t_sim - t_collect, 3),
-                 "dp": round(t_end - t_sim, 3), "total": round(t_end - t0, 3)})
+    return entries, values
 
 
 def oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,

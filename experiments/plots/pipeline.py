@@ -1,10 +1,10 @@
 """Pipeline Gantt chart: what every core's load, compute and store module and the DRAM bus
 did, instruction by instruction, over a whole schedule.
 
-Groups run back to back as :func:`accelerator.schedule.evaluate` counts them: group ``k``
+Groups run back to back as :func:`accelerator.evaluator.evaluate` counts them: group ``k``
 starts at the sum of the earlier groups' latencies, its cores start after the host launch
-(``hw.launch_overhead_cycles``) and the group ends after the end-of-group barrier. Those
-launch / barrier periods are drawn as grey hatched spans.
+and the group ends after the end-of-group barrier (both from
+:func:`accelerator.results.group_overhead`). Those periods are drawn as grey hatched spans.
 
 One row per (core, module) -- ``c3 load``, ``c3 compute``, ``c3 store`` -- for every core
 that did work in the shown interval, plus a ``DRAM bus`` row: the time the bus is moving
@@ -25,6 +25,7 @@ import numpy as np
 
 from accelerator.config import HardwareConfig
 from accelerator.isa import MODULE_NAMES
+from accelerator.results import group_overhead
 from accelerator.schedule import Schedule
 from accelerator.trace_export import GroupTrace, simulate_schedule_trace  # noqa: F401  (re-export)
 from accelerator.workloads.network import Network
@@ -44,7 +45,7 @@ def group_spans(traces: list[GroupTrace], hw: HardwareConfig) -> list[tuple[int,
     """Per group: (launch start, cores start, cores end, group end) in schedule cycles."""
     spans = []
     for offset, result, sim in traces:
-        start = offset - hw.launch_overhead_cycles
+        start = offset - group_overhead(hw, result.cores).launch_cycles
         spans.append((start, offset, offset + sim.cycles, start + result.latency_cycles))
     return spans
 
@@ -154,109 +155,173 @@ def _resolve_window(traces: list[GroupTrace], hw: HardwareConfig,
     return None
 
 
-def plot_pipeline(network: Network, schedule: Schedule, hw: HardwareConfig,
-                  path: "str | Path | None" = None, window: tuple[float, float] | None = None,
-                  group: int | None = None, max_bars: int = 4000, bins: int = 400,
-                  time_unit: str = "cycles", traces: list[GroupTrace] | None = None,
-                  all_cores: bool = False, dpi: int = 100) -> "Figure":
-    """Gantt chart of every (core, module) and the DRAM bus over the schedule.
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What :func:`plot_pipeline` shows and how.
 
     - ``window=(t0, t1)`` zooms to a cycle window of the schedule's timeline; ``group=k``
-      to group ``k`` (its launch and barrier included).
+      to group ``k`` (its launch and barrier included); not both.
     - More than ``max_bars`` instructions in view -> rows aggregated into ``bins`` time bins
       (filled height = busy fraction, stacked by kind).
     - ``time_unit``: ``"cycles"`` or ``"us"`` (microseconds at ``hw.clock_mhz``).
     - Only cores that executed something in view get rows, unless ``all_cores``.
-    - ``traces``: the result of :func:`simulate_schedule_trace`, to avoid re-simulating.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import EngFormatter
 
-    if time_unit not in ("cycles", "us"):
-        raise PlotError(f"time unit {time_unit!r}: use 'cycles' or 'us'")
+    window: tuple[float, float] | None = None
+    group: int | None = None
+    max_bars: int = 4000
+    bins: int = 400
+    time_unit: str = "cycles"
+    all_cores: bool = False
+    dpi: int = 100
+
+
+@dataclass
+class _Layout:
+    """Everything the drawing steps share: the clipped timeline, rows, and binning."""
+
+    data: TimelineData
+    cores: list[int]
+    row_keys: list[tuple[int, int] | None]  # (core, module) per row; None = the DRAM row
+    labels: list[str]
+    aggregated: bool
+    aggregate_dram: bool
+    dram_s: np.ndarray
+    dram_e: np.ndarray
+    edges: np.ndarray
+    bin_width: float
+    scale: float  # cycles -> the axis unit
+    few_groups: bool
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_keys)
+
+
+def plot_pipeline(network: Network, schedule: Schedule, hw: HardwareConfig,
+                  path: "str | Path | None" = None,
+                  options: PipelineOptions = PipelineOptions(),
+                  traces: list[GroupTrace] | None = None) -> "Figure":
+    """Gantt chart of every (core, module) and the DRAM bus over the schedule (see
+    :class:`PipelineOptions`). ``traces``: the result of :func:`simulate_schedule_trace`,
+    to avoid re-simulating."""
+    if options.time_unit not in ("cycles", "us"):
+        raise PlotError(f"time unit {options.time_unit!r}: use 'cycles' or 'us'")
     if traces is None:
         traces = simulate_schedule_trace(network, schedule, hw)
-    win = _resolve_window(traces, hw, window, group)
-    data = timeline(traces, hw, win)
-    scale = 1.0 if time_unit == "cycles" else 1.0 / hw.clock_mhz  # cycles -> unit
+    layout = _layout(traces, schedule, hw, options)
+    fig, ax = _new_axes(layout)
+    kinds_seen = _draw_module_rows(ax, layout)
+    _draw_dram_row(ax, layout)
+    _draw_groups(ax, layout, network, schedule)
+    _style_axes(ax, layout, options.time_unit)
+    ax.set_title(_title(layout, network, schedule, hw, options), fontsize=10, loc="left",
+                 pad=(8 if layout.few_groups else 70))
+    _legend(ax, kinds_seen)
+    fig.fusiongym = {"aggregated": layout.aggregated, "rows": layout.labels,
+                     "bins": options.bins if layout.aggregated else 0,
+                     "bin_width_cycles": layout.bin_width if layout.aggregated else 0.0,
+                     "row_height": ROW_HEIGHT, "time_scale": layout.scale}
+    if path is not None:
+        save_figure(fig, path, dpi=options.dpi)
+    return fig
 
-    cores = list(range(max(g.cores for g in schedule.groups))) if all_cores else data.working_cores
+
+def _layout(traces: list[GroupTrace], schedule: Schedule, hw: HardwareConfig,
+            options: PipelineOptions) -> _Layout:
+    """Clip the timeline to the window, pick the rows, decide bars or bins."""
+    win = _resolve_window(traces, hw, options.window, options.group)
+    data = timeline(traces, hw, win)
+    cores = (list(range(max(g.cores for g in schedule.groups))) if options.all_cores
+             else data.working_cores)
     row_keys: list[tuple[int, int] | None] = [(c, m) for c in cores
                                               for m in range(len(MODULE_NAMES))]
     row_keys.append(None)  # DRAM
     labels = [f"c{c} {MODULE_NAMES[m]}" for c, m in row_keys[:-1]] + [DRAM_ROW]
-    n_rows = len(row_keys)
-
-    aggregated = data.instructions > max_bars
+    aggregated = data.instructions > options.max_bars
     dram_s, dram_e = merge_touching(data.dram[0], data.dram[1])
-    aggregate_dram = aggregated or len(dram_s) > max_bars
+    return _Layout(
+        data=data, cores=cores, row_keys=row_keys, labels=labels, aggregated=aggregated,
+        aggregate_dram=aggregated or len(dram_s) > options.max_bars,
+        dram_s=dram_s, dram_e=dram_e,
+        edges=np.linspace(data.t0, data.t1, options.bins + 1),
+        bin_width=(data.t1 - data.t0) / options.bins,
+        scale=1.0 if options.time_unit == "cycles" else 1.0 / hw.clock_mhz,
+        few_groups=len(data.groups) <= 12)
 
-    visible_groups = len(data.groups)
-    few_groups = visible_groups <= 12
-    label_room_in = 0.35 if few_groups else 1.3
-    height = min(40.0, 1.4 + label_room_in + 0.24 * n_rows + 0.6)
+
+def _new_axes(layout: _Layout):
+    label_room_in = 0.35 if layout.few_groups else 1.3
+    height = min(40.0, 1.4 + label_room_in + 0.24 * layout.n_rows + 0.6)
     fig = new_figure(14.0, max(3.4, height), layout="constrained")
     ax = fig.add_subplot()
-
     # light bands behind every other core, so a core's three rows read as one
-    for i, c in enumerate(cores):
+    for i, _ in enumerate(layout.cores):
         if i % 2:
             ax.axhspan(3 * i - 0.5, 3 * i + 2.5, color="#f0f0f0", zorder=0, lw=0)
+    return fig, ax
 
-    kinds_seen: set[str] = set()
-    t0, t1 = data.t0, data.t1
-    edges = np.linspace(t0, t1, bins + 1)
-    bin_width = (t1 - t0) / bins
-    half = ROW_HEIGHT / 2
-    n_bars = data.instructions
+
+def _draw_module_rows(ax, layout: _Layout) -> set[str]:
+    """One bar per instruction, or busy fractions per bin; returns the kinds drawn."""
+    n_bars = layout.data.instructions
     edge_style = dict(edgecolor="black", linewidth=0.3) if n_bars <= 600 else dict(
         edgecolor="none", linewidth=0)
-
-    for y, key in enumerate(row_keys):
+    kinds_seen: set[str] = set()
+    for y, key in enumerate(layout.row_keys):
         if key is None:
             continue
-        kinds = data.rows.get(key, {})
-        if not aggregated:
-            for kind in sorted(kinds, key=kind_sort_key):
-                s, e = kinds[kind]
-                if not len(s):
-                    continue
-                kinds_seen.add(kind)
-                ax.broken_barh(list(zip(s * scale, (e - s) * scale)), (y - half, ROW_HEIGHT),
-                               facecolors=kind_color(kind), gid=f"{labels[y]}|{kind}",
-                               zorder=2, **edge_style)
+        kinds = layout.data.rows.get(key, {})
+        drawn = [kind for kind in sorted(kinds, key=kind_sort_key) if len(kinds[kind][0])]
+        kinds_seen.update(drawn)
+        if layout.aggregated:
+            _draw_binned_row(ax, layout, y, {kind: kinds[kind] for kind in drawn})
         else:
-            base = np.zeros(bins)
-            for kind in sorted(kinds, key=kind_sort_key):
+            for kind in drawn:
                 s, e = kinds[kind]
-                if not len(s):
-                    continue
-                kinds_seen.add(kind)
-                frac = binned_overlap(s, e, edges) / bin_width
-                top = base + frac
-                # y grows downward (inverted axis): a row fills from its bottom edge up
-                lo = y + half - base * ROW_HEIGHT
-                hi = y + half - top * ROW_HEIGHT
-                ax.fill_between(edges * scale, np.append(lo, lo[-1]), np.append(hi, hi[-1]),
-                                step="post", color=kind_color(kind), linewidth=0,
-                                gid=f"{labels[y]}|{kind}|binned", zorder=2)
-                base = top
+                ax.broken_barh(list(zip(s * layout.scale, (e - s) * layout.scale)),
+                               (y - ROW_HEIGHT / 2, ROW_HEIGHT), facecolors=kind_color(kind),
+                               gid=f"{layout.labels[y]}|{kind}", zorder=2, **edge_style)
+    return kinds_seen
 
-    y_dram = n_rows - 1
-    if not aggregate_dram:
-        if len(dram_s):
-            ax.broken_barh(list(zip(dram_s * scale, (dram_e - dram_s) * scale)),
-                           (y_dram - half, ROW_HEIGHT), facecolors=DRAM_COLOR,
-                           gid=f"{DRAM_ROW}|busy", zorder=2)
-    elif len(dram_s):
-        frac = binned_overlap(dram_s, dram_e, edges) / bin_width
-        lo = np.full(bins + 1, y_dram + half)
-        hi = y_dram + half - np.append(frac, frac[-1]) * ROW_HEIGHT
-        ax.fill_between(edges * scale, lo, hi, step="post", color=DRAM_COLOR, linewidth=0,
-                        gid=f"{DRAM_ROW}|binned", zorder=2)
 
-    # group boundaries, launch and barrier spans, group labels
+def _draw_binned_row(ax, layout: _Layout, y: int, kinds: dict) -> None:
+    """Busy fraction per time bin, stacked by kind in ``kinds``' order."""
+    half, edges = ROW_HEIGHT / 2, layout.edges
+    base = np.zeros(len(edges) - 1)
+    for kind, (s, e) in kinds.items():
+        top = base + binned_overlap(s, e, edges) / layout.bin_width
+        # y grows downward (inverted axis): a row fills from its bottom edge up
+        lo = y + half - base * ROW_HEIGHT
+        hi = y + half - top * ROW_HEIGHT
+        ax.fill_between(edges * layout.scale, np.append(lo, lo[-1]), np.append(hi, hi[-1]),
+                        step="post", color=kind_color(kind), linewidth=0,
+                        gid=f"{layout.labels[y]}|{kind}|binned", zorder=2)
+        base = top
+
+
+def _draw_dram_row(ax, layout: _Layout) -> None:
+    """The DRAM bus: merged busy intervals, or the busy fraction per bin."""
+    dram_s, dram_e, half = layout.dram_s, layout.dram_e, ROW_HEIGHT / 2
+    if not len(dram_s):
+        return
+    y_dram, scale, edges = layout.n_rows - 1, layout.scale, layout.edges
+    if not layout.aggregate_dram:
+        ax.broken_barh(list(zip(dram_s * scale, (dram_e - dram_s) * scale)),
+                       (y_dram - half, ROW_HEIGHT), facecolors=DRAM_COLOR,
+                       gid=f"{DRAM_ROW}|busy", zorder=2)
+        return
+    frac = binned_overlap(dram_s, dram_e, edges) / layout.bin_width
+    lo = np.full(len(edges), y_dram + half)
+    hi = y_dram + half - np.append(frac, frac[-1]) * ROW_HEIGHT
+    ax.fill_between(edges * scale, lo, hi, step="post", color=DRAM_COLOR, linewidth=0,
+                    gid=f"{DRAM_ROW}|binned", zorder=2)
+
+
+def _draw_groups(ax, layout: _Layout, network: Network, schedule: Schedule) -> None:
+    """Group boundaries, hatched launch and barrier spans, and group labels."""
+    data, scale, few_groups = layout.data, layout.scale, layout.few_groups
+    t0, t1 = data.t0, data.t1
     min_gap = (t1 - t0) * (0.012 if not few_groups else 0.0)  # ~one rotated label width
     last_label_x = -np.inf
     for k in data.groups:
@@ -272,43 +337,62 @@ def plot_pipeline(network: Network, schedule: Schedule, hw: HardwareConfig,
         mid = (max(start, t0) + min(end, t1)) / 2
         if mid - last_label_x >= min_gap:
             last_label_x = mid
-            g = schedule.groups[k]
-            first = network.layers[g.start].name
-            if few_groups:
-                text = f"g{k}: {first}" + (f" +{len(g) - 1}" if len(g) > 1 else "") + \
-                       f" ({g.cores} core{'s' if g.cores > 1 else ''})"
-            else:
-                text = f"g{k} " + (first if len(first) <= 18 else first[:17] + "…")
-            ax.text(mid * scale, 1.01, text, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=8 if few_groups else 6.5,
-                    rotation=0 if few_groups else 90, clip_on=False, gid=f"group-label|{k}")
+            ax.text(mid * scale, 1.01, _group_label(k, network, schedule, few_groups),
+                    transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=8 if few_groups else 6.5, rotation=0 if few_groups else 90,
+                    clip_on=False, gid=f"group-label|{k}")
     last_end = data.spans[-1][3] if data.spans else 0
     if t0 <= last_end <= t1:
         ax.axvline(last_end * scale, color="black", linewidth=0.8, alpha=0.7, zorder=3)
 
+
+def _group_label(k: int, network: Network, schedule: Schedule, few_groups: bool) -> str:
+    g = schedule.groups[k]
+    first = network.layers[g.start].name
+    if few_groups:
+        return f"g{k}: {first}" + (f" +{len(g) - 1}" if len(g) > 1 else "") + \
+               f" ({g.cores} core{'s' if g.cores > 1 else ''})"
+    return f"g{k} " + (first if len(first) <= 18 else first[:17] + "…")
+
+
+def _style_axes(ax, layout: _Layout, time_unit: str) -> None:
+    from matplotlib.ticker import EngFormatter
+
+    n_rows = layout.n_rows
     ax.set_ylim(n_rows - 0.5, -0.5)  # first core at the top
-    ax.set_yticks(range(n_rows), labels)
+    ax.set_yticks(range(n_rows), layout.labels)
     ax.tick_params(axis="y", labelsize=8 if n_rows <= 24 else 6.5, length=0)
     for y in range(2, n_rows - 1, 3):
         ax.axhline(y + 0.5, color="#bbbbbb", linewidth=0.5, zorder=1)
-    ax.set_xlim(t0 * scale, t1 * scale)
+    ax.set_xlim(layout.data.t0 * layout.scale, layout.data.t1 * layout.scale)
     ax.set_xlabel("time (cycles)" if time_unit == "cycles" else "time (µs)")
     ax.set_ylabel("core / module")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.grid(axis="x", color="#cccccc", linewidth=0.4, zorder=0)
 
+
+def _title(layout: _Layout, network: Network, schedule: Schedule, hw: HardwareConfig,
+           options: PipelineOptions) -> str:
+    from matplotlib.ticker import EngFormatter
+
+    data = layout.data
     total = data.spans[-1][3] if data.spans else 0
     where = ""
-    if group is not None:
-        where = f", group {group}"
-    elif window is not None:
-        where = f", window {t0:,.0f}..{t1:,.0f} cycles"
-    unit = "cycles" if time_unit == "cycles" else "µs"
-    mode = (f"binned: {bins} bins of {EngFormatter(sep='', places=1)(bin_width * scale)} {unit}, "
-            "filled height = busy fraction") if aggregated else "one bar per instruction"
-    ax.set_title(f"{network.name} on {hw.name}: {len(schedule.groups)} groups, "
-                 f"{total:,} cycles ({total / hw.clock_mhz:,.1f} µs){where}\n{mode}",
-                 fontsize=10, loc="left", pad=(8 if few_groups else 70))
+    if options.group is not None:
+        where = f", group {options.group}"
+    elif options.window is not None:
+        where = f", window {data.t0:,.0f}..{data.t1:,.0f} cycles"
+    unit = "cycles" if options.time_unit == "cycles" else "µs"
+    width = EngFormatter(sep="", places=1)(layout.bin_width * layout.scale)
+    mode = (f"binned: {options.bins} bins of {width} {unit}, filled height = busy fraction"
+            if layout.aggregated else "one bar per instruction")
+    return (f"{network.name} on {hw.name}: {len(schedule.groups)} groups, "
+            f"{total:,} cycles ({total / hw.clock_mhz:,.1f} µs){where}\n{mode}")
+
+
+def _legend(ax, kinds_seen: set[str]) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     handles = [Patch(facecolor=kind_color(k), label=k)
                for k in sorted(kinds_seen, key=kind_sort_key)]
@@ -318,10 +402,3 @@ def plot_pipeline(network: Network, schedule: Schedule, hw: HardwareConfig,
     handles.append(Line2D([], [], color="black", linewidth=0.8, label="group boundary"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8,
               frameon=False, title="instruction", title_fontsize=8)
-
-    fig.fusiongym = {"aggregated": aggregated, "rows": labels, "bins": bins if aggregated else 0,
-                     "bin_width_cycles": bin_width if aggregated else 0.0,
-                     "row_height": ROW_HEIGHT, "time_scale": scale}
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig

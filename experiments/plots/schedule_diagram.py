@@ -12,7 +12,8 @@ import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from accelerator.config import HardwareConfig
-from accelerator.schedule import Schedule, ScheduleError, evaluate
+from accelerator.evaluator import evaluate
+from accelerator.schedule import Schedule, ScheduleError
 from accelerator.workloads.network import Network
 from experiments.plots import PlotError, new_figure, save_figure, thin_ticks
 
@@ -60,10 +61,41 @@ def plot_schedules(network: Network,
     """Draw 1..3 schedules of ``network`` as rows of fused-group spans.
 
     Latencies come from ``latencies`` or, when ``hw`` is given, from
-    :func:`accelerator.schedule.evaluate`; without either the row label has no latency.
+    :func:`accelerator.evaluator.evaluate`; without either the row label has no latency.
     """
-    from matplotlib.patches import Patch, Rectangle
+    schedules, labels = _rows(network, schedules, hw, labels)
+    if latencies is None:
+        latencies = [evaluate(network, s, hw).latency_cycles if hw is not None else None
+                     for s in schedules]
+    latencies = list(latencies)
 
+    n = len(network)
+    names = [layer.name for layer in network.layers]
+    label_h = min(2.2, 0.3 + 0.075 * max(len(name) for name in names))
+    width = min(22.0, max(9.0, 3.0 + 0.2 * n))
+    fig = new_figure(width, 1.5 + 0.85 * len(schedules) + label_h, layout="constrained")
+    ax = fig.add_subplot()
+
+    all_counts = sorted({g.cores for s in schedules for g in s.groups}
+                        | (set(hw.allowed_core_counts) if hw is not None else set()))
+    colors = _core_colors(all_counts)
+    # font for the core count: fit a one-layer span (inches per layer ~ axes width / n)
+    inch_per_layer = (width - 4.5) / max(n, 1)
+    font = max(5.0, min(9.0, inch_per_layer * 72 * 0.55))
+    for row, s in enumerate(schedules):
+        _draw_row(ax, row, s, colors, font)
+    ax.set_yticks(range(len(schedules)), _row_labels(schedules, labels, latencies, hw),
+                  fontsize=9)
+    _style_axes(ax, network, len(schedules), names)
+    _legend(ax, colors, all_counts)
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def _rows(network: Network, schedules, hw: HardwareConfig | None,
+          labels: Sequence[str] | None) -> tuple[list[Schedule], list[str]]:
+    """The schedules as a list with one label each, every one checked against ``network``."""
     if isinstance(schedules, Schedule):
         schedules = [schedules]
     if isinstance(schedules, Mapping):
@@ -82,39 +114,28 @@ def plot_schedules(network: Network,
             s.validate(network, hw)
         else:
             _check_covers(network, s, label)
-    if latencies is None:
-        latencies = [evaluate(network, s, hw).latency_cycles if hw is not None else None
-                     for s in schedules]
-    latencies = list(latencies)
+    return schedules, labels
 
-    n = len(network)
-    rows = len(schedules)
-    names = [layer.name for layer in network.layers]
-    longest = max(len(name) for name in names)
-    label_h = min(2.2, 0.3 + 0.075 * longest)
-    width = min(22.0, max(9.0, 3.0 + 0.2 * n))
-    fig = new_figure(width, 1.5 + 0.85 * rows + label_h, layout="constrained")
-    ax = fig.add_subplot()
 
-    all_counts = sorted({g.cores for s in schedules for g in s.groups}
-                        | (set(hw.allowed_core_counts) if hw is not None else set()))
-    colors = _core_colors(all_counts)
-    # font for the core count: fit a one-layer span (inches per layer ~ axes width / n)
-    inch_per_layer = (width - 4.5) / max(n, 1)
-    font = max(5.0, min(9.0, inch_per_layer * 72 * 0.55))
-    for row, (s, label) in enumerate(zip(schedules, labels)):
-        y = row
-        for k, g in enumerate(s.groups):
-            color = colors[g.cores]
-            ax.add_patch(Rectangle((g.start - 0.5, y - SPAN_HEIGHT / 2), len(g), SPAN_HEIGHT,
-                                   facecolor=color, edgecolor="white", linewidth=1.5,
-                                   gid=f"span|{row}|{k}", zorder=2))
-            for i in range(g.start + 1, g.end):  # the fused layers inside the span
-                top = y - SPAN_HEIGHT / 2
-                ax.plot([i - 0.5, i - 0.5], [top + 0.08, top + 0.18],
-                        color=_text_color(color), linewidth=0.6, alpha=0.6, zorder=3)
-            ax.text((g.start + g.end - 1) / 2, y, str(g.cores), ha="center", va="center",
-                    fontsize=font, color=_text_color(color), zorder=4)
+def _draw_row(ax, y: int, schedule: Schedule, colors: dict[int, tuple], font: float) -> None:
+    """One schedule: a span per group, ticks at its fused layers, its core count on it."""
+    from matplotlib.patches import Rectangle
+
+    for k, g in enumerate(schedule.groups):
+        color = colors[g.cores]
+        ax.add_patch(Rectangle((g.start - 0.5, y - SPAN_HEIGHT / 2), len(g), SPAN_HEIGHT,
+                               facecolor=color, edgecolor="white", linewidth=1.5,
+                               gid=f"span|{y}|{k}", zorder=2))
+        for i in range(g.start + 1, g.end):  # the fused layers inside the span
+            top = y - SPAN_HEIGHT / 2
+            ax.plot([i - 0.5, i - 0.5], [top + 0.08, top + 0.18],
+                    color=_text_color(color), linewidth=0.6, alpha=0.6, zorder=3)
+        ax.text((g.start + g.end - 1) / 2, y, str(g.cores), ha="center", va="center",
+                fontsize=font, color=_text_color(color), zorder=4)
+
+
+def _row_labels(schedules: list[Schedule], labels: list[str],
+                latencies: list[int | None], hw: HardwareConfig | None) -> list[str]:
     row_labels = []
     for s, label, lat in zip(schedules, labels, latencies):
         text = f"{label}\n{len(s.groups)} group{'s' if len(s.groups) != 1 else ''}"
@@ -122,7 +143,11 @@ def plot_schedules(network: Network,
             us = f" ({lat / hw.clock_mhz:,.1f} µs)" if hw is not None else ""
             text += f"\n{lat:,} cycles{us}"
         row_labels.append(text)
-    ax.set_yticks(range(rows), row_labels, fontsize=9)
+    return row_labels
+
+
+def _style_axes(ax, network: Network, rows: int, names: list[str]) -> None:
+    n = len(names)
     ax.set_ylim(rows - 0.5, -0.5)
     step = thin_ticks(n, 70)
     ticks = list(range(0, n, step))
@@ -135,10 +160,12 @@ def plot_schedules(network: Network,
         ax.spines[side].set_visible(False)
     ax.set_title(f"{network.name} ({n} layers): fused groups as spans, number = cores per group",
                  fontsize=10, loc="left")
+
+
+def _legend(ax, colors: dict[int, tuple], counts: list[int]) -> None:
+    from matplotlib.patches import Patch
+
     handles = [Patch(facecolor=colors[c], label=f"{c} core{'s' if c > 1 else ''}")
-               for c in all_counts]
+               for c in counts]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
               frameon=False, title="cores", title_fontsize=8)
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig

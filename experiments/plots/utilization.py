@@ -97,84 +97,98 @@ def plot_utilization(network: Network, schedule: Schedule, hw: HardwareConfig,
                      path: "str | Path | None" = None, traces: list[GroupTrace] | None = None,
                      bins: int = 300, dpi: int = 100) -> "Figure":
     """Three-panel utilization summary (per core, per group, DRAM bandwidth over time)."""
-    from matplotlib.ticker import EngFormatter, PercentFormatter
-
     if traces is None:
         traces = simulate_schedule_trace(network, schedule, hw)
     n_cores = max(g.cores for g in schedule.groups)
     data = utilization_data(traces, hw, bins=bins, cores=n_cores)
-    n_groups = len(traces)
 
     fig = new_figure(12.0, 9.0, layout="constrained")
     ax_core, ax_group, ax_bw = fig.subplots(3, 1, gridspec_kw={"height_ratios": [1, 1, 1]})
-    width = 0.8 / len(MODULE_NAMES)
-
-    # 1. per core
-    x = np.arange(n_cores)
-    for m, name in enumerate(MODULE_NAMES):
-        ax_core.bar(x + (m - 1) * width, data.core_busy_fraction[:, m], width,
-                    color=MODULE_COLORS[name], label=name, gid=f"core-busy|{name}")
-    ax_core.set_xticks(x, [f"c{c}" for c in x], fontsize=8)
-    pad = max(0.0, (6 - n_cores) / 2)  # a single core's bars stay bar-sized, not page-wide
-    ax_core.set_xlim(-0.6 - pad, n_cores - 0.4 + pad)
-    ax_core.set_ylim(0, 1.05)
-    ax_core.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax_core.set_xlabel("core")
-    ax_core.set_ylabel("busy / schedule time")
-    ax_core.set_title("busy fraction per core and module (whole schedule, launch and barrier "
-                      "time included)", fontsize=10, loc="left")
-    ax_core.legend(ncols=3, fontsize=8, loc="upper right", frameon=False)
-    ax_core.grid(axis="y", color="#dddddd", linewidth=0.5)
-    ax_core.set_axisbelow(True)
-
-    # 2. per group
-    xg = np.arange(n_groups)
-    for m, name in enumerate(MODULE_NAMES):
-        ax_group.bar(xg + (m - 1) * width, data.group_busy_fraction[:, m], width,
-                     color=MODULE_COLORS[name], label=name, gid=f"group-busy|{name}")
-    step = thin_ticks(n_groups, 40)
-    ticks = xg[::step]
-    ax_group.set_xticks(ticks, [f"g{k}" for k in ticks], fontsize=7,
-                        rotation=90 if len(ticks) > 20 else 0)
-    ax_group.set_xlim(-0.6, n_groups - 0.4)
-    ax_group.set_ylim(0, 1.05)
-    ax_group.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax_group.set_xlabel("group (in schedule order)")
-    ax_group.set_ylabel("busy / (group time × cores)")
-    ax_group.set_title("busy fraction per group", fontsize=10, loc="left")
-    ax_group.legend(ncols=3, fontsize=8, loc="upper right", frameon=False)
-    ax_group.grid(axis="y", color="#dddddd", linewidth=0.5)
-    ax_group.set_axisbelow(True)
-
-    # 3. DRAM bandwidth over time
-    edges = data.bin_edges
-    bw = data.dram_bytes_per_cycle
-    ax_bw.fill_between(edges, np.append(bw, bw[-1]), step="post", color=DRAM_COLOR, alpha=0.75,
-                       linewidth=0, label="achieved (per bin)", gid="dram-bandwidth")
-    ax_bw.axhline(data.peak_bytes_per_cycle, color="#d62728", linewidth=1.2, linestyle="--",
-                  label=f"peak {data.peak_bytes_per_cycle:g} B/cycle", gid="dram-peak")
-    ax_bw.axhline(data.mean_dram_bytes_per_cycle, color="#1f77b4", linewidth=1.0,
-                  label=f"mean {data.mean_dram_bytes_per_cycle:.3g} B/cycle")
-    for start, *_ in group_spans(traces, hw)[1:]:
-        ax_bw.axvline(start, color="black", linewidth=0.4, alpha=0.35)
-    ax_bw.set_xlim(0, data.total_cycles)
-    ax_bw.set_ylim(0, data.peak_bytes_per_cycle * 1.3)  # room for the legend above the peak
-    ax_bw.xaxis.set_major_formatter(EngFormatter(sep=""))
-    ax_bw.set_xlabel("time (cycles); thin lines = group boundaries")
-    ax_bw.set_ylabel("DRAM bytes / cycle")
-    bin_width = data.total_cycles / bins if bins else 0
-    ax_bw.set_title(f"DRAM bandwidth over time ({bins} bins of "
-                    f"{EngFormatter(sep='', places=1)(bin_width)} cycles; instruction fetch "
-                    "included)", fontsize=10, loc="left")
-    ax_bw.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
-
-    cores_used = sorted({g.cores for g in schedule.groups})
-    fig.suptitle(f"{network.name} on {hw.name}: {n_groups} groups on "
-                 f"{'/'.join(map(str, cores_used))} core{'s' if cores_used != [1] else ''}, "
-                 f"{data.total_cycles:,} cycles "
-                 f"({data.total_cycles / hw.clock_mhz:,.1f} µs), "
-                 f"{data.dram_bytes / 1e6:,.2f} MB over DRAM", fontsize=11)
+    _draw_core_panel(ax_core, data, n_cores)
+    _draw_group_panel(ax_group, data, len(traces))
+    _draw_bandwidth_panel(ax_bw, data, group_spans(traces, hw), bins)
+    fig.suptitle(_suptitle(network, schedule, hw, data, len(traces)), fontsize=11)
     fig.fusiongym = {"data": data}
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig
+
+
+def _busy_bars(ax, x: np.ndarray, fractions: np.ndarray, gid_prefix: str) -> None:
+    """One bar per module at each x, side by side (load, compute, store)."""
+    width = 0.8 / len(MODULE_NAMES)
+    for m, name in enumerate(MODULE_NAMES):
+        ax.bar(x + (m - 1) * width, fractions[:, m], width, color=MODULE_COLORS[name],
+               label=name, gid=f"{gid_prefix}|{name}")
+
+
+def _finish_busy_axis(ax, xlabel: str, ylabel: str, title: str) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(ncols=3, fontsize=8, loc="upper right", frameon=False)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.5)
+    ax.set_axisbelow(True)
+
+
+def _draw_core_panel(ax, data: UtilizationData, n_cores: int) -> None:
+    x = np.arange(n_cores)
+    _busy_bars(ax, x, data.core_busy_fraction, "core-busy")
+    ax.set_xticks(x, [f"c{c}" for c in x], fontsize=8)
+    pad = max(0.0, (6 - n_cores) / 2)  # a single core's bars stay bar-sized, not page-wide
+    ax.set_xlim(-0.6 - pad, n_cores - 0.4 + pad)
+    _finish_busy_axis(ax, "core", "busy / schedule time",
+                      "busy fraction per core and module (whole schedule, launch and barrier "
+                      "time included)")
+
+
+def _draw_group_panel(ax, data: UtilizationData, n_groups: int) -> None:
+    xg = np.arange(n_groups)
+    _busy_bars(ax, xg, data.group_busy_fraction, "group-busy")
+    ticks = xg[::thin_ticks(n_groups, 40)]
+    ax.set_xticks(ticks, [f"g{k}" for k in ticks], fontsize=7,
+                  rotation=90 if len(ticks) > 20 else 0)
+    ax.set_xlim(-0.6, n_groups - 0.4)
+    _finish_busy_axis(ax, "group (in schedule order)", "busy / (group time × cores)",
+                      "busy fraction per group")
+
+
+def _draw_bandwidth_panel(ax, data: UtilizationData, spans: list[tuple[int, int, int, int]],
+                          bins: int) -> None:
+    """Achieved DRAM bytes per cycle per bin against the peak and the mean."""
+    from matplotlib.ticker import EngFormatter
+
+    edges = data.bin_edges
+    bw = data.dram_bytes_per_cycle
+    ax.fill_between(edges, np.append(bw, bw[-1]), step="post", color=DRAM_COLOR, alpha=0.75,
+                    linewidth=0, label="achieved (per bin)", gid="dram-bandwidth")
+    ax.axhline(data.peak_bytes_per_cycle, color="#d62728", linewidth=1.2, linestyle="--",
+               label=f"peak {data.peak_bytes_per_cycle:g} B/cycle", gid="dram-peak")
+    ax.axhline(data.mean_dram_bytes_per_cycle, color="#1f77b4", linewidth=1.0,
+               label=f"mean {data.mean_dram_bytes_per_cycle:.3g} B/cycle")
+    for start, *_ in spans[1:]:
+        ax.axvline(start, color="black", linewidth=0.4, alpha=0.35)
+    ax.set_xlim(0, data.total_cycles)
+    ax.set_ylim(0, data.peak_bytes_per_cycle * 1.3)  # room for the legend above the peak
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.set_xlabel("time (cycles); thin lines = group boundaries")
+    ax.set_ylabel("DRAM bytes / cycle")
+    bin_width = data.total_cycles / bins if bins else 0
+    ax.set_title(f"DRAM bandwidth over time ({bins} bins of "
+                 f"{EngFormatter(sep='', places=1)(bin_width)} cycles; instruction fetch "
+                 "included)", fontsize=10, loc="left")
+    ax.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
+
+
+def _suptitle(network: Network, schedule: Schedule, hw: HardwareConfig,
+              data: UtilizationData, n_groups: int) -> str:
+    cores_used = sorted({g.cores for g in schedule.groups})
+    return (f"{network.name} on {hw.name}: {n_groups} groups on "
+            f"{'/'.join(map(str, cores_used))} core{'s' if cores_used != [1] else ''}, "
+            f"{data.total_cycles:,} cycles "
+            f"({data.total_cycles / hw.clock_mhz:,.1f} µs), "
+            f"{data.dram_bytes / 1e6:,.2f} MB over DRAM")

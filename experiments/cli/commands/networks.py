@@ -105,6 +105,6 @@ def _layer_table(net) -> str:
             geometry = f"{layer.kernel[0]}x{layer.kernel[1]}/{layer.stride[0]}"
         rows.append([i, layer.name, kind, f"{layer.c_in}x{layer.h_in}x{layer.w_in}",
                      f"{layer.c_out}x{layer.h_out}x{layer.w_out}", geometry, layer.macs,
-                     ",".join(map(str, layer.inputs)) or "input"])
+                     ",".join("input" if p < 0 else str(p) for p in layer.inputs) or "input"])
     return format_table(["#", "name", "kind", "in CxHxW", "out CxHxW", "kernel/stride",
                          "MACs", "inputs"], rows)

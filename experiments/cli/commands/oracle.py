@@ -1,8 +1,12 @@
 """``fusiongym oracle``: the optimal fusion groups and core counts of one network.
 
-An exact dynamic programme over group boundaries and core counts (every candidate group
-simulated once, memoized by shape), so the result is optimal over all schedules whose
-groups have at most ``--max-group-layers`` layers.
+An exact dynamic programme over group boundaries and core counts, optimal over all
+schedules whose groups have at most ``--max-group-layers`` layers. Not every candidate
+group is simulated: each first gets a sound lower bound on its cost from its lowering
+alone, and only candidates whose bound could still beat the best one found are simulated
+(once each, memoized by shape), so the answer is the exhaustive DP's with far fewer
+simulations (ResNet-50: 95 of 2,740 candidates). With ``--networks`` the batch simulates
+every distinct candidate once instead, spread over Ray.
 
 Examples::
 
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+
+from accelerator.objectives import ADDITIVE_OBJECTIVES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="hardware preset or YAML/JSON file (default: dlfusion16)")
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
                         help="longest fused group considered (default: 8)")
-    parser.add_argument("--objective", choices=("latency", "energy"), default="latency",
+    parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",
                         help="what to minimise (default: latency)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--save", metavar="OUT.json",
@@ -51,10 +57,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.cache import default_evaluator
     from accelerator.config import load_config
     from accelerator.errors import UserInputError
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import default_evaluator, evaluate
+    from accelerator.workloads.loader import load_network
     from agents.baselines import NoFusionScheduler
     from agents.oracle import OracleScheduler
 
@@ -66,14 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--ray-address and --num-workers go with --networks")
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
-    if args.onnx:
-        from accelerator.workloads.onnx_import import load_onnx
-
-        network = load_onnx(args.onnx)
-    else:
-        from accelerator.workloads.zoo import get_network
-
-        network = get_network(args.network)
+    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
     hw = load_config(args.hw)
     evaluator = default_evaluator(hw)
     oracle = OracleScheduler(max_group_layers=args.max_group_layers, objective=args.objective,

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from accelerator.errors import UserInputError
+from accelerator.workloads.loader import load_network
 
 
 class PlotArgumentError(UserInputError):
@@ -102,16 +103,6 @@ def add_parser(subparsers) -> None:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def load_network(name: str):
-    if name.lower().endswith(".onnx"):
-        from accelerator.workloads.onnx_import import load_onnx
-
-        return load_onnx(name)
-    from accelerator.workloads.zoo import get_network
-
-    return get_network(name)
-
-
 def _load_schedule(value: str, network, hw, cores: int | None):
     from accelerator.schedule import Schedule
 
@@ -178,16 +169,18 @@ def _utilization(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(default)
     image_format(out)  # reject a bad suffix before simulating
 
-    from experiments.plots.pipeline import plot_pipeline, simulate_schedule_trace
+    from experiments.plots.pipeline import (PipelineOptions, plot_pipeline,
+                                            simulate_schedule_trace)
     from experiments.plots.utilization import plot_utilization
 
     traces = simulate_schedule_trace(network, schedule, hw)
     if not out.suffix:
         out = out.with_suffix(".png")
     summary = _summary_path(out)
-    plot_pipeline(network, schedule, hw, out, window=window, group=args.group,
-                  max_bars=args.max_bars, bins=args.bins, time_unit=args.unit, traces=traces,
-                  all_cores=args.all_cores, dpi=args.dpi)
+    options = PipelineOptions(window=window, group=args.group, max_bars=args.max_bars,
+                              bins=args.bins, time_unit=args.unit, all_cores=args.all_cores,
+                              dpi=args.dpi)
+    plot_pipeline(network, schedule, hw, out, options, traces=traces)
     plot_utilization(network, schedule, hw, summary, traces=traces, dpi=args.dpi)
     _print_paths([out, summary], args.json)
     return 0

@@ -50,16 +50,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _network(args: argparse.Namespace):
-    if args.onnx:
-        from accelerator.workloads.onnx_import import load_onnx
-
-        return load_onnx(args.onnx)
-    from accelerator.workloads.zoo import get_network
-
-    return get_network(args.network)
-
-
 def _schedule(args: argparse.Namespace, network, hw):
     from accelerator.schedule import Schedule
 
@@ -78,10 +68,11 @@ def _schedule(args: argparse.Namespace, network, hw):
 
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
-    from accelerator.schedule import evaluate
+    from accelerator.evaluator import evaluate
+    from accelerator.workloads.loader import load_network
 
     hw = load_config(args.hw)
-    network = _network(args)
+    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
     schedule = _schedule(args, network, hw)
     result = evaluate(network, schedule, hw)
     summary = _summary(network, schedule, result, hw, args)

@@ -55,7 +55,7 @@ def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProt
     nodes, inits = [], []
     outputs: list[str] = []  # tensor holding each layer's (activated) output
     for i, layer in enumerate(network.layers):
-        x = [outputs[p] for p in layer.inputs] or ["x"]
+        x = ["x" if p < 0 else outputs[p] for p in layer.inputs] or ["x"]
         out = f"t{i}"
         pads = list(layer.padding)
         kind = layer.kind
@@ -98,6 +98,11 @@ def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProt
             nodes.append(helper.make_node("Add", x, [out], name=layer.name))
         elif kind == LayerKind.CONCAT:
             nodes.append(helper.make_node("Concat", x, [out], name=layer.name, axis=1))
+        elif kind in SEQUENCE_KINDS:
+            second = layer.inputs[1] if len(layer.inputs) > 1 else None
+            operand = (network.input_shape if second is None or second < 0
+                       else (network.layers[second].c_out,))
+            _sequence_layer(layer, x, out, nodes, inits, operand_channels=operand[0])
         else:  # pragma: no cover - every LayerKind is handled above
             raise AssertionError(kind)
         if layer.activation == "relu":
@@ -118,3 +123,83 @@ def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProt
     ranks = [2 if network.layers[i].kind == LayerKind.DENSE else 4
              for i in network.output_layers]
     return make_model(nodes, [batch, c, h, w], inits, graph_outputs, ranks)
+
+
+SEQUENCE_KINDS = frozenset({LayerKind.MATMUL, LayerKind.LAYERNORM, LayerKind.SOFTMAX,
+                            LayerKind.GELU, LayerKind.LRN, LayerKind.MUL, LayerKind.SUB})
+
+
+def _sequence_layer(layer, x: list[str], out: str, nodes: list, inits: list,
+                    operand_channels: int) -> None:
+    """A transformer-kind layer between NCHW tensors, spelled as exporters do: per-head
+    views by Reshape + Transpose, LayerNormalization over a channels-last view, the exact
+    GELU as its Erf chain, a batched MatMul of the two activations."""
+    name, kind = layer.name, layer.kind
+    c, h = layer.c_in, layer.h_in
+
+    def node(op, inputs, outputs, suffix="", **attrs):
+        nodes.append(helper.make_node(op, inputs, outputs, name=name + suffix, **attrs))
+        return outputs[0]
+
+    def reshape(tensor, dims, suffix):
+        inits.append(ints(f"{name}{suffix}.shape", dims))
+        return node("Reshape", [tensor, f"{name}{suffix}.shape"], [f"{out}{suffix}"], suffix)
+
+    if kind == LayerKind.LAYERNORM:
+        t = node("Transpose", [x[0]], [out + ".nhwc"], ".to_nhwc", perm=[0, 2, 3, 1])
+        inits += [weight(f"{name}.gamma", [c]), weight(f"{name}.beta", [c])]
+        t = node("LayerNormalization", [t, f"{name}.gamma", f"{name}.beta"], [out + ".ln"],
+                 axis=-1)
+        node("Transpose", [t], [out], ".to_nchw", perm=[0, 3, 1, 2])
+    elif kind == LayerKind.SOFTMAX:
+        g = layer.groups
+        t = reshape(x[0], [1, g, c // g, h], ".heads")
+        t = node("Transpose", [t], [out + ".t"], ".t", perm=[0, 1, 3, 2])
+        t = node("Softmax", [t], [out + ".sm"], axis=-1)
+        t = node("Transpose", [t], [out + ".tb"], ".tb", perm=[0, 1, 3, 2])
+        node("Reshape", [t, f"{name}.merge.shape"], [out], ".merge")
+        inits.append(ints(f"{name}.merge.shape", [1, c, h, 1]))
+    elif kind == LayerKind.GELU:
+        inits += [weight(f"{name}.{k}", []) for k in ("sqrt2", "one", "half")]
+        t = node("Div", [x[0], f"{name}.sqrt2"], [out + ".div"], ".div")
+        t = node("Erf", [t], [out + ".erf"])
+        t = node("Add", [t, f"{name}.one"], [out + ".plus1"], ".plus1")
+        t = node("Mul", [x[0], t], [out + ".times_x"], ".times_x")
+        node("Mul", [t, f"{name}.half"], [out], ".half")
+    elif kind == LayerKind.MATMUL:
+        g = layer.groups
+        k_in, n_out = c // g, layer.c_out // g
+        a = reshape(x[0], [1, g, k_in, h], ".a_heads")
+        a = node("Transpose", [a], [out + ".a"], ".a", perm=[0, 1, 3, 2])
+        if operand_channels == g * k_in:  # Q.K^T: the operand's width is contracted
+            b = reshape(x[1], [1, g, k_in, n_out], ".b_heads")
+        else:  # P.V: its tokens are contracted
+            b = reshape(x[1], [1, g, n_out, k_in], ".b_heads")
+            b = node("Transpose", [b], [out + ".b"], ".b", perm=[0, 1, 3, 2])
+        t = node("MatMul", [a, b], [out + ".mm"])
+        t = node("Transpose", [t], [out + ".back"], ".back", perm=[0, 1, 3, 2])
+        node("Reshape", [t, f"{name}.merge.shape"], [out], ".merge")
+        inits.append(ints(f"{name}.merge.shape", [1, layer.c_out, h, 1]))
+    elif kind == LayerKind.LRN:
+        node("LRN", [x[0]], [out], size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    else:  # MUL / SUB of two tensors
+        node("Mul" if kind == LayerKind.MUL else "Sub", x, [out])
+
+
+def attention_model(width=64, tokens=8, heads=4, seq_dim=8, key_width=None):
+    """Q.K^T of one attention head split, built node by node (for the error cases)."""
+    e = width // heads if width % heads == 0 else -1
+    kw = key_width or width
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q_proj"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k_proj"),
+        helper.make_node("Reshape", ["q", "q_shape"], ["qh"], name="q_heads"),
+        helper.make_node("Transpose", ["qh"], ["qt"], name="q_t", perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["k", "k_shape"], ["kh"], name="k_heads"),
+        helper.make_node("Transpose", ["kh"], ["kt"], name="k_t", perm=[0, 2, 3, 1]),
+        helper.make_node("MatMul", ["qt", "kt"], ["s"], name="scores"),
+    ]
+    inits = [weight("wq", [width, width]), weight("wk", [width, kw]),
+             ints("q_shape", [1, tokens, heads, e]),
+             ints("k_shape", [1, tokens, heads, -1])]
+    return make_model(nodes, [1, seq_dim, width], inits, output_ranks=[4])

@@ -1,0 +1,272 @@
+"""Instruction emission: a plan's tiles -> per-core steps (loads, computes, stores) ->
+one VTA instruction stream per core with its dependency tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
+from accelerator.lowering.fit import shares_input
+from accelerator.lowering.spec import need, pad
+from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
+from accelerator.op_costs import alu_passes, has_recipe
+from accelerator.workloads.network import Layer, LayerKind
+
+# Requantisation after a GEMM on VTA's ALU: add bias, shift right, then clamp with MAX and
+# MIN (a folded ReLU is the MAX against zero instead of the int8 floor).
+REQUANT_ALU_OPS = 4
+
+
+class Step:
+    __slots__ = ("loads", "computes", "stores", "drain")
+
+    def __init__(self, drain: bool = False) -> None:
+        self.loads: list[Insn] = []
+        self.computes: list[Insn] = []
+        self.stores: list[Insn] = []
+        # its loads overwrite a buffer every thread reads: wait for all earlier computes
+        self.drain = drain
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One tile of one core: which output channels, which chunks, what to load."""
+
+    tile: Tile
+    couts: tuple[int, int]  # the core's slice of the last layer's output channels
+    chunk: int | None = None  # weight-stationary order: only this output-channel chunk
+    load_weights: bool = True  # streamed weights: load them (False: still on chip)
+    above: Tile | None = None  # line buffer: the previous row tile (its rows are on chip)
+    drain: bool = False
+
+
+@dataclass(frozen=True)
+class LayerWork:
+    """What layer ``i`` computes in one tile."""
+
+    i: int
+    layer: Layer
+    rng: tuple[int, int, int, int]  # rows / cols it computes (line buffer: new rows only)
+    cout: int  # output channels it computes on this core
+    job: TileJob
+
+
+class Emitter:
+    """Emits the steps of one (group, cores, hardware, plan)."""
+
+    def __init__(self, g: GroupGeometry, plan: Plan):
+        self.g, self.plan, self.hw = g, plan, g.hw
+        self.steps: list[Step] = []
+        self.macs = 0
+
+    def preamble(self, step: Step, couts: tuple[int, int]) -> None:
+        """Micro-op kernels (and resident weights) of every layer, once per core."""
+        g, plan = self.g, self.plan
+        for i, layer in enumerate(g.spec.layers):
+            if not layer.is_gemm:
+                continue
+            cout = couts[1] - couts[0] if i == g.n - 1 else g.cout(plan, i)
+            _, _, uops = g.gemm_shape(layer, 1, 1, cout, g.cin_chunk(plan, layer))
+            step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
+            if plan.resident and i not in g.onchip_weight:  # (else its producer left it)
+                step.loads.append(Insn(LOAD, MEM_WGT, layer=i,
+                                       nbytes=g.weight_sram_bytes(layer, cout, layer.c_in)))
+
+    def tile(self, job: TileJob, first: bool) -> None:
+        """Steps of one tile: its external inputs, then every layer's chunks."""
+        g = self.g
+        rng = g.ranges(job.tile)
+        above = g.ranges(job.above) if job.above else None
+        step = Step(drain=job.drain)
+        self.steps.append(step)
+        if first:
+            self.preamble(step, job.couts)
+        ext_done: set[int] = set()
+        for i, layer in enumerate(g.spec.layers):
+            r = rng[i]
+            if above is not None and g.consumers[i]:  # rows above are on chip already
+                r = (max(r[0], above[i][1]), r[1], r[2], r[3])
+            if r[1] <= r[0] or r[3] <= r[2]:
+                continue
+            for s in g.spec.sources[i]:
+                if s < 0 and s not in ext_done:
+                    ext_done.add(s)
+                    self.load_external(step, s, i, job, rng, above)
+            cout = job.couts[1] - job.couts[0] if i == g.n - 1 else layer.c_out
+            step = self.layer(step, LayerWork(i, layer, r, cout, job))
+
+    def load_external(self, step: Step, ext: int, i: int, job: TileJob, rng: Ranges,
+                      above: Ranges | None) -> None:
+        """LOAD INP of an external tensor's window (ALU-only users read it into the
+        accumulator chunk by chunk instead: see :meth:`alu_layer`; a matmul's second
+        operand comes with the weight loads)."""
+        g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
+        if not g.reads_into_inp(ext):
+            return
+        r0, r1, c0, c1 = g.ext_window(ext, rng)
+        if above is not None:
+            r0 = max(r0, g.ext_window(ext, above)[1])
+        if layer.kind == LayerKind.CONCAT:
+            ch = layer.c_in // max(1, len(g.spec.sources[i]))
+        elif (layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels"
+              and i == g.n - 1):
+            ch = job.couts[1] - job.couts[0]  # a depthwise core reads only its own channels
+        else:
+            ch = layer.c_in
+        if g.n == 1 and plan.cin_chunk < ch:
+            return  # loaded per input-channel chunk in gemm_layer
+        step.loads.append(Insn(LOAD, MEM_INP, layer=i,
+                               nbytes=g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)))
+
+    def layer(self, step: Step, work: LayerWork) -> Step:
+        """Every output-channel chunk of one layer in one tile; returns the current step."""
+        g, job = self.g, work.job
+        chunk = min(self.plan.cout_chunk[work.i], pad(work.cout, g.bo))
+        starts = range(0, work.cout, chunk) if job.chunk is None else (job.chunk,)
+        stored = g.spec.stores[work.i]
+        store_rows, store_cols = g.store_share(work.i, job.tile) if stored else (0, 0)
+        for k0 in starts:
+            kc = min(chunk, work.cout - k0)
+            if work.layer.is_gemm:
+                step = self.gemm_layer(step, work, kc)
+                alu_ops = 0 if self.hw.requantize_in_gemm else REQUANT_ALU_OPS
+            else:
+                alu_ops = self.alu_layer(step, work, kc)
+            self.alu_pass(step, work, kc, alu_ops)
+            if stored and store_rows > 0 and store_cols > 0:
+                step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
+                    store_rows, store_cols, kc, work.layer.batch)))
+        return step
+
+    def gemm_layer(self, step: Step, work: LayerWork, kc: int) -> Step:
+        """GEMMs of one output-channel chunk, over input-channel chunks when they are split."""
+        g, plan, hw, layer = self.g, self.plan, self.hw, work.layer
+        ci_chunk = g.cin_chunk(plan, layer)
+        n_ci = -(-layer.c_in // ci_chunk)
+        rows, cols = work.rng[1] - work.rng[0], work.rng[3] - work.rng[2]
+        for ci in range(n_ci):
+            cic = min(ci_chunk, layer.c_in - ci * ci_chunk)
+            if step.computes and (not plan.resident or n_ci > 1):
+                step = Step()
+                self.steps.append(step)
+            if n_ci > 1:  # single layer: its input tile, this input-channel chunk
+                t = work.job.tile
+                rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
+                step.loads.append(Insn(LOAD, MEM_INP, layer=work.i, nbytes=g.act_bytes(
+                    rr[1] - rr[0], cc[1] - cc[0], cic, layer.batch)))
+            if not plan.resident and work.job.load_weights:
+                step.loads.append(Insn(LOAD, MEM_WGT, layer=work.i,
+                                       nbytes=g.weight_sram_bytes(layer, kc, cic)))
+            iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic)
+            step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
+                                      cycles=iter_out * iter_in * uops * hw.gemm_ii, layer=work.i))
+            self.macs += iter_out * iter_in * uops * hw.macs_per_cycle * hw.gemm_ii
+        return step
+
+    def alu_layer(self, step: Step, work: LayerWork, kc: int) -> int:
+        """LOAD ACC of the ALU layer's external inputs; returns its ALU ops per vector."""
+        g, layer, i = self.g, work.layer, work.i
+        ext_inputs = [x for x in g.spec.sources[i] if x < 0 and not g.reads_into_inp(x)]
+        if ext_inputs:
+            r0, r1, c0, c1 = work.rng
+            rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
+            share = kc if layer.kind != LayerKind.CONCAT else kc // len(g.spec.sources[i])
+            for _ in ext_inputs:
+                step.computes.append(Insn(LOAD, MEM_ACC, layer=i, nbytes=g.act_bytes(
+                    rr[1] - rr[0], cc[1] - cc[0], max(share, 1), layer.batch)))
+        kh, kw = layer.kernel
+        if layer.kind == LayerKind.MAX_POOL:
+            return kh * kw + 2
+        if layer.kind in (LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL):
+            return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
+        if layer.kind == LayerKind.ADD:
+            return len(g.spec.sources[i]) - 1 + 2
+        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub
+            return alu_passes(layer.kind.value)
+        return 1  # concat: place each input in its channel range
+
+    def alu_pass(self, step: Step, work: LayerWork, kc: int, alu_ops: int) -> None:
+        """The ALU pass over a chunk's outputs. A GEMM whose requantisation runs in its own
+        output stage (``requantize_in_gemm``) also writes a fused intermediate from there."""
+        hw, layer = self.hw, work.layer
+        if self.g.consumers[work.i] and not (layer.is_gemm and hw.requantize_in_gemm):
+            alu_ops += 1  # write the fused intermediate into the input buffer
+        if alu_ops == 0:
+            return
+        rows, cols = work.rng[1] - work.rng[0], work.rng[3] - work.rng[2]
+        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_in = -(-kc // self.g.bo)
+        step.computes.append(Insn(ALU, iter_out=iter_out, iter_in=iter_in, uops=alu_ops,
+                                  alu_ops=alu_ops,
+                                  cycles=iter_out * iter_in * alu_ops * hw.alu_ii, layer=work.i))
+
+
+def core_jobs(g: GroupGeometry, plan: Plan, core: int) -> list[TileJob]:
+    """The tiles of one core, in execution order (empty for an idle core)."""
+    r_lo, r_hi = plan.core_rows[core]
+    couts = plan.core_couts[core]
+    if r_hi <= r_lo or couts[1] <= couts[0]:
+        return []
+    W = g.last.w_out
+    shared = shares_input(g, plan)
+    tiles = []
+    for r0 in range(r_lo, r_hi, plan.tile_rows):
+        r1 = min(r_hi, r0 + plan.tile_rows)
+        above = Tile(r0 - plan.tile_rows, r0, 0, W) if plan.line_buffer and r0 > r_lo else None
+        for c0 in range(0, W, plan.tile_cols):
+            tiles.append((Tile(r0, r1, c0, min(W, c0 + plan.tile_cols)), above))
+    if not plan.weight_outer:
+        return [TileJob(t, couts, above=a, drain=shared and n > 0)
+                for n, (t, a) in enumerate(tiles)]
+    chunk = min(plan.cout_chunk[-1], pad(couts[1] - couts[0], g.bo))
+    return [TileJob(t, couts, chunk=k0, load_weights=n == 0, above=a, drain=k0 > 0 and n == 0)
+            for k0 in range(0, couts[1] - couts[0], chunk) for n, (t, a) in enumerate(tiles)]
+
+
+def emit_core(g: GroupGeometry, plan: Plan, core: int) -> tuple[list[Insn], int, int]:
+    """Instruction stream of one core; returns (program, tiles, gemm_macs_issued)."""
+    jobs = core_jobs(g, plan, core)
+    if not jobs:
+        return [], 0, 0
+    em = Emitter(g, plan)
+    for n, job in enumerate(jobs):
+        em.tile(job, first=n == 0)
+    return link(em.steps, plan.vthreads), len({job.tile for job in jobs}), em.macs
+
+
+def link(steps: list[Step], vt: int) -> list[Insn]:
+    """Set dependency flags (see the package docstring) and flatten into fetch order."""
+    n = len(steps)
+    program: list[Insn] = []
+    skip = 0  # CMP->LD tokens already taken by an earlier draining step
+    for s, step in enumerate(steps):
+        if not step.loads:  # every step loads something, so the LD->CMP chain is regular
+            step.loads.append(Insn(LOAD, MEM_INP, nbytes=0))
+        if skip:
+            skip -= 1
+        elif s >= vt and step.drain and s + vt <= n:
+            # take the tokens of steps s-vt .. s-1 now (the next vt-1 steps take none)
+            for _ in range(vt - 1):
+                step.loads.insert(0, Insn(LOAD, MEM_INP, nbytes=0))
+            for insn in step.loads[:vt]:
+                insn.pop_next = True
+            skip = vt - 1
+        elif s >= vt:
+            step.loads[0].pop_next = True  # CMP->LD: the buffer half is free again
+        step.loads[-1].push_next = True  # LD->CMP
+        c = step.computes
+        c[0].pop_prev = True  # LD->CMP
+        if s >= vt and steps[s - vt].stores:
+            c[0].pop_next = True  # ST->CMP: the output half has been stored
+        if s + vt < n:
+            c[-1].push_prev = True  # CMP->LD
+        if step.stores:
+            c[-1].push_next = True  # CMP->ST
+            step.stores[0].pop_prev = True
+            if s + vt < n:
+                step.stores[-1].push_prev = True  # ST->CMP
+        program.extend(step.loads)
+        program.extend(c)
+        program.extend(step.stores)
+    program.append(Insn(FINISH))
+    return program

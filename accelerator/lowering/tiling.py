@@ -1,0 +1,174 @@
+"""A group's geometry (which rows / columns every layer computes for a tile of the last
+layer, buffer footprints) and the Plan record that says how a group is tiled and split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from accelerator.config import HardwareConfig
+from accelerator.lowering.spec import GroupSpec, need, out_size, pad
+from accelerator.workloads.network import Layer, LayerKind
+
+UOP_BYTES = 4  # VTA micro-ops are 32-bit
+
+Ranges = list[tuple[int, int, int, int]]  # per layer: (row_lo, row_hi, col_lo, col_hi)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile of the last layer's output: rows [r0, r1) x columns [c0, c1)."""
+
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+
+@dataclass
+class Plan:
+    """How one (group, cores, hardware) runs. See the package docstring for the options."""
+
+    split: str  # "rows" (bands of the last layer's rows) or "channels" (of its output channels)
+    vthreads: int
+    tile_rows: int
+    tile_cols: int
+    cout_chunk: list[int]  # per layer: output channels per chunk
+    cin_chunk: int
+    resident: bool  # every weight of the group loaded once per core
+    core_rows: list[tuple[int, int]]  # per core: band of last-layer rows
+    core_couts: list[tuple[int, int]]  # per core: slice of the last layer's output channels
+    line_buffer: bool = False  # keep the rows shared with the previous row tile on chip
+    weight_outer: bool = False  # streamed weights: chunk loop outside the tile loop
+    cost: "object | None" = field(default=None, compare=False)  # cost.PlanCost, set by the planner
+
+
+class GroupGeometry:
+    """Shapes, producer/consumer edges and buffer footprints of one (group, cores, hw)."""
+
+    def __init__(self, spec: GroupSpec, cores: int, hw: HardwareConfig):
+        self.spec = spec
+        self.hw = hw
+        self.cores = cores
+        self.n = len(spec.layers)
+        self.last = spec.layers[-1]
+        self.consumers: list[list[int]] = [[] for _ in range(self.n)]
+        for i, srcs in enumerate(spec.sources):
+            for s in srcs:
+                if s >= 0:
+                    self.consumers[s].append(i)
+        # in-group users (and the last of them) of every external tensor
+        self.ext_last: dict[int, int] = {}
+        self.ext_users: dict[int, list[int]] = {}
+        for i, srcs in enumerate(spec.sources):
+            for s in srcs:
+                if s < 0:
+                    self.ext_last[s] = i
+                    self.ext_users.setdefault(s, []).append(i)
+        self.bi, self.bo = hw.block_in, hw.block_out
+        # A matmul's second operand goes through the weight path: from DRAM with the
+        # weight loads when it comes from outside the group (never an INP load), or left
+        # in the weight buffer by its in-group producer (then nothing is loaded).
+        weight_reads = {s for i, srcs in enumerate(spec.sources)
+                        if spec.layers[i].kind == LayerKind.MATMUL for s in srcs[1:2]}
+        act_reads = {s for i, srcs in enumerate(spec.sources) for k, s in enumerate(srcs)
+                     if not (k == 1 and spec.layers[i].kind == LayerKind.MATMUL)}
+        self.weight_ext = {s for s in weight_reads - act_reads if s < 0}
+        self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
+        self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
+                              if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+
+    def feeds_weight(self, i: int, j: int) -> bool:
+        """True when layer i is the weight operand of in-group matmul j."""
+        return self.spec.layers[j].kind == LayerKind.MATMUL and self.spec.sources[j][1] == i
+
+    # ---- geometry ------------------------------------------------------------------
+    def ranges(self, tile: Tile) -> Ranges:
+        """Output (row_lo, row_hi, col_lo, col_hi) each layer computes for a last-layer tile."""
+        out: list[tuple[int, int, int, int] | None] = [None] * self.n
+        out[-1] = (tile.r0, tile.r1, tile.c0, tile.c1)
+        for i in range(self.n - 2, -1, -1):
+            rlo, rhi, clo, chi = 1 << 30, -1, 1 << 30, -1
+            for j in self.consumers[i]:
+                cr0, cr1, cc0, cc1 = out[j]  # type: ignore[misc]
+                if cr1 <= cr0 or cc1 <= cc0:
+                    continue
+                if self.feeds_weight(i, j):  # every output row reads the whole operand
+                    a, b, c, d = 0, self.spec.layers[i].h_out, 0, self.spec.layers[i].w_out
+                else:
+                    a, b = need(self.spec.layers[j], cr0, cr1, 0)
+                    c, d = need(self.spec.layers[j], cc0, cc1, 1)
+                rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
+            if self.spec.stores[i] or not self.consumers[i]:
+                # its own share of the output, proportional to the tile, so that the
+                # stores of all tiles cover the tensor exactly once
+                a, b = self.share(i, tile.r0, 0), self.share(i, tile.r1, 0)
+                c, d = self.share(i, tile.c0, 1), self.share(i, tile.c1, 1)
+                if b > a and d > c:
+                    rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
+            if rhi < 0:
+                rlo, rhi, clo, chi = 0, 0, 0, 0
+            out[i] = (rlo, rhi, clo, chi)
+        return out  # type: ignore[return-value]
+
+    def share(self, i: int, x: int, axis: int) -> int:
+        total = self.last.h_out if axis == 0 else self.last.w_out
+        return x * out_size(self.spec.layers[i], axis) // total
+
+    def store_share(self, i: int, tile: Tile) -> tuple[int, int]:
+        return (self.share(i, tile.r1, 0) - self.share(i, tile.r0, 0),
+                self.share(i, tile.c1, 1) - self.share(i, tile.c0, 1))
+
+    def ext_window(self, ext: int, rng: Ranges) -> tuple[int, int, int, int]:
+        """Rows and columns of external tensor ``ext`` that its users read for ``rng``."""
+        users = self.ext_users[ext]
+        rows = [need(self.spec.layers[u], rng[u][0], rng[u][1], 0) for u in users]
+        cols = [need(self.spec.layers[u], rng[u][2], rng[u][3], 1) for u in users]
+        return (min(a for a, _ in rows), max(b for _, b in rows),
+                min(a for a, _ in cols), max(b for _, b in cols))
+
+    def reads_into_inp(self, ext: int) -> bool:
+        """A GEMM reads it (input buffer); ALU-only users read it into the accumulator, and
+        a matmul's second operand comes into the weight buffer (with the weight loads)."""
+        return (ext not in self.weight_ext
+                and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
+
+    def cout(self, plan: Plan, i: int) -> int:
+        """Output channels layer i computes on one core (the last layer's slice under a
+        channel split; every upstream layer is computed whole on every core)."""
+        if plan.split == "channels" and i == self.n - 1:
+            return max(b - a for a, b in plan.core_couts)
+        return self.spec.layers[i].c_out
+
+    def cin_chunk(self, plan: Plan, layer: Layer) -> int:
+        """Input channels per GEMM pass (only a single-layer group chunks them)."""
+        return plan.cin_chunk if self.n == 1 else layer.c_in
+
+    # ---- per-layer work of a tile -------------------------------------------------
+    def gemm_shape(self, layer: Layer, rows: int, cols: int, cout: int, cin: int
+                   ) -> tuple[int, int, int]:
+        """(iter_out, iter_in, uops) of a GEMM producing rows x cols x cout outputs."""
+        hw = self.hw
+        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_in = -(-cout // self.bo)
+        cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
+        if layer.kind == LayerKind.DEPTHWISE_CONV2D:
+            cin_blocks = 1  # one diagonal weight block per output block
+        kh, kw = layer.kernel
+        if layer.kind == LayerKind.CONV_TRANSPOSE2D:
+            kh, kw = -(-kh // layer.stride[0]), -(-kw // layer.stride[1])
+        return iter_out, iter_in, kh * kw * cin_blocks
+
+    def weight_sram_bytes(self, layer: Layer, cout: int, cin: int) -> int:
+        _, iter_in, uops = self.gemm_shape(layer, 1, 1, cout, cin)
+        if layer.kind == LayerKind.CONV_TRANSPOSE2D:
+            # one GEMM runs one output phase's ceil(k/s)^2 sub-kernel, but the stride^2
+            # phases of a tile together use every kernel position: all must be on chip
+            (kh, kw), (sh, sw) = layer.kernel, layer.stride
+            uops = uops // (-(-kh // sh) * -(-kw // sw)) * kh * kw
+        return iter_in * uops * self.bi * self.bo * self.hw.wgt_bits // 8
+
+    def act_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
+        return rows * cols * pad(channels, self.bi) * batch * self.hw.inp_bits // 8
+
+    def acc_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
+        return rows * cols * pad(channels, self.bo) * batch * self.hw.acc_bits // 8
