@@ -82,15 +82,32 @@ def behaviour_cloning(model, demos: Demonstrations, epochs: int, batch_size: int
         order = rng.permutation(n)
         for lo in range(0, n, batch_size):
             idx = order[lo:lo + batch_size]
-            values, log_prob, _ = policy.evaluate_actions(obs[idx], actions[idx],
-                                                          action_masks=masks[idx])
-            loss = -log_prob.mean() + 0.5 * torch.nn.functional.mse_loss(values.flatten(),
-                                                                         returns[idx])
+            loss = imitation_loss(policy, obs[idx], actions[idx], masks[idx], returns[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     policy.set_training_mode(False)
+    return action_accuracy(policy, demos)
+
+
+def imitation_loss(policy, obs, actions, masks, returns, value_coef: float = 0.5):
+    """Masked cross-entropy to the demonstrated actions plus ``value_coef`` x the value
+    head's squared error to the demonstrated returns-to-go (one torch scalar)."""
+    import torch
+
+    values, log_prob, _ = policy.evaluate_actions(obs, actions, action_masks=masks)
+    return -log_prob.mean() + value_coef * torch.nn.functional.mse_loss(values.flatten(), returns)
+
+
+def action_accuracy(policy, demos: Demonstrations, batch_size: int = 1024) -> float:
+    """Fraction of states where the policy's masked argmax is the demonstrated action."""
+    import torch
+
+    correct = 0
     with torch.no_grad():
-        chosen = [int(policy.predict(demos.observations[k], deterministic=True,
-                                     action_masks=masks[k])[0]) for k in range(n)]
-    return float(np.mean(np.asarray(chosen) == demos.actions))
+        for lo in range(0, len(demos), batch_size):
+            obs = torch.as_tensor(demos.observations[lo:lo + batch_size], device=policy.device)
+            dist = policy.get_distribution(obs, action_masks=demos.masks[lo:lo + batch_size])
+            chosen = dist.distribution.probs.argmax(dim=1).cpu().numpy()
+            correct += int(np.sum(chosen == demos.actions[lo:lo + batch_size]))
+    return correct / max(1, len(demos))

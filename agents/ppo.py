@@ -44,6 +44,7 @@ class PPOScheduler(Scheduler):
 
         env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False,
                         **self.env_kwargs)
+        _check_compatible(self.model, env, hw)
         obs, _ = env.reset(seed=0, options={"network": network})
         info: dict = {}
         done = False
@@ -65,3 +66,21 @@ class PPOScheduler(Scheduler):
             dist = policy.get_distribution(obs_tensor, action_masks=np.asarray(masks, dtype=bool))
             probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
         return np.where(masks, probs, 0.0)
+
+
+def policy_mismatch(model, env, hw: HardwareConfig) -> str:
+    """Why ``model`` cannot act in ``env`` on ``hw`` ('' if it can). A policy reads a fixed
+    observation layout and picks among a fixed number of core counts."""
+    if model.action_space.n != env.action_space.n:
+        return (f"the policy has {model.action_space.n} actions, {hw.name} needs "
+                f"{env.action_space.n} (core counts {list(hw.allowed_core_counts)})")
+    if model.observation_space.shape != env.observation_space.shape:
+        return (f"the policy observes {model.observation_space.shape[0]} features, "
+                f"{hw.name} gives {env.observation_space.shape[0]} with these env settings")
+    return ""
+
+
+def _check_compatible(model, env, hw: HardwareConfig) -> None:
+    problem = policy_mismatch(model, env, hw)
+    if problem:
+        raise UserInputError(f"this policy cannot schedule on {hw.name!r}: {problem}")

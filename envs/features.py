@@ -7,11 +7,20 @@ layer must look the same in every network, or a policy could not transfer).
 Per layer (:data:`LAYER_FEATURE_NAMES`): presence, log MACs / ops, log channels in / out,
 log spatial size in / out, log kernel area, log stride, log input / weight / output bytes,
 the layer-kind one-hot, graph features (several inputs, reads a non-adjacent layer, output
-used beyond the next layer) and the hardware-relative ratios that DLFusion found to predict
+used beyond the next layer, and the residual-edge distances: how far back its farthest input
+is and how far ahead its farthest consumer is, so a policy can see where a skip edge opens and
+where it joins) and the hardware-relative ratios that DLFusion found to predict
 the best core count: the operation count in units of one core's peak (log ideal compute
 cycles), the channel size in units of the 16-wide GEMM block (block utilisation in and out,
 log channel blocks), and the compute / DRAM balance (arithmetic intensity against the
 machine balance).
+
+The observation holds a *window* of layer rows (``lookback`` layers before the current one,
+the current one, ``lookahead`` after; zero rows past either end), each with one more column
+saying whether that layer is in the open group, so a sequence model over the window
+(:mod:`agents.policy_net`) sees the block structure around the decision. Hardware features
+(:data:`HARDWARE_FEATURE_NAMES`, log-scaled) make the hardware an input, so one policy can be
+trained over a distribution of accelerators and asked about a new one.
 """
 
 from __future__ import annotations
@@ -31,14 +40,54 @@ LAYER_FEATURE_NAMES: tuple[str, ...] = (
     "log_kernel_area", "log_stride", "log_input_bytes", "log_weight_bytes", "log_output_bytes",
     *(f"kind_{k.value}" for k in LAYER_KINDS),
     "multi_input", "reads_non_adjacent", "output_skips_ahead",
+    "log_input_skip_distance", "log_output_skip_distance",
     "log_ideal_compute_cycles", "c_in_block_utilisation", "c_out_block_utilisation",
     "log_c_out_blocks", "compute_dram_balance",
 )
 GROUP_FEATURE_NAMES_FIXED: tuple[str, ...] = (
     "group_open", "group_length", "group_log_macs", "group_log_dram_bytes",
-    "group_log_weight_bytes", "group_weights_fit_buffer",
+    "group_log_weight_bytes", "group_weights_fit_buffer", "fuse_vs_start_estimate",
 )
 GLOBAL_FEATURE_NAMES: tuple[str, ...] = ("position", "log_network_layers")
+WINDOW_ROW_EXTRA: tuple[str, ...] = ("in_open_group",)
+HARDWARE_FEATURE_NAMES: tuple[str, ...] = (
+    "hw_log_macs_per_cycle_per_core", "hw_log_num_cores", "hw_log_dram_bytes_per_cycle",
+    "hw_log_dram_latency_cycles", "hw_log_inp_buffer_bytes", "hw_log_wgt_buffer_bytes",
+    "hw_log_acc_buffer_bytes", "hw_log_launch_overhead_cycles", "hw_log_sync_cycles_per_core",
+    "hw_log_alu_ii", "hw_virtual_threads", "hw_machine_balance_one_core",
+    "hw_machine_balance_all_cores",
+)
+
+
+def hardware_features(hw: HardwareConfig) -> np.ndarray:
+    """The :data:`HARDWARE_FEATURE_NAMES` vector: every knob that moves a trade-off, log-scaled
+    against fixed ranges (MLU-class and FPGA-class machines both land inside [0, 1])."""
+    balance_one = hw.macs_per_cycle / hw.dram_bandwidth_bytes_per_cycle  # MACs per DRAM byte
+    balance_all = balance_one * hw.num_cores
+    values = [
+        _log2_scaled(hw.macs_per_cycle, 14.0),
+        _log2_scaled(hw.num_cores, 10.0),
+        _log2_scaled(hw.dram_bandwidth_bytes_per_cycle, 12.0),
+        _log2_scaled(hw.dram_latency_cycles, 12.0),
+        _log2_scaled(hw.inp_buff_bytes, 26.0),
+        _log2_scaled(hw.wgt_buff_bytes, 26.0),
+        _log2_scaled(hw.acc_buff_bytes, 26.0),
+        _log_scaled(hw.launch_overhead_cycles, 6.0),
+        _log_scaled(hw.sync_cycles_per_core, 5.0),
+        _log2_scaled(hw.alu_ii, 4.0),
+        hw.virtual_threads / 2.0,
+        # log2(MACs per DRAM byte) in [-8, 16] -> [0, 1]: where the roofline ridge sits
+        min(1.0, max(0.0, (math.log2(balance_one) + 8.0) / 24.0)),
+        min(1.0, max(0.0, (math.log2(balance_all) + 8.0) / 24.0)),
+    ]
+    return np.asarray(values, dtype=np.float32)
+
+
+def ideal_compute_cycles(layer: Layer, hw: HardwareConfig) -> float:
+    """One core at peak: block_in x block_out MACs per cycle on GEMMs, one vector per ALU_II."""
+    if layer.is_gemm:
+        return layer.macs / hw.macs_per_cycle
+    return layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
 
 
 def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
@@ -50,10 +99,7 @@ def core_count_estimates(layer: Layer, hw: HardwareConfig) -> list[float]:
     channel-split core), plus the end-of-group barrier. It encodes the DLFusion finding
     that the best core count grows with the operation count and channel size.
     """
-    if layer.is_gemm:
-        work = layer.macs / hw.macs_per_cycle
-    else:
-        work = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    work = ideal_compute_cycles(layer, hw)
     in_b, w_b = layer.input_bytes(hw.inp_bits), layer.weight_bytes(hw.wgt_bits)
     out_b = layer.output_bytes(hw.inp_bits)
     blocks = -(-layer.c_out // hw.block_out)
@@ -85,15 +131,13 @@ def layer_features(network: Network, index: int, hw: HardwareConfig) -> np.ndarr
     in_bytes = layer.input_bytes(hw.inp_bits)
     w_bytes = layer.weight_bytes(hw.wgt_bits)
     out_bytes = layer.output_bytes(hw.inp_bits)
-    # one core's peak: block_in x block_out MACs per cycle on GEMMs, one vector per ALU_II
-    if layer.is_gemm:
-        ideal_cycles = layer.macs / hw.macs_per_cycle
-    else:
-        ideal_cycles = layer.ops / (hw.block_out * hw.batch) * hw.alu_ii
+    ideal_cycles = ideal_compute_cycles(layer, hw)
     dram_cycles = (in_bytes + w_bytes + out_bytes) / hw.dram_bandwidth_bytes_per_cycle
     # > 0.5: compute-bound even on one core; < 0.5: DRAM-bound (log10 ratio, +-5 decades)
     balance = 0.5 + 0.1 * math.log10(max(ideal_cycles, 1.0) / max(dram_cycles, 1.0))
     consumers = network.consumers[index]
+    farthest_input = max((index - p for p in layer.inputs), default=1)
+    farthest_consumer = max((c - index for c in consumers), default=1)
     values = [
         1.0,
         _log_scaled(layer.macs, 10.0),
@@ -112,6 +156,8 @@ def layer_features(network: Network, index: int, hw: HardwareConfig) -> np.ndarr
         1.0 if any(p != index - 1 for p in layer.inputs) or (index > 0 and not layer.inputs)
         else 0.0,
         1.0 if consumers and max(consumers) > index + 1 else 0.0,
+        _log2_scaled(farthest_input, 7.0),
+        _log2_scaled(farthest_consumer, 7.0),
         _log_scaled(ideal_cycles, 9.0),
         layer.c_in / (-(-layer.c_in // block) * block),
         layer.c_out / (-(-layer.c_out // block) * block),
@@ -122,31 +168,47 @@ def layer_features(network: Network, index: int, hw: HardwareConfig) -> np.ndarr
 
 
 class FeatureExtractor:
-    """Builds observation vectors for one hardware config, look-ahead and group limit.
+    """Builds observation vectors for one hardware config, layer window and group limit.
 
-    Layout: ``(1 + lookahead)`` layer blocks (current layer first; all zeros past the end
-    of the network), then the open group (:data:`GROUP_FEATURE_NAMES_FIXED` and a one-hot
-    of its core count), then :data:`GLOBAL_FEATURE_NAMES`, then the action mask (1 = valid)
-    so that an unmasked policy can see which actions will be repaired.
+    Layout: ``lookback + 1 + lookahead`` window rows of :attr:`row_width` (the
+    :data:`LAYER_FEATURE_NAMES` and :data:`WINDOW_ROW_EXTRA`; row ``lookback`` is the current
+    layer; all zeros outside the network), then the open group
+    (:data:`GROUP_FEATURE_NAMES_FIXED` and a one-hot of its core count), then
+    :data:`GLOBAL_FEATURE_NAMES`, :data:`HARDWARE_FEATURE_NAMES`, the roofline core-count
+    estimates of the current layer, and the action mask (1 = valid) so that an unmasked
+    policy can see which actions will be repaired. The window comes first so that a
+    sequence model can reshape ``obs[:window_size]`` to ``(window, row_width)``.
     """
 
-    def __init__(self, hw: HardwareConfig, lookahead: int, max_group_layers: int):
-        if lookahead < 0:
-            raise ValueError(f"lookahead must be >= 0, got {lookahead}")
+    def __init__(self, hw: HardwareConfig, lookahead: int, max_group_layers: int,
+                 lookback: int = 0):
+        if lookahead < 0 or lookback < 0:
+            raise ValueError(f"lookahead and lookback must be >= 0, got {lookahead}, {lookback}")
         self.hw = hw
         self.lookahead = lookahead
+        self.lookback = lookback
+        self.window = lookback + 1 + lookahead
+        self.row_width = len(LAYER_FEATURE_NAMES) + len(WINDOW_ROW_EXTRA)
         self.max_group_layers = max_group_layers
         self.core_counts = hw.allowed_core_counts
+        self._hw_features = hardware_features(hw)
         self.names: tuple[str, ...] = (
-            *(f"layer{k}.{n}" for k in range(lookahead + 1) for n in LAYER_FEATURE_NAMES),
+            *(f"layer{k - lookback:+d}.{n}" for k in range(self.window)
+              for n in (*LAYER_FEATURE_NAMES, *WINDOW_ROW_EXTRA)),
             *GROUP_FEATURE_NAMES_FIXED,
             *(f"group_cores_{c}" for c in self.core_counts),
             *GLOBAL_FEATURE_NAMES,
+            *HARDWARE_FEATURE_NAMES,
             *(f"estimate_cores_{c}" for c in self.core_counts), "launch_fraction",
             "mask_fuse", *(f"mask_start_{c}" for c in self.core_counts),
         )
         self.size = len(self.names)
         self._tables: dict[str, _NetworkTable] = {}
+
+    @property
+    def window_size(self) -> int:
+        """Number of leading observation entries that form the layer window."""
+        return self.window * self.row_width
 
     def table(self, network: Network) -> "_NetworkTable":
         key = network.content_hash()
@@ -164,27 +226,36 @@ class FeatureExtractor:
         observation."""
         t = self.table(network)
         n = len(network)
-        width = len(LAYER_FEATURE_NAMES)
+        width, layer_width = self.row_width, len(LAYER_FEATURE_NAMES)
         obs = np.zeros(self.size, dtype=np.float32)
-        for k in range(self.lookahead + 1):
-            if i + k < n:
-                obs[k * width:(k + 1) * width] = t.layers[i + k]
-        pos = (self.lookahead + 1) * width
+        lo, hi = max(0, i - self.lookback), min(n, i + self.lookahead + 1)
+        if lo < hi:
+            rows = obs[:self.window_size].reshape(self.window, width)
+            first = lo - (i - self.lookback)
+            rows[first:first + hi - lo, :layer_width] = t.layers[lo:hi]
+            if start is not None:  # layers start..i-1 are in the open group
+                for k in range(max(lo, start), min(hi, i)):
+                    rows[k - (i - self.lookback), layer_width] = 1.0
+        pos = self.window_size
         if start is not None and cores is not None and i > start:
             macs = t.macs[i] - t.macs[start]
             weight_bytes = t.weight_bytes[i] - t.weight_bytes[start]
             # DRAM traffic if the group closed now: its inputs and outputs (upper bound:
             # the first layer's input and the last layer's output, plus skip tensors)
             dram = t.input_bytes[start] + t.output_bytes[i - 1]
-            obs[pos:pos + 6] = (
+            fixed = len(GROUP_FEATURE_NAMES_FIXED)
+            obs[pos:pos + fixed] = (
                 1.0, (i - start) / self.max_group_layers, _log_scaled(macs, 10.0),
                 _log_scaled(dram, 8.0), _log_scaled(weight_bytes, 9.0),
-                1.0 if weight_bytes <= self.hw.wgt_buff_bytes else 0.0)
-            obs[pos + 6 + self.core_counts.index(cores)] = 1.0
-        pos += 6 + len(self.core_counts)
+                1.0 if weight_bytes <= self.hw.wgt_buff_bytes else 0.0,
+                t.fuse_vs_start(start, i, cores, self.hw) if i < n else 0.0)
+            obs[pos + fixed + self.core_counts.index(cores)] = 1.0
+        pos += len(GROUP_FEATURE_NAMES_FIXED) + len(self.core_counts)
         obs[pos] = min(1.0, i / n)
         obs[pos + 1] = _log2_scaled(n, 10.0)
         pos += 2
+        obs[pos:pos + len(self._hw_features)] = self._hw_features
+        pos += len(self._hw_features)
         k = len(self.core_counts)
         if i < n:  # how much slower each core count is than the best one, and launch weight
             obs[pos:pos + k + 1] = t.estimates[i]
@@ -203,12 +274,33 @@ class _NetworkTable:
             [[0], np.cumsum([layer.weight_bytes(hw.wgt_bits) for layer in network.layers])])
         self.input_bytes = [layer.input_bytes(hw.inp_bits) for layer in network.layers]
         self.output_bytes = [layer.output_bytes(hw.inp_bits) for layer in network.layers]
+        self.ideal_cycles = np.concatenate(
+            [[0.0], np.cumsum([ideal_compute_cycles(layer, hw) for layer in network.layers])])
+        self.raw_estimates = [core_count_estimates(layer, hw) for layer in network.layers]
         rows = []
-        for layer in network.layers:
-            est = core_count_estimates(layer, hw)
+        for layer, est in zip(network.layers, self.raw_estimates):
             best = max(1.0, min(est))
             overhead = group_overhead(hw, 1, 1, best)  # what a launch adds to this layer alone
             launch = overhead.launch_cycles + overhead.host_wait_cycles
             rows.append([min(1.0, math.log2(max(e, 1.0) / best) / 4.0) for e in est]
                         + [launch / (launch + best)])
         self.estimates = np.asarray(rows, dtype=np.float32)
+
+    def fuse_vs_start(self, start: int, i: int, cores: int, hw: HardwareConfig) -> float:
+        """Roofline guess at the FUSE / START trade-off for layer ``i`` and the open group
+        ``[start, i)`` on ``cores``: what layer ``i`` adds to the group's roofline time (its
+        work spread over the cores, its weights and output through DRAM, the intermediate
+        staying on chip) against what it costs alone (a launch plus its best single-layer
+        estimate). 0.5 = even; above: fusing looks cheaper (log2 ratio, +-5 octaves).
+        Analytic only (no lowering, no simulation); the policy learns how far to trust it."""
+        bandwidth = hw.dram_bandwidth_bytes_per_cycle
+
+        def group_cycles(end: int) -> float:
+            compute = (self.ideal_cycles[end] - self.ideal_cycles[start]) / cores
+            traffic = (self.input_bytes[start] + self.output_bytes[end - 1]
+                       + self.weight_bytes[end] - self.weight_bytes[start])
+            return max(compute, traffic / bandwidth)
+
+        added = group_cycles(i + 1) - group_cycles(i)
+        alone = group_overhead(hw, 1).launch_cycles + min(self.raw_estimates[i])
+        return min(1.0, max(0.0, 0.5 + 0.1 * math.log2(max(alone, 1.0) / max(added, 1.0))))

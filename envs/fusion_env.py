@@ -57,11 +57,13 @@ class FusionEnv(gym.Env):
     ## Observation Space
 
     ``Box(0, 1, (N,), float32)``, built by :class:`envs.features.FeatureExtractor` (the
-    feature names are ``self.feature_names``): features of the current layer and the next
-    ``lookahead`` layers (zeros past the end), the open group (open flag, length /
+    feature names are ``self.feature_names``): features of a window of layers, ``lookback``
+    before the current one to ``lookahead`` after it (zeros past either end; each row says
+    whether its layer is in the open group; residual-edge distances per layer), the open group (open flag, length /
     ``max_group_layers``, log MACs, log DRAM bytes, log weight bytes, whether its weights
     fit the weight buffer, core-count one-hot), the position ``i / n``, log network size,
-    and the action mask.
+    the hardware features (log-scaled peak, cores, DRAM bandwidth, buffers, overheads,
+    machine balance), roofline core-count estimates of the current layer, and the action mask.
 
     ## Rewards
 
@@ -92,9 +94,12 @@ class FusionEnv(gym.Env):
     ``networks``: Networks or anything :func:`accelerator.workloads.loader.load_network`
     reads (zoo names such as ``"resnet18"``, ``"synthetic:SEED"``, ``.onnx`` paths); default
     :data:`DEFAULT_NETWORKS` (ResNet-18, MobileNetV1, SqueezeNet 1.1); ``hw``: a
-    HardwareConfig, a preset name or file, or None for the default preset (mlu100); ``objective``:
-    one of :data:`accelerator.objectives.OBJECTIVE_NAMES` (default ``latency``);
-    ``max_group_layers``; ``lookahead``; ``compute_rewards=False`` schedules without
+    HardwareConfig, a preset name or file, None for the default preset (mlu100), or a list of them
+    (all with the same allowed core counts): a training distribution of hardware, one drawn
+    at each reset (``options={"hw_index": k}`` picks one; ``self.hw`` is the current one);
+    ``objective``: one of :data:`accelerator.objectives.OBJECTIVE_NAMES` (default
+    ``latency``); ``max_group_layers``; ``lookback`` / ``lookahead`` (the layer window of
+    the observation); ``compute_rewards=False`` schedules without
     simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:
     how a trained policy is deployed); ``evaluator``: a shared GroupEvaluator (default:
     the process-wide one for ``hw``). ``reset(options={"network": net_or_name})`` picks a
@@ -105,43 +110,63 @@ class FusionEnv(gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, networks: Sequence[Network | str] | Network | str = DEFAULT_NETWORKS,
-                 hw: HardwareConfig | str | None = None, objective: str = "latency",
-                 max_group_layers: int = 8, lookahead: int = 2,
+                 hw: HardwareConfig | str | None | Sequence[HardwareConfig | str] = None,
+                 objective: str = "latency", max_group_layers: int = 8, lookahead: int = 2,
                  evaluator: GroupEvaluator | None = None, render_mode: str | None = None,
-                 compute_rewards: bool = True):
+                 compute_rewards: bool = True, lookback: int = 0):
         if isinstance(networks, (Network, str)):
             networks = [networks]
         self.networks = [as_network(n) for n in networks]
         if not self.networks:
             raise UserInputError("FusionEnv needs at least one network")
-        self.hw = hw if isinstance(hw, HardwareConfig) else load_config(hw)
+        pool = list(hw) if isinstance(hw, (list, tuple)) else [hw]
+        if not pool:
+            raise UserInputError("FusionEnv needs at least one hardware config")
+        self.hardware = [h if isinstance(h, HardwareConfig) else load_config(h) for h in pool]
+        self.hw = self.hardware[0]
         check_objective(objective, additive=False)
         if max_group_layers < 1:
             raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
-        if evaluator is not None and evaluator.hw.key != self.hw.key:
+        if evaluator is not None and (len(self.hardware) > 1 or evaluator.hw.key != self.hw.key):
             raise UserInputError("the evaluator was built for a different hardware config")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise UserInputError(f"render_mode {render_mode!r} is not supported (use 'ansi')")
+        # one action space for every config: START k means the k-th allowed core count
+        self.core_counts = self.hw.allowed_core_counts
+        for other in self.hardware[1:]:
+            if other.allowed_core_counts != self.core_counts:
+                raise UserInputError(
+                    f"hardware {other.name!r} allows core counts {list(other.allowed_core_counts)}, "
+                    f"{self.hw.name!r} {list(self.core_counts)}: one policy needs the same list")
         self.objective = objective
         self.max_group_layers = max_group_layers
-        self.evaluator = evaluator if evaluator is not None else default_evaluator(self.hw)
         self.render_mode = render_mode
         # False: schedule only (rewards 0, no simulation at all): how a trained policy is
         # deployed, so its search cost is zero simulator calls
         self.compute_rewards = compute_rewards
-        self.core_counts = self.hw.allowed_core_counts
-        self.features = FeatureExtractor(self.hw, lookahead, max_group_layers)
+        # per hardware config: evaluator, features, and caches keyed by network hash
+        self._per_hw = [(evaluator if evaluator is not None else default_evaluator(h),
+                         FeatureExtractor(h, lookahead, max_group_layers, lookback), {}, {})
+                        for h in self.hardware]
+        self._use_hardware(0)
         self.feature_names = self.features.names
         self.action_space = spaces.Discrete(1 + len(self.core_counts))
         self.observation_space = spaces.Box(0.0, 1.0, (self.features.size,), np.float32)
-        self._feasibility: dict[str, GroupFeasibility] = {}
-        self._baselines: dict[str, tuple[float, float, float]] = {}  # hash -> (cycles, pJ, s)
         self.network: Network | None = None
+
+    def _use_hardware(self, index: int) -> None:
+        self.hw = self.hardware[index]
+        self.evaluator, self.features, self._feasibility, self._baselines = self._per_hw[index]
 
     # ---- gymnasium API ------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         chosen = (options or {}).get("network")
+        hw_index = (options or {}).get("hw_index")
+        if hw_index is None:  # drawn before the network, so one seed fixes both sequences
+            hw_index = int(self.np_random.integers(len(self.hardware))) \
+                if len(self.hardware) > 1 else 0
+        self._use_hardware(hw_index)
         if chosen is None:
             chosen = self.networks[int(self.np_random.integers(len(self.networks)))]
         self.network = as_network(chosen)
@@ -157,7 +182,7 @@ class FusionEnv(gym.Env):
         self._results: list[GroupResult] = []
         self._cycles = self._energy = 0.0
         self._mask = self._compute_mask()
-        info = {"network": self.network.name}
+        info = {"network": self.network.name, "hardware": self.hw.name}
         if self._baseline is not None:
             info["baseline"] = self._baseline_value()
         return self._observation(), info
@@ -190,6 +215,12 @@ class FusionEnv(gym.Env):
     def action_masks(self) -> np.ndarray:
         """Valid actions at the current layer (a fresh bool array; FUSE first)."""
         return self._mask.copy()
+
+    @property
+    def decision_state(self) -> tuple[int, int | None, int | None]:
+        """``(layer i next, open group start or None, its core count or None)``: the state
+        an expert (:class:`agents.dagger.ExactExpert`) needs to label this decision."""
+        return self._i, self._start, self._cores
 
     def render(self):
         if self.render_mode != "ansi" or self.network is None:

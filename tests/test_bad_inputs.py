@@ -12,50 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from experiments.cli import main
-import helpers.onnx_models as oh
-
-CATALOGUE = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text())
-
-
-def _onnx_model(kind: str):
-    from onnx import helper
-    if kind == "unsupported":
-        nodes = [helper.make_node("Reshape", ["x", "shape"], ["seq"], name="to_seq"),
-                 helper.make_node("LSTM", ["seq", "W", "R"], ["y"], name="lstm1", hidden_size=8)]
-        inits = [oh.weight("W", [1, 32, 8]), oh.weight("R", [1, 32, 8]),
-                 oh.ints("shape", [16, 1, 8])]
-        return oh.make_model(nodes, [1, 8, 4, 4], inits, output_ranks=[4])
-    if kind == "dynamic":
-        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3],
-                                  pads=[1, 1, 1, 1])]
-        return oh.make_model(nodes, ["N", 3, "H", "W"], [oh.weight("w", [8, 3, 3, 3])])
-    if kind == "attention_dynamic_sequence":
-        return oh.attention_model(seq_dim="S")
-    if kind == "attention_matmul_mismatch":
-        return oh.attention_model(key_width=48)
-    if kind == "attention_heads_mismatch":
-        return oh.attention_model(heads=5)
-    raise ValueError(kind)
-
-
-def _materialise(case: dict, tmp: Path) -> None:
-    rng = __import__("random").Random(0)
-    for rel, content in (case.get("files") or {}).items():
-        path = tmp / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if content.startswith("random:"):
-            path.write_bytes(bytes(rng.randrange(256) for _ in range(int(content[7:]))))
-        elif content.startswith("onnx:"):
-            oh.save(_onnx_model(content[5:]), path)
-        else:
-            path.write_text(content)
-
-
-def _snapshot(tmp: Path) -> set[Path]:
-    return {p for p in tmp.rglob("*")}
+from helpers.catalogue import CATALOGUE, materialise as _materialise, snapshot as _snapshot
 
 
 def test_catalogue_is_big_enough():

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from accelerator.config import DEFAULT_PRESET
 from accelerator.errors import UserInputError
 from accelerator.objectives import OBJECTIVE_NAMES
 
@@ -45,32 +46,89 @@ class PPOHyperparams(_Strict):
     vf_coef: float = Field(0.5, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
     normalize_advantage: bool = True
+    # "layer_conv": a 1-D convolution over the observation's layer window (agents.policy_net)
+    features_extractor: Literal["flat", "layer_conv"] = "flat"
     policy_kwargs: dict[str, Any] = Field(default_factory=lambda: {"net_arch": [128, 128]})
 
     @model_validator(mode="before")
     @classmethod
     def _ints_as_floats(cls, data: Any) -> Any:
-        # YAML writes 1.0 as 1; accept integers where a float is expected
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("learning_rate", "gamma", "gae_lambda", "clip_range", "ent_coef",
-                        "vf_coef", "max_grad_norm"):
-                if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
-                    data[key] = float(data[key])
-        return data
+        return _floats(data, ("learning_rate", "gamma", "gae_lambda", "clip_range", "ent_coef",
+                              "vf_coef", "max_grad_norm"))
 
 
 class EnvSettings(_Strict):
     objective: Literal[OBJECTIVE_NAMES] = "latency"  # type: ignore[valid-type]
     max_group_layers: int = Field(8, ge=1, le=64)
-    lookahead: int = Field(2, ge=0, le=8)
+    lookahead: int = Field(2, ge=0, le=64)  # layers after the current one in the observation
+    lookback: int = Field(0, ge=0, le=64)  # layers before it
+
+
+class DaggerConfig(_Strict):
+    """DAgger with the exact expert (agents.dagger), then PPO with an imitation term."""
+
+    rounds: int = Field(0, ge=0, description="policy-rollout rounds after the expert round")
+    sampled_rollouts: int = Field(2, ge=0, description="per (network, hardware) and round")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=2)
+    learning_rate: float = Field(1e-3, gt=0)
+    expert_coef: float = Field(0.0, ge=0, description="imitation-loss weight during PPO")
+    expert_steps_per_rollout: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ints_as_floats(cls, data: Any) -> Any:
+        return _floats(data, ("learning_rate", "expert_coef"))
+
+
+class HardwareSampler(_Strict):
+    """Training hardware drawn around a preset: each field in ``ranges`` uniformly in log
+    space between its bounds (integers rounded), ``count`` configs, seeded by the
+    experiment's seed. Checked up front (see experiments.orchestration.hardware_pool)."""
+
+    base: str
+    count: int = Field(ge=1, le=256)
+    ranges: dict[str, list[float]] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _range_numbers_as_floats(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("ranges"), dict):
+            data = dict(data)
+            data["ranges"] = {k: [float(x) if isinstance(x, int) and not isinstance(x, bool)
+                                  else x for x in v] if isinstance(v, list) else v
+                              for k, v in data["ranges"].items()}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "HardwareSampler":
+        for key, bounds in self.ranges.items():
+            if len(bounds) != 2 or not 0 < bounds[0] <= bounds[1]:
+                raise ValueError(f"ranges.{key}: expected [low, high] with 0 < low <= high, "
+                                 f"got {bounds}")
+        return self
+
+
+def _floats(data: Any, keys: tuple[str, ...]) -> Any:
+    """YAML writes 1.0 as 1; accept integers where a float is expected."""
+    if isinstance(data, dict):
+        data = dict(data)
+        for key in keys:
+            if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
+                data[key] = float(data[key])
+    return data
 
 
 class ExperimentConfig(_Strict):
     name: str
-    hardware: str = "mlu100"  # preset name or path to a YAML / JSON hardware file
+    # preset name or path to a YAML / JSON hardware file, or a list of them: the training
+    # distribution, whose first entry is the evaluation hardware
+    hardware: str | list[str] = DEFAULT_PRESET
+    hardware_sampler: HardwareSampler | None = None  # more training hardware around a preset
     train_networks: list[str] = Field(min_length=1)  # zoo names, 'synthetic:SEED', .onnx paths
     eval_networks: list[str] = Field(min_length=1)
+    # model selection during training: never trained on, never the eval networks
+    validation_networks: list[str] = Field(default_factory=list)
     seed: int = 0
     env: EnvSettings = Field(default_factory=EnvSettings)
     ppo: PPOHyperparams = Field(default_factory=PPOHyperparams)
@@ -79,13 +137,26 @@ class ExperimentConfig(_Strict):
     random_small_budget: int = Field(50, ge=1, description="sim calls of the small random baseline")
     bc_epochs: int = Field(0, ge=0, description="behaviour cloning of oracle demonstrations "
                                                 "on the training networks before PPO")
+    dagger: DaggerConfig | None = None  # replaces bc_epochs when given
 
     @model_validator(mode="after")
     def _no_overlap(self) -> "ExperimentConfig":
-        overlap = sorted(set(self.train_networks) & set(self.eval_networks))
-        if overlap:
-            raise ValueError(f"train_networks and eval_networks overlap: {', '.join(overlap)}")
+        sets = {"train_networks": self.train_networks, "eval_networks": self.eval_networks,
+                "validation_networks": self.validation_networks}
+        names = list(sets)
+        for a in range(len(names)):
+            for b in range(a + 1, len(names)):
+                overlap = sorted(set(sets[names[a]]) & set(sets[names[b]]))
+                if overlap:
+                    raise ValueError(f"{names[a]} and {names[b]} overlap: {', '.join(overlap)}")
+        if isinstance(self.hardware, list) and not self.hardware:
+            raise ValueError("hardware: the list is empty (give at least one preset or file)")
         return self
+
+    @property
+    def eval_hardware(self) -> str:
+        """The hardware evaluation uses unless told otherwise: the first entry."""
+        return self.hardware[0] if isinstance(self.hardware, list) else self.hardware
 
 
 def _format(err: ValidationError, source: str) -> str:

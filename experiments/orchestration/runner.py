@@ -27,6 +27,7 @@ from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
 from experiments.cli.output import format_table, markdown_table
 from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
+from experiments.orchestration.hardware_pool import training_hardware
 
 
 class RunDirError(UserInputError):
@@ -35,7 +36,7 @@ class RunDirError(UserInputError):
 
 def resolve(cfg: ExperimentConfig) -> tuple[HardwareConfig, list[Network], list[Network]]:
     """Load hardware and networks; any bad name fails here, before training starts."""
-    hw = load_config(cfg.hardware)
+    hw = load_config(cfg.eval_hardware)
     train = [load_network(n) for n in cfg.train_networks]
     held_out = [load_network(n) for n in cfg.eval_networks]
     train_hashes = {n.content_hash(): n.name for n in train}
@@ -52,14 +53,34 @@ def geomean(xs: Sequence[float]) -> float:
 
 # ---- training -------------------------------------------------------------------------
 def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    hw, train_nets, eval_nets = resolve(cfg)  # bad names fail before anything is imported or written
-
-    from agents.oracle import OracleScheduler
-    from agents.ppo import PPOScheduler
-    from agents.ppo_train import TrainSettings, latest_checkpoint, train_ppo
-
+          progress: bool = True, log: Callable[[str], None] = print,
+          on_dagger_round: Callable[[int, dict], None] | None = None) -> Path:
+    """Train per ``cfg`` into ``run_dir``; ``on_dagger_round(round, record)`` is a hook
+    called after each saved DAgger round (tests stop a run there to check resuming)."""
+    # bad names and bad hardware fail before anything is imported or written
+    hw, train_nets, eval_nets = resolve(cfg)
+    hardware = training_hardware(cfg)
+    validation_nets = [load_network(n) for n in cfg.validation_networks]
     run_dir = Path(run_dir)
+    _check_run_dir(cfg, run_dir, resume, log)
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+
+    from agents.ppo_train import train_ppo
+
+    settings = _train_settings(cfg, hw, hardware, train_nets, eval_nets, validation_nets)
+    eval_fn = _held_out_ratio_fn(cfg, hw, eval_nets)  # its oracle runs are not training time
+    t0 = time.perf_counter()
+    model_path = train_ppo(settings, run_dir, resume=resume, progress=progress,
+                           eval_fn=eval_fn, on_dagger_round=on_dagger_round)
+    atomic_write_json(run_dir / "train.json", {"train_seconds": round(time.perf_counter() - t0, 2),
+                                               "resumed": resume})
+    return model_path
+
+
+def _check_run_dir(cfg: ExperimentConfig, run_dir: Path, resume: bool,
+                   log: Callable[[str], None]) -> None:
+    from agents.ppo_train import latest_checkpoint
+
     cfg_path = run_dir / "config.yaml"
     if resume:
         if not cfg_path.exists():
@@ -67,40 +88,57 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
         if load_experiment(cfg_path) != cfg:
             raise RunDirError(f"{run_dir}: --resume with a config different from the run's "
                               "config.yaml")
-        if latest_checkpoint(run_dir) is None:
+        if latest_checkpoint(run_dir) is None and not (run_dir / "dagger" / "state.json").exists():
             log(f"no checkpoint in {run_dir}: starting from scratch")
-    elif (run_dir / "model.zip").exists() or latest_checkpoint(run_dir) is not None:
+    elif ((run_dir / "model.zip").exists() or latest_checkpoint(run_dir) is not None
+          or (run_dir / "dagger" / "state.json").exists()):
         raise RunDirError(f"{run_dir} already holds a run: pass --resume, or choose --out")
-    atomic_write_text(cfg_path, config_to_yaml(cfg))
 
-    # oracle values of the held-out networks, once, for the learning curve (for EDP, not a
-    # sum over groups, the latency oracle's schedule is the reference)
-    exact = cfg.env.objective if cfg.env.objective in ADDITIVE_OBJECTIVES else "latency"
-    judge = GroupEvaluator(hw)
-    oracle_cycles = {}
-    for net in eval_nets:
-        sched = OracleScheduler(max_group_layers=cfg.env.max_group_layers, progress=False,
-                                objective=exact, evaluator=judge).schedule(net, hw)
-        oracle_cycles[net.name] = evaluate(net, sched, hw, judge).objective(cfg.env.objective)
 
-    def eval_fn(model) -> float:
-        ppo = PPOScheduler(model, env_kwargs=cfg.env.model_dump(), evaluator=judge)
-        ratios = [evaluate(net, ppo.schedule(net, hw), hw, judge).objective(cfg.env.objective)
-                  / oracle_cycles[net.name] for net in eval_nets]
-        return geomean(ratios)
+def _train_settings(cfg: ExperimentConfig, hw: HardwareConfig, hardware: list[HardwareConfig],
+                    train_nets: list[Network], eval_nets: list[Network],
+                    validation_nets: list[Network]):
+    from agents.dagger import DaggerSettings
+    from agents.ppo_train import TrainSettings
 
     ppo = cfg.ppo.model_dump()
-    settings = TrainSettings(
+    extractor = ppo.pop("features_extractor")
+    d = cfg.dagger
+    dagger = None if d is None else DaggerSettings(d.rounds, d.sampled_rollouts, d.epochs,
+                                                   d.batch_size, d.learning_rate)
+    return TrainSettings(
         hw=hw, train_networks=train_nets, eval_networks=eval_nets, seed=cfg.seed,
         n_timesteps=ppo.pop("n_timesteps"), n_envs=ppo.pop("n_envs"),
         ppo_kwargs={k: v for k, v in ppo.items() if k != "policy"},
         env_kwargs=cfg.env.model_dump(), eval_freq=cfg.eval_freq,
-        checkpoint_freq=cfg.checkpoint_freq, bc_epochs=cfg.bc_epochs)
-    t0 = time.perf_counter()
-    model_path = train_ppo(settings, run_dir, resume=resume, progress=progress, eval_fn=eval_fn)
-    atomic_write_json(run_dir / "train.json", {"train_seconds": round(time.perf_counter() - t0, 2),
-                                               "resumed": resume})
-    return model_path
+        checkpoint_freq=cfg.checkpoint_freq, bc_epochs=cfg.bc_epochs, hardware=hardware,
+        validation_networks=validation_nets, dagger=dagger,
+        expert_coef=d.expert_coef if d else 0.0,
+        expert_steps_per_rollout=d.expert_steps_per_rollout if d else 0,
+        features_extractor=extractor)
+
+
+def _held_out_ratio_fn(cfg: ExperimentConfig, hw: HardwareConfig, eval_nets: list[Network]):
+    """``model -> geo-mean ratio to the oracle`` on the held-out networks, for the learning
+    curve only (model selection never sees these). The oracle runs once, here; for EDP (not
+    a sum over groups) the latency oracle's schedule is the reference."""
+    from agents.oracle import OracleScheduler
+    from agents.ppo import PPOScheduler
+
+    exact = cfg.env.objective if cfg.env.objective in ADDITIVE_OBJECTIVES else "latency"
+    judge = GroupEvaluator(hw)
+    oracle_values = {}
+    for net in eval_nets:
+        sched = OracleScheduler(max_group_layers=cfg.env.max_group_layers, progress=False,
+                                objective=exact, evaluator=judge).schedule(net, hw)
+        oracle_values[net.name] = evaluate(net, sched, hw, judge).objective(cfg.env.objective)
+
+    def eval_fn(model) -> float:
+        ppo = PPOScheduler(model, env_kwargs=cfg.env.model_dump(), evaluator=judge)
+        ratios = [evaluate(net, ppo.schedule(net, hw), hw, judge).objective(cfg.env.objective)
+                  / oracle_values[net.name] for net in eval_nets]
+        return geomean(ratios)
+    return eval_fn
 
 
 # ---- evaluation -----------------------------------------------------------------------
@@ -182,29 +220,24 @@ def _open_run(run_dir: Path) -> ExperimentConfig:
     return cfg
 
 
-def training_hardware(cfg: ExperimentConfig) -> list[HardwareConfig]:
-    """The hardware configs the run trained on (one name or file, or a list of them)."""
-    specs = cfg.hardware if isinstance(cfg.hardware, (list, tuple)) else [cfg.hardware]
-    return [spec if isinstance(spec, HardwareConfig) else load_config(spec) for spec in specs]
-
-
 def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | None,
                 log: Callable[[str], None]) -> _EvalSetup:
     """Every check that can fail on user input, before anything is computed or written."""
-    from agents.heuristic import load_thresholds
+    from agents.heuristic import load_thresholds, shipped_table
     from agents.ppo import PPOScheduler
 
     cfg = _open_run(run_dir)
     trained_on = training_hardware(cfg)
-    hw = load_config(hw_spec) if hw_spec is not None else trained_on[0]
+    hw = load_config(hw_spec if hw_spec is not None else cfg.eval_hardware)
     nets = [load_network(n) for n in (networks or cfg.eval_networks)]
     policy = PPOScheduler(run_dir / "model.zip", env_kwargs=cfg.env.model_dump())
     notes = []
     if all(hw.key != h.key for h in trained_on):
-        table_hw = load_thresholds()["hardware"]
+        table_hw = load_thresholds(str(shipped_table(hw)))["hardware"]
+        how = "its own table" if table_hw == hw.name else f"its table derived on {table_hw} as is"
         notes.append(f"{hw.name} was not in training ({', '.join(h.name for h in trained_on)}): "
                      f"ppo, ppo-search and cost-model-dp see it zero-shot; the heuristic uses "
-                     f"its table derived on {table_hw} as is")
+                     f"{how}")
     mismatch = _policy_mismatch(policy, hw, nets[0], cfg.env.model_dump())
     if mismatch:
         notes.append(f"ppo and ppo-search left out: {mismatch}")
@@ -215,17 +248,11 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
 
 def _policy_mismatch(policy, hw: HardwareConfig, network: Network, env_kwargs: dict) -> str:
     """Why the policy cannot act on ``hw`` ('' if it can): its spaces must match the env's."""
+    from agents.ppo import policy_mismatch
     from envs.fusion_env import FusionEnv
 
     env = FusionEnv([network], hw=hw, compute_rewards=False, **env_kwargs)
-    model = policy.model
-    if model.action_space.n != env.action_space.n:
-        return (f"the policy has {model.action_space.n} actions, {hw.name} needs "
-                f"{env.action_space.n} (core counts {list(hw.allowed_core_counts)})")
-    if model.observation_space.shape != env.observation_space.shape:
-        return (f"the policy observes {model.observation_space.shape[0]} features, "
-                f"{hw.name} gives {env.observation_space.shape[0]}")
-    return ""
+    return policy_mismatch(policy.model, env, hw)
 
 
 def _prepare_learned_baselines(setup: _EvalSetup, resweep: bool, progress: bool,

@@ -23,21 +23,18 @@ import argparse
 import json
 
 from accelerator.objectives import ADDITIVE_OBJECTIVES
+from experiments.cli.arguments import add_hw, add_network_source
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "oracle", help="optimal fusion groups and core counts of a network (exact DP)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--network", metavar="NAME",
-                        help="a built-in network or synthetic:SEED[:NLAYERS[:KIND]]")
-    source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
+    source = add_network_source(parser, "a built-in network or synthetic:SEED[:NLAYERS[:KIND]]")
     source.add_argument("--networks", nargs="+", metavar="NAME",
                         help="several networks at once: distinct groups simulated once, in "
                              "parallel on Ray (pip install '.[ray]')")
-    parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
-                        help="hardware preset or YAML/JSON file (default: mlu100)")
+    add_hw(parser)
     parser.add_argument("--max-group-layers", type=int, default=8, metavar="N",
                         help="longest fused group considered (default: 8)")
     parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from accelerator.errors import UserInputError
 from accelerator.workloads.loader import load_network
+from experiments.cli.arguments import add_hw, add_image_output, add_schedule
 
 
 class PlotArgumentError(UserInputError):
@@ -42,14 +43,8 @@ def add_parser(subparsers) -> None:
     u.add_argument("--network", required=True, metavar="NAME",
                    help="zoo network (see `fusiongym networks`), synthetic:SEED[:N[:KIND]], "
                         "or an .onnx file")
-    u.add_argument("--hw", default=None, metavar="H",
-                   help="hardware preset name or YAML/JSON file (default: mlu100)")
-    u.add_argument("--schedule", default="no-fusion", metavar="no-fusion|FILE.json",
-                   help="'no-fusion' (one layer per group) or a saved schedule "
-                        "(default: no-fusion)")
-    u.add_argument("--cores", type=int, default=None, metavar="N",
-                   help="cores per group for --schedule no-fusion (default: the hardware's "
-                        "default_cores)")
+    add_hw(u)
+    add_schedule(u)
     u.add_argument("--window", default=None, metavar="T0:T1",
                    help="zoom to cycles T0..T1 of the schedule's timeline")
     u.add_argument("--group", type=int, default=None, metavar="K",
@@ -63,11 +58,8 @@ def add_parser(subparsers) -> None:
                    help="time bins when binning (default: 400)")
     u.add_argument("--all-cores", action="store_true",
                    help="give every core rows, also those that did no work")
-    u.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
-    u.add_argument("--out", default=None, metavar="FILE",
-                   help="output image (default: NETWORK_HW_pipeline.png); the summary goes "
+    add_image_output(u, "output image (default: NETWORK_HW_pipeline.png); the summary goes "
                         "next to it as FILE_summary.<ext>")
-    u.add_argument("--json", action="store_true", help="print the written paths as JSON")
     u.set_defaults(run=run)
 
     s = sub.add_parser(
@@ -81,14 +73,10 @@ def add_parser(subparsers) -> None:
                    help="a saved schedule or 'no-fusion'; repeat for up to 3 rows")
     s.add_argument("--label", action="append", default=None, metavar="TEXT",
                    help="row label, one per --schedule, in order (default: file names)")
-    s.add_argument("--hw", default=None, metavar="H",
-                   help="hardware preset or file, for latencies (default: mlu100)")
+    add_hw(s, ", for latencies")
     s.add_argument("--cores", type=int, default=None, metavar="N",
                    help="cores per group for a 'no-fusion' schedule")
-    s.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
-    s.add_argument("--out", default=None, metavar="FILE",
-                   help="output image (default: NETWORK_schedules.png)")
-    s.add_argument("--json", action="store_true", help="print the written paths as JSON")
+    add_image_output(s, "output image (default: NETWORK_schedules.png)")
     s.set_defaults(run=run)
 
     r = sub.add_parser(

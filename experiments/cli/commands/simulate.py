@@ -19,6 +19,7 @@ import argparse
 import json
 
 from accelerator.errors import UserInputError
+from experiments.cli.arguments import add_hw, add_network_source, add_schedule
 
 
 class SimulateArgumentError(UserInputError):
@@ -29,19 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate", help="latency, DRAM traffic, energy and utilization of one schedule",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--network", metavar="NAME",
-                        help="a built-in network (see `fusiongym networks`) or "
-                             "synthetic:SEED[:NLAYERS[:KIND]]")
-    source.add_argument("--onnx", metavar="FILE", help="an ONNX model file")
-    parser.add_argument("--hw", metavar="FILE|PRESET", default=None,
-                        help="hardware preset or YAML/JSON file (default: mlu100)")
-    parser.add_argument("--schedule", default="no-fusion", metavar="no-fusion|FILE.json",
-                        help="'no-fusion' (every layer its own group) or a saved schedule "
-                             "(default: no-fusion)")
-    parser.add_argument("--cores", type=int, default=None, metavar="N",
-                        help="cores per group for --schedule no-fusion (default: the "
-                             "hardware's default_cores)")
+    add_network_source(parser, "a built-in network (see `fusiongym networks`) or "
+                               "synthetic:SEED[:NLAYERS[:KIND]]")
+    add_hw(parser)
+    add_schedule(parser)
     parser.add_argument("--trace", metavar="OUT.json",
                         help="also write a Chrome / Perfetto trace (Trace Event Format) of "
                              "every instruction, per core and module (written atomically)")
