@@ -67,3 +67,24 @@ def test_train_cli_missing_config(capsys):
     assert main(["train", "does/not/exist.yaml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0]
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_shipped_configs_networks_schedule_on_their_hardware(name):
+    """Every layer of every network a shipped config names (training, validation, held out)
+    lowers alone on some allowed core count of every training hardware, so the oracle (and
+    DAgger's expert) has a schedule. Caught full's synthetic:11/12, whose 56x56 global
+    average pool needs more accumulator buffer than mlu100 has: the run died after DAgger."""
+    from accelerator.evaluator import GroupEvaluator
+    from accelerator.workloads.loader import load_network
+    from experiments.orchestration.hardware_pool import training_hardware
+
+    cfg = load_experiment(name)
+    names = [*cfg.train_networks, *cfg.validation_networks, *cfg.eval_networks]
+    for hw in training_hardware(cfg):
+        evaluator = GroupEvaluator(hw)
+        for net in map(load_network, names):
+            stuck = [layer.name for i, layer in enumerate(net.layers)
+                     if all(evaluator.infeasible_reason(net, i, i + 1, c) is not None
+                            for c in hw.allowed_core_counts)]
+            assert not stuck, f"{net.name} on {hw.name}: no core count lowers {stuck}"
