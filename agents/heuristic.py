@@ -21,7 +21,6 @@ Cost: a few simulations per layer (no search over schedules).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +33,7 @@ from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Layer, Network
 from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
-from agents.heuristic_sweep import category, channel_bin, ops_bin
+from agents.heuristic_sweep import category, channel_bin, ops_bin, swept_on
 
 TABLE_DIR = Path(__file__).with_name("heuristic_tables")
 DEFAULT_THRESHOLDS = TABLE_DIR / f"{DEFAULT_PRESET}.json"
@@ -43,13 +42,9 @@ DEFAULT_THRESHOLDS = TABLE_DIR / f"{DEFAULT_PRESET}.json"
 def shipped_table(hw: HardwareConfig) -> Path:
     """The shipped table swept on this hardware (same name and values), else the default's."""
     path = TABLE_DIR / f"{hw.name}.json"
-    if path.is_file() and load_thresholds(str(path)).get("hardware_key_sha256") == _key(hw):
+    if path.is_file() and swept_on(load_thresholds(str(path)), hw):
         return path
     return DEFAULT_THRESHOLDS
-
-
-def _key(hw: HardwareConfig) -> str:
-    return hashlib.sha256(hw.key.encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=8)

@@ -118,7 +118,7 @@ def sweep(hw: HardwareConfig, progress: bool | None = None) -> dict:
     return {
         "generated_by": "python -m agents.heuristic_sweep",
         "hardware": hw.name,
-        "hardware_key_sha256": hashlib.sha256(hw.key.encode()).hexdigest()[:16],
+        "hardware_key_sha256": hardware_digest(hw),
         "core_counts": cores,
         "ops_edges": list(OPS_EDGES),
         "channel_edges": list(CHANNEL_EDGES),
@@ -162,6 +162,16 @@ def _table(samples: list[dict], cores: list[int]) -> tuple[list[list[int]], floa
     finite = [x for x in losses if math.isfinite(x)]
     regret = math.exp(sum(finite) / len(finite)) if finite else 1.0
     return table, round(regret, 4)
+
+
+def hardware_digest(hw: HardwareConfig) -> str:
+    """What a table records of the hardware it was swept on (its every value, not its name)."""
+    return hashlib.sha256(hw.key.encode()).hexdigest()[:16]
+
+
+def swept_on(doc: dict, hw: HardwareConfig) -> bool:
+    """True if the thresholds document ``doc`` was swept on hardware with ``hw``'s values."""
+    return doc.get("hardware_key_sha256") == hardware_digest(hw)
 
 
 def main(argv: list[str] | None = None) -> int:

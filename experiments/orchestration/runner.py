@@ -277,15 +277,12 @@ def _prepare_learned_baselines(setup: _EvalSetup, resweep: bool, progress: bool,
 
 
 def _resweep(setup: _EvalSetup, progress: bool, log: Callable[[str], None]) -> tuple[Path, int]:
-    import hashlib
-
-    from agents.heuristic_sweep import sweep
+    from agents.heuristic_sweep import sweep, swept_on
 
     path = setup.run_dir / f"heuristic_thresholds-{_slug(setup.hw.name)}.json"
-    key = hashlib.sha256(setup.hw.key.encode()).hexdigest()[:16]
     if path.is_file():
         doc = json.loads(path.read_text())
-        if doc.get("hardware_key_sha256") == key:
+        if swept_on(doc, setup.hw):
             return path, int(doc["sim_calls"])
     log(f"heuristic-resweep: re-deriving the core-count table on {setup.hw.name}")
     doc = sweep(setup.hw, progress=progress)
