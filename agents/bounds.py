@@ -26,6 +26,12 @@ for any instruction streams, whatever their dependency tokens:
    ``dram_latency_cycles`` (every transfer starts at time >= 0 with that wait). All bytes
    of all cores (LOAD and STORE ``nbytes`` plus ``len(program) * instruction_bytes``
    fetched) therefore need ``sim.cycles >= lat + ceil(B / bw - 1/2)``.
+   2b/3b. *Ports.* With ``dram_port_bytes_per_cycle`` set, every byte a core moves (its
+   loads, stores and instruction fetch) passes that core's port, which moves at most
+   ``port`` bytes per cycle (fair share: the core's flows share it; burst: each burst
+   holds it ``burst / port`` cycles). So a transfer moves at ``min(bw, port)`` at best
+   (2 with that rate) and one core's own bytes need ``lat + ceil(B_k / port - 1/2)``.
+   Multicast reads, which a core may join part-way, are left out of ``B_k``.
 4. *Each module runs its instructions one at a time, in program order* (fetch dispatches
    in order into FIFO queues). The compute module executes every GEMM / ALU for exactly
    its ``cycles`` and every LOAD.ACC / LOAD.UOP as a transfer (2); the load module its
@@ -95,6 +101,14 @@ class GroupWork:
     macs_issued: int
 
 
+def transfer_bw(hw: HardwareConfig) -> float:
+    """The most bytes per cycle one transfer can move: the bus, or the core's port if
+    slower (fact 2b: every byte a core moves, fetch included, passes its port)."""
+    port = hw.dram_port_bytes_per_cycle
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    return min(bw, port) if port else bw
+
+
 def _dur(nbytes: int, bw: float) -> int:
     """Fewest cycles a transfer of ``nbytes`` > 0 spends moving its bytes (fact 2)."""
     return max(1, math.ceil(nbytes / bw - 0.5))
@@ -105,7 +119,7 @@ def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
     module docstring): the simulator's schedule with every transfer alone on the DRAM and
     no queue ever full. None if the token flags leave a module waiting for ever (the
     simulator reports a deadlock there)."""
-    bw, lat, ib = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles, hw.instruction_bytes
+    bw, lat, ib = transfer_bw(hw), hw.dram_latency_cycles, hw.instruction_bytes
     per_burst = max(1, hw.dram_burst_bytes // ib)
     n = len(program)
     ready = []  # when each fetch block has arrived: blocks are fetched one after another
@@ -207,7 +221,7 @@ def _load_cuts(program: list, hw: HardwareConfig) -> tuple[list[int], list[int]]
     """Per LD->CMP token s of one core: (bytes the load module has moved by the time it
     pushes token s, summed durations of the compute instructions from the one that pops
     token s to the end). See fact 7 of the module docstring."""
-    bw, lat = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles
+    bw, lat = transfer_bw(hw), hw.dram_latency_cycles
     loaded, pushed_at = 0, []
     durations, pops = [], []
     for insn in program:
@@ -234,6 +248,7 @@ def _load_cuts(program: list, hw: HardwareConfig) -> tuple[list[int], list[int]]
 def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> GroupWork:
     """Sum a feasible lowered group's per-core instruction streams into a :class:`GroupWork`."""
     bw, lat, ib = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles, hw.instruction_bytes
+    one_bw, port = transfer_bw(hw), hw.dram_port_bytes_per_cycle
     per_burst = max(1, hw.dram_burst_bytes // ib)
     core_lb = 0
     compute_cycles = []
@@ -249,6 +264,7 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
             continue
         chain = [0, 0, 0]  # per module: summed instruction durations
         cyc = 0
+        own_bytes = len(program) * ib  # through this core's port (multicast reads left out)
         for insn in program:
             op = insn.op
             if op == GEMM:
@@ -262,7 +278,8 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
                 if n and multicast and insn.share_key is not None:
                     shared_bytes[insn.share_key] = n
                 elif n:
-                    chain[insn.module] += lat + _dur(n, bw)
+                    chain[insn.module] += lat + _dur(n, one_bw)
+                    own_bytes += n
                     if op == LOAD:
                         read += n
                     else:
@@ -271,10 +288,12 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
         compute_cycles.append(cyc)
         fetched = len(program) * ib
         insn_bytes += fetched
-        head = lat + _dur(min(len(program), per_burst) * ib, bw)
+        head = lat + _dur(min(len(program), per_burst) * ib, one_bw)
         relaxed = 0 if multicast else relaxed_end(program, hw) or 0
+        # fact 3 for one core's port: its own bytes cannot pass faster than the port
+        port_lb = lat + math.ceil(own_bytes / port - 0.5) if port else 0
         core_lb = max(core_lb, head + max(chain[LOAD_MODULE], chain[COMPUTE_MODULE],
-                                          chain[STORE_MODULE]), relaxed)
+                                          chain[STORE_MODULE]), relaxed, port_lb)
     read += sum(shared_bytes.values())
     total = read + written + insn_bytes
     dram_lb = lat + math.ceil(total / bw - 0.5) if total else 0

@@ -105,6 +105,10 @@ PYNQ = load_config("pynq")
 BURST_HW = HW.with_(name="burst", dram_arbitration="burst")
 # multicast lets a load join another core's transfer: the bounds must drop what it can skip
 MULTICAST_HW = HW.with_(name="multicast", dram_multicast=True)
+# a port far below the bus: the per-transfer and per-core port bounds must still hold
+NARROW_PORT_HW = HW.with_(name="narrow-port", dram_port_bytes_per_cycle=6.0)
+NARROW_PORT_BURST_HW = NARROW_PORT_HW.with_(name="narrow-port-burst", dram_arbitration="burst")
+NARROW_PORT_MULTICAST_HW = NARROW_PORT_HW.with_(name="narrow-port-multicast", dram_multicast=True)
 
 
 def _windows(n, longest):
@@ -116,6 +120,9 @@ def _windows(n, longest):
     (PYNQ, "tiny_chain"), (PYNQ, "tiny_residual"),
     (BURST_HW, "tiny_chain"), (BURST_HW, "tiny_residual"),
     (MULTICAST_HW, "tiny_chain"), (MULTICAST_HW, "tiny_residual"), (MULTICAST_HW, "alexnet"),
+    (NARROW_PORT_HW, "tiny_residual"), (NARROW_PORT_HW, "synthetic:1"),
+    (NARROW_PORT_BURST_HW, "tiny_residual"), (NARROW_PORT_MULTICAST_HW, "tiny_residual"),
+    (NARROW_PORT_MULTICAST_HW, "synthetic:1"),
 ], ids=lambda x: x if isinstance(x, str) else x.name)
 def test_bounds_never_exceed_the_simulated_cost(hw, name):
     """Every candidate of at most 4 layers, every core count: latency bound <= simulated
@@ -161,14 +168,16 @@ def test_relaxed_schedule_follows_the_simulators_token_rules():
     end = relaxed_end(program, HW)
     assert end <= sim.simulate([program], HW).cycles
     # fetch, then load, compute and store one after another (tokens), each transfer alone
-    lat, bw = HW.dram_latency_cycles, HW.dram_bandwidth_bytes_per_cycle
-    assert end == (lat + math.ceil(4 * 16 / bw)) + (lat + 40) + 1000 + (lat + 20)
+    # at the core's port rate (32 B/cycle on mlu100, below the 102.4 B/cycle bus)
+    lat = HW.dram_latency_cycles
+    assert HW.dram_port_bytes_per_cycle == 32.0
+    assert end == (lat + 2) + (lat + 128) + 1000 + (lat + 64)
     # a token popped earlier in program order than it is pushed (the general path)
     gemm2, load2 = Insn(GEMM, cycles=1000), Insn(LOAD, MEM_INP, nbytes=4096)
     gemm2.pop_prev = load2.push_next = True
     program = [gemm2, load2, Insn("FINISH")]
     end = relaxed_end(program, HW)
-    assert end == (lat + 1) + (lat + 40) + 1000 <= sim.simulate([program], HW).cycles
+    assert end == (lat + 1) + (lat + 128) + 1000 <= sim.simulate([program], HW).cycles
     waits = Insn(GEMM, cycles=10)
     waits.pop_prev = True  # no load ever pushes its token: the simulator deadlocks
     assert relaxed_end([waits, Insn("FINISH")], HW) is None
