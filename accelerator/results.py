@@ -2,7 +2,7 @@
 
 Everything here works on plain numbers (cycles, bytes, MACs), not on simulator or lowering
 objects, so the evaluator (:mod:`accelerator.evaluator`, which simulates) and the oracle's
-lower bounds (:mod:`agents.bounds`, which only sum the instruction streams) call the very
+lower bounds (:mod:`accelerator.bounds`, which only sum the instruction streams) call the very
 same formulas. This module imports nothing of the evaluator, the store or the schedule.
 
 - :func:`group_overhead`: the fixed costs around a group's run (host launch before the

@@ -11,7 +11,7 @@ Features (:func:`group_features`), per candidate (group, cores, hardware), no si
   and ALU-only layer counts (all log-scaled);
 - the hardware: cores, per-core MACs/cycle, DRAM bytes/cycle and latency, buffer sizes,
   machine balance;
-- what lowering fixes (:func:`agents.bounds.group_work`, the tiling the simulator would
+- what lowering fixes (:func:`accelerator.bounds.group_work`, the tiling the simulator would
   run; the oracle computes it for its bounds too): the sound lower bound on run cycles,
   the busiest core's GEMM + ALU cycles, the DRAM bytes and the instruction count.
 
@@ -27,7 +27,7 @@ Held-out networks are never simulated for training.
 
 Objective ``energy``: :func:`accelerator.results.group_energy_pj` depends only on quantities
 the programs fix, so the "prediction" is the exact lowering value (the same formula as
-:func:`agents.bounds.energy_lower_bound`); only latency needs learning.
+:func:`accelerator.bounds.energy_lower_bound`); only latency needs learning.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from accelerator.workloads.network import LayerKind, Network
 from accelerator.objectives import check_objective
 from accelerator.results import group_overhead
 from agents.base import Scheduler
-from agents.bounds import energy_lower_bound, group_work
+from accelerator.bounds import energy_lower_bound, group_work
 from agents.cost_table import CostTable, dp_over
 
 FEATURE_NAMES = (

@@ -43,63 +43,26 @@ from accelerator.fileio import atomic_write_bytes, atomic_write_text
 from accelerator.objectives import group_value
 from accelerator.workloads.network import Network
 from agents.demonstrations import Demonstrations, behaviour_cloning, imitation_loss
+from envs.planner import SuffixPlanner, cost_table
 
 
-class ExactExpert:
-    """Optimal action and value from any FusionEnv decision state of one (network, hw)."""
+class ExactExpert(SuffixPlanner):
+    """Optimal action and value from any FusionEnv decision state of one (network, hw):
+    the suffix DP of :class:`envs.planner.SuffixPlanner` over simulated group costs."""
 
     def __init__(self, network: Network, hw: HardwareConfig, evaluator: GroupEvaluator,
                  max_group_layers: int = 8, objective: str = "latency"):
-        self.network, self.hw, self.max_group_layers = network, hw, max_group_layers
+        self.network, self.hw = network, hw
         # EDP is not a sum over groups: latency is the additive stand-in (as the oracle does)
         self.objective = objective if objective in ("latency", "energy") else "latency"
-        self.core_counts = hw.allowed_core_counts
-        n, m = len(network), max_group_layers
-        self._cost: dict[tuple[int, int, int], float] = {}
-        for i in range(n):
-            for j in range(i + 1, min(n, i + m) + 1):
-                for k, c in enumerate(self.core_counts):
-                    r = evaluator.result(network, i, j, c)
-                    if r.feasible:
-                        self._cost[(i, j, k)] = group_value(r, self.objective)
-        self.to_go = [math.inf] * (n + 1)
-        self.to_go[n] = 0.0
-        self.start_value = [[math.inf] * len(self.core_counts) for _ in range(n + 1)]
-        for i in reversed(range(n)):
-            for k in range(len(self.core_counts)):
-                self.start_value[i][k] = self._best_completion(i, i, k)
-            self.to_go[i] = min(self.start_value[i])
 
-    @property
-    def optimum(self) -> float:
-        """The oracle's objective value for the whole network."""
-        return self.to_go[0]
+        def simulated(start: int, end: int, cores: int) -> float | None:
+            r = evaluator.result(network, start, end, cores)
+            return group_value(r, self.objective) if r.feasible else None
 
-    def _best_completion(self, start: int, first_end_after: int, k: int) -> float:
-        """min over group ends j > first_end_after of cost(start, j, k) + to_go[j]."""
-        best = math.inf
-        for j in range(first_end_after + 1, min(len(self.network), start + self.max_group_layers) + 1):
-            cost = self._cost.get((start, j, k))
-            if cost is not None and cost + self.to_go[j] < best:
-                best = cost + self.to_go[j]
-        return best
-
-    def q_values(self, i: int, start: int | None, cores: int | None) -> np.ndarray:
-        """Optimal total cost of layers from the open group's start (or ``i``) to the end,
-        per action (FUSE first; ``inf`` where the action has no feasible completion)."""
-        q = np.full(1 + len(self.core_counts), math.inf)
-        if start is None:
-            q[1:] = self.start_value[i]
-            return q
-        k = self.core_counts.index(cores)
-        q[0] = self._best_completion(start, i, k)
-        close = self._cost.get((start, i, k), math.inf)
-        q[1:] = [close + v for v in self.start_value[i]]
-        return q
-
-    def action(self, i: int, start: int | None, cores: int | None, mask: np.ndarray) -> int:
-        q = np.where(mask, self.q_values(i, start, cores), math.inf)
-        return int(np.argmin(q))  # first minimum: FUSE, then the fewest cores
+        super().__init__(len(network), hw.allowed_core_counts, max_group_layers,
+                         cost_table(len(network), hw.allowed_core_counts, max_group_layers,
+                                    simulated))
 
 
 @dataclass

@@ -13,7 +13,7 @@ cores. Formally ``(best[j], choice[j])`` is the smallest ``(best[i] + cost, i, c
 
 Pruning (the default). Simulating a candidate is what costs; most candidates cannot win.
 For each end ``j`` every feasible candidate gets a sound lower bound on its cost from its
-lowering alone (:mod:`agents.bounds`; a candidate the evaluator has already simulated gets
+lowering alone (:mod:`accelerator.bounds`; a candidate the evaluator has already simulated gets
 its exact cost), and the candidates sit in a heap keyed by ``(best[i] + bound, i, core
 index)``. The smallest key is popped: a bound is replaced by the simulated value and pushed
 back; an exact value is the answer, because every other key is at most the true key of its
@@ -36,7 +36,7 @@ from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
-from agents.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import energy_lower_bound, latency_lower_bound
 
 _BOUND, _EXACT = 0, 1
 

@@ -14,7 +14,7 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    number of actions keeps every feasible group, i.e. the oracle's search space.
 2. **Lazy shortest path over the candidates** (Dellin & Srinivasa, ICAPS 2016). Every
    candidate that has not been simulated is priced at its sound lower bound from lowering
-   alone (:mod:`agents.bounds`; free), every simulated one at its simulated value, and the
+   alone (:mod:`accelerator.bounds`; free), every simulated one at its simulated value, and the
    oracle's DP finds the cheapest schedule under those prices. If all of its groups are
    simulated, it is optimal over the candidates (every other schedule costs at least its
    priced value) and the search stops; otherwise its unsimulated groups are simulated and
@@ -45,7 +45,7 @@ from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
-from agents.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import energy_lower_bound, latency_lower_bound
 from agents.cost_table import CostTable, dp_over
 
 State = tuple[int, int, int]  # (layer t, open group start s, its cores c)

@@ -163,7 +163,7 @@ def test_the_walk_sees_the_project():
     # function-level and `from package import module` imports are both seen
     oracle_cli = {i.target: i for i in IMPORTS["experiments.cli.commands.oracle"]}
     assert "agents.oracle" in oracle_cli and not oracle_cli["agents.oracle"].top_level
-    assert "accelerator.lowering" in {i.target for i in IMPORTS["agents.bounds"]}
+    assert "accelerator.lowering" in {i.target for i in IMPORTS["accelerator.bounds"]}
 
 
 # ---- the rules ------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_oracle_beats_every_fixed_core_count_without_fusion():
 from dataclasses import replace  # noqa: E402
 
 import agents.oracle as oracle_module  # noqa: E402
-from agents.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa: E402
+from accelerator.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa: E402
 
 PYNQ = load_config("pynq")
 BURST_HW = HW.with_(name="burst", dram_arbitration="burst")
@@ -157,7 +157,7 @@ def test_bounds_are_memoized_per_evaluator_and_group_shape():
 def test_relaxed_schedule_follows_the_simulators_token_rules():
     from accelerator import sim
     from accelerator.isa import GEMM, LOAD, MEM_INP, STORE, Insn
-    from agents.bounds import relaxed_end
+    from accelerator.bounds import relaxed_end
     load = Insn(LOAD, MEM_INP, nbytes=4096)
     load.push_next = True
     gemm = Insn(GEMM, cycles=1000)
