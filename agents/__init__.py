@@ -26,6 +26,7 @@ SCHEDULERS: dict[str, str | Callable[..., "Scheduler"]] = {
     "ppo": "agents.ppo:PPOScheduler",
     "ppo-search": "agents.ppo_search:PPOSearchScheduler",
     "cost-model-dp": "agents.cost_model:CostModelScheduler",
+    "bound-dp": "agents.bound_dp:BoundDPScheduler",
 }
 
 

@@ -63,7 +63,11 @@ class FusionEnv(gym.Env):
     ``max_group_layers``, log MACs, log DRAM bytes, log weight bytes, whether its weights
     fit the weight buffer, core-count one-hot), the position ``i / n``, log network size,
     the hardware features (log-scaled peak, cores, DRAM bandwidth, buffers, overheads,
-    machine balance), roofline core-count estimates of the current layer, and the action mask.
+    machine balance), roofline core-count estimates of the current layer, with
+    ``planner_features=True`` the planner features (per action: its regret under the exact
+    DP over the groups' sound lower bounds, :mod:`envs.planner` / :mod:`accelerator.bounds`,
+    at two scales, and a one-hot of that DP's choice; lowering only, no simulation), and the
+    action mask.
 
     ## Rewards
 
@@ -99,7 +103,8 @@ class FusionEnv(gym.Env):
     at each reset (``options={"hw_index": k}`` picks one; ``self.hw`` is the current one);
     ``objective``: one of :data:`accelerator.objectives.OBJECTIVE_NAMES` (default
     ``latency``); ``max_group_layers``; ``lookback`` / ``lookahead`` (the layer window of
-    the observation); ``compute_rewards=False`` schedules without
+    the observation); ``planner_features`` (see Observation Space: costs a lowering of
+    every candidate group once per network, seconds on a ResNet-50); ``compute_rewards=False`` schedules without
     simulating anything (rewards are 0 and ``info`` at the end holds only the schedule:
     how a trained policy is deployed); ``evaluator``: a shared GroupEvaluator (default:
     the process-wide one for ``hw``). ``reset(options={"network": net_or_name})`` picks a
@@ -113,7 +118,8 @@ class FusionEnv(gym.Env):
                  hw: HardwareConfig | str | None | Sequence[HardwareConfig | str] = None,
                  objective: str = "latency", max_group_layers: int = 8, lookahead: int = 2,
                  evaluator: GroupEvaluator | None = None, render_mode: str | None = None,
-                 compute_rewards: bool = True, lookback: int = 0):
+                 compute_rewards: bool = True, lookback: int = 0,
+                 planner_features: bool = False):
         if isinstance(networks, (Network, str)):
             networks = [networks]
         self.networks = [as_network(n) for n in networks]
@@ -145,9 +151,13 @@ class FusionEnv(gym.Env):
         # deployed, so its search cost is zero simulator calls
         self.compute_rewards = compute_rewards
         # per hardware config: evaluator, features, and caches keyed by network hash
-        self._per_hw = [(evaluator if evaluator is not None else default_evaluator(h),
-                         FeatureExtractor(h, lookahead, max_group_layers, lookback), {}, {})
-                        for h in self.hardware]
+        self._per_hw = []
+        for h in self.hardware:
+            ev = evaluator if evaluator is not None else default_evaluator(h)
+            features = FeatureExtractor(h, lookahead, max_group_layers, lookback,
+                                        planner=ev if planner_features else None,
+                                        objective=objective)
+            self._per_hw.append((ev, features, {}, {}))
         self._use_hardware(0)
         self.feature_names = self.features.names
         self.action_space = spaces.Discrete(1 + len(self.core_counts))

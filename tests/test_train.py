@@ -72,7 +72,7 @@ def test_eval_table_is_consistent(trained: Path):
     rows = {r["scheduler"]: r for r in data["results"]}
     searches = {search_label(f) for f in SEARCH_BUDGET_FRACTIONS}
     assert set(rows) == {"no-fusion", "heuristic", "random-small", "random-oracle-budget",
-                         "ppo", "cost-model-dp", "oracle"} | searches
+                         "ppo", "cost-model-dp", "bound-dp", "oracle"} | searches
     assert rows["oracle"]["ratio_to_oracle"] == 1.0
     for r in rows.values():
         assert r["ratio_to_oracle"] >= 1.0  # the oracle is optimal
@@ -80,6 +80,7 @@ def test_eval_table_is_consistent(trained: Path):
             rows["no-fusion"]["latency_cycles"] / r["latency_cycles"], rel=1e-5)
     assert rows["random-oracle-budget"]["sim_calls"] <= rows["oracle"]["sim_calls"]
     assert rows["ppo"]["sim_calls"] == 0  # deployed policy: masks come from lowering only
+    assert rows["bound-dp"]["sim_calls"] == 0  # lowering only
     assert all(rows[s]["latency_cycles"] <= rows["ppo"]["latency_cycles"] for s in searches)
     assert "| tiny_residual | ppo |" in (trained / "eval.md").read_text()
 

@@ -62,6 +62,8 @@ class EnvSettings(_Strict):
     max_group_layers: int = Field(8, ge=1, le=64)
     lookahead: int = Field(2, ge=0, le=64)  # layers after the current one in the observation
     lookback: int = Field(0, ge=0, le=64)  # layers before it
+    # Q-values under the DP over lower bounds in the observation (envs.features)
+    planner_features: bool = False
 
 
 class DaggerConfig(_Strict):

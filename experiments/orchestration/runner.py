@@ -152,7 +152,8 @@ def search_label(fraction: float) -> str:
 
 SCHEDULER_ORDER = ("no-fusion", "heuristic", "heuristic-resweep", "random-small",
                    "random-oracle-budget", "ppo",
-                   *(search_label(f) for f in SEARCH_BUDGET_FRACTIONS), "cost-model-dp", "oracle")
+                   *(search_label(f) for f in SEARCH_BUDGET_FRACTIONS), "cost-model-dp", "bound-dp",
+                   "oracle")
 
 
 @dataclass
@@ -324,6 +325,7 @@ def _search_network(setup: _EvalSetup, net: Network,
                 "ppo-search", policy=setup.policy, env_kwargs=setup.env_kwargs, seed=cfg.seed,
                 budget_sim_calls=max(1, round(fraction * oracle_calls)), **common))
     run("cost-model-dp", make_scheduler("cost-model-dp", model=setup.cost_model, **common))
+    run("bound-dp", make_scheduler("bound-dp", **common))
     return found
 
 
