@@ -21,12 +21,14 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    the DP runs again. A search that finishes with budget left widens ``top_k`` by one and
    goes on (simulated values are kept), up to every action, where a finished search is the
    oracle's optimum: the policy decides what is searched first, never what is left out.
-3. **Never worse than the policy.** The greedy schedule's groups are candidates, so a
-   finished search cannot lose to it. If the budget runs out first, the best schedule
-   whose groups were all simulated is returned only if its value is at most the greedy
-   schedule's (simulated with what is left of the budget, or else its lower bound);
-   otherwise the greedy schedule is. The greedy schedule is not simulated up front: with
-   a small budget the policy's own groups would use it all up.
+3. **Never worse than the policy, and a small budget spent on differences.** The search
+   keeps an *incumbent*, first the greedy schedule (never simulated up front). A DP path
+   replaces it only when provably no worse: over the groups the two do not share, the
+   path's are simulated and sum to at most the incumbent's prices (simulated values or
+   lower bounds). Shared groups cancel out, so each round simulates the path's groups that
+   differ from the incumbent first, and a budget far below the network's group count can
+   still prove a better schedule; when the budget runs out the incumbent is returned.
+   A finished search's path is optimal over candidates that include the incumbent's groups.
 
 Nothing is random: the same policy, network and budget give the same schedule (``seed``
 is accepted for the scheduler interface and unused).
@@ -34,6 +36,7 @@ is accepted for the scheduler interface and unused).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,28 +165,28 @@ class PPOSearchScheduler(Scheduler):
                   evaluator: GroupEvaluator) -> Schedule:
         prior = policy_prior(self.policy, network, hw, evaluator, self.env_kwargs)
         search = _LazySearch(network, evaluator, self.objective, self.budget_sim_calls)
-        best: tuple[float, Schedule] | None = None
+        incumbent = prior.greedy  # never replaced by a schedule not proved as good
         rounds, finished, k = 0, False, self.top_k
         for k in range(self.top_k, 2 + len(hw.allowed_core_counts)):
             allowed = self._candidates(prior, network, hw, k)
             table = CostTable(evaluator, search.price, self.objective,
                               allowed=lambda s, e, c: (s, e, c) in allowed)
             finished = False
-            while not finished:
+            while True:
                 rounds += 1
                 sched, _ = dp_over(table, network, self.max_group_layers)
-                finished = search.all_exact(sched)  # then optimal over the candidates
-                value = search.simulate_schedule(sched)
-                if value is None:  # the budget ran out part-way
+                if search.all_exact(sched):
+                    # optimal over the candidates, which hold the incumbent's groups
+                    finished, incumbent = True, sched
                     break
-                if best is None or value < best[0]:
-                    best = (value, sched)
+                if not search.step(sched, incumbent):
+                    break  # the budget ran out
+                if search.proved_no_worse(sched, incumbent):
+                    incumbent = sched
             if not finished:
                 break
         self.last_stats = {"top_k_reached": k, "dp_rounds": rounds, "finished": finished}
-        if finished:  # the greedy schedule's groups are candidates: it is no better
-            return best[1]  # type: ignore[index]
-        return search.no_worse_than(best, prior.greedy)
+        return incumbent
 
     def _candidates(self, prior: PolicyPrior, network: Network, hw: HardwareConfig,
                     k: int) -> set[State]:
@@ -218,28 +221,35 @@ class _LazySearch:
     def all_exact(self, schedule: Schedule) -> bool:
         return all(self._key(g.start, g.end, g.cores) in self.exact for g in schedule.groups)
 
-    def priced_value(self, schedule: Schedule) -> float:
-        """Exact where simulated, the lower bound elsewhere: a lower bound on its value."""
-        return sum(self.price(self.network, g.start, g.end, g.cores) for g in schedule.groups)
+    def _multiset(self, schedule: Schedule) -> Counter:
+        """The schedule's groups by memo key (a repeated block's groups share one)."""
+        return Counter(self._key(g.start, g.end, g.cores) for g in schedule.groups)
 
-    def simulate_schedule(self, schedule: Schedule) -> float | None:
-        """The schedule's exact value, simulating its unknown groups; None if the budget
-        ran out first."""
-        for g in schedule.groups:
+    def step(self, path: Schedule, incumbent: Schedule) -> bool:
+        """Simulate the DP path's unknown groups, those it does not share with the incumbent
+        first (shared groups cancel out of the comparison, so a small budget goes to the
+        differences); False if the budget ran out."""
+        differs = self._multiset(path) - self._multiset(incumbent)
+        todo = [g for g in path.groups if self._key(g.start, g.end, g.cores) not in self.exact]
+        first = [g for g in todo if self._key(g.start, g.end, g.cores) in differs]
+        for g in first or todo:
             if not self._simulate(g):
-                return None
-        return sum(self.exact[self._key(g.start, g.end, g.cores)] for g in schedule.groups)
+                return False
+        return True
 
-    def no_worse_than(self, best: tuple[float, Schedule] | None, greedy: Schedule) -> Schedule:
-        """``best`` if it provably does not lose to ``greedy`` (by the greedy schedule's
-        exact value, simulated with what is left of the budget, or else by its lower
-        bound), otherwise ``greedy``."""
-        if best is None:
-            return greedy
-        greedy_value = self.simulate_schedule(greedy)
-        if greedy_value is None:
-            greedy_value = self.priced_value(greedy)
-        return best[1] if best[0] <= greedy_value else greedy
+    def proved_no_worse(self, path: Schedule, incumbent: Schedule) -> bool:
+        """Is ``path`` provably no worse than ``incumbent``? Over the groups they do not
+        share: the path's are all simulated and sum to at most the incumbent's prices
+        (simulated values or lower bounds: never above the true values)."""
+        theirs, mine = self._multiset(path), self._multiset(incumbent)
+        own, other = theirs - mine, mine - theirs
+        if any(key not in self.exact for key in own):
+            return False
+        gain = sum(self.exact[key] * n for key, n in own.items())
+        where = {self._key(g.start, g.end, g.cores): g for g in incumbent.groups}
+        loss = sum(self.price(self.network, where[key].start, where[key].end, where[key].cores) * n
+                   for key, n in other.items())
+        return gain <= loss
 
     def _simulate(self, g: Group) -> bool:
         key = self._key(g.start, g.end, g.cores)

@@ -97,3 +97,29 @@ def test_bad_arguments_are_rejected(policy):
         _search(policy, -1)
     with pytest.raises(ValueError, match="top_k"):
         _search(policy, 5, top_k=0)
+
+
+def test_a_difference_of_one_group_costs_one_simulation():
+    """Schedules that share every group but one are compared by simulating that one group:
+    the shared groups cancel out, and the incumbent's differing groups count at their
+    lower bound (never above their true value), so "no worse" is a proof."""
+    from accelerator.bounds import latency_lower_bound
+    from accelerator.schedule import Group, Schedule
+    from agents.ppo_search import _LazySearch
+
+    net = get_network("tiny_residual")
+    ev = GroupEvaluator(HW)
+    incumbent = Schedule.no_fusion(net, 1)
+    fused = Schedule((Group(0, 2, 1), *incumbent.groups[2:]))
+    search = _LazySearch(net, ev, "latency", budget_sim_calls=10)
+    assert search.step(fused, incumbent)
+    assert ev.sim_calls == 1  # only the fused group; the rest is shared
+    exact = ev.result(net, 0, 2, 1).latency_cycles
+    bounds = sum(latency_lower_bound(ev, net, i, i + 1, 1) for i in (0, 1))
+    assert search.proved_no_worse(fused, incumbent) == (exact <= bounds)
+    # the other way round the fused group is the incumbent's: priced exactly, and the
+    # two single-layer groups must be simulated before anything is proved
+    assert not search.proved_no_worse(incumbent, fused)
+    assert search.step(incumbent, fused) and ev.sim_calls == 3
+    apart = sum(ev.result(net, i, i + 1, 1).latency_cycles for i in (0, 1))
+    assert search.proved_no_worse(incumbent, fused) == (apart <= exact)
