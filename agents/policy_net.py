@@ -72,3 +72,75 @@ def policy_kwargs_for(extractor: str, features, user_kwargs: dict) -> dict:
     kwargs.update(features_extractor_class=LayerWindowExtractor,
                   features_extractor_kwargs=extra)
     return kwargs
+
+
+def _maskable_policy_base():
+    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+    return MaskableActorCriticPolicy
+
+
+class PlannerPriorPolicy(_maskable_policy_base()):
+    """MaskablePPO's actor-critic with a fixed logit prior toward the planner's choice.
+
+    ``logits = action_net(latent) - prior_scale * plan_fine_regret`` (the observation's
+    per-action regret under the DP over lower bounds, :mod:`envs.features`, 0 for the best
+    action, 1 from +1.1 % on). The network learns a *correction* to the planner (residual
+    policy learning): where the expert agrees with the planner it has nothing to learn,
+    and on hardware outside the training distribution, where its own features are off,
+    the prior still holds it near the planner unless it is confident otherwise.
+    ``prior_start``: index of ``plan_fine_regret_fuse`` in the observation; ``n_prior``:
+    the number of actions. ``correction_limit`` > 0 squashes the network's logits into
+    ``(-limit, limit)`` (``limit * tanh(x / limit)``), so it can overturn the planner only
+    where the planner's regret is below ``2 * limit / prior_scale`` in fine units: a trust
+    region around the planner. Without it, DAgger teaches confident habits (logits >> the
+    prior) that fire wrongly on hardware outside training (measured: MobileNetV2 on
+    ``mlu100_slow_dram`` fused where the planner and the expert both started a group).
+    """
+
+    def __init__(self, *args, prior_start: int, n_prior: int, prior_scale: float,
+                 correction_limit: float = 0.0, **kwargs):
+        self.prior_start, self.n_prior, self.prior_scale = prior_start, n_prior, prior_scale
+        self.correction_limit = correction_limit
+        self._prior: torch.Tensor | None = None
+        super().__init__(*args, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict:
+        data = super()._get_constructor_parameters()
+        data.update(prior_start=self.prior_start, n_prior=self.n_prior,
+                    prior_scale=self.prior_scale, correction_limit=self.correction_limit)
+        return data
+
+    def _set_prior(self, obs) -> None:
+        obs = torch.as_tensor(obs, device=self.device, dtype=torch.float32)
+        regret = obs[:, self.prior_start:self.prior_start + self.n_prior]
+        self._prior = -self.prior_scale * regret
+
+    def _get_action_dist_from_latent(self, latent_pi: torch.Tensor):
+        logits = self.action_net(latent_pi)
+        if self.correction_limit > 0:  # a trust region: only near-ties can be overturned
+            logits = self.correction_limit * torch.tanh(logits / self.correction_limit)
+        if self._prior is not None:
+            logits = logits + self._prior
+        return self.action_dist.proba_distribution(action_logits=logits)
+
+    def forward(self, obs, deterministic: bool = False, action_masks=None):
+        self._set_prior(obs)
+        return super().forward(obs, deterministic, action_masks)
+
+    def evaluate_actions(self, obs, actions, action_masks=None):
+        self._set_prior(obs)
+        return super().evaluate_actions(obs, actions, action_masks)
+
+    def get_distribution(self, obs, action_masks=None):
+        self._set_prior(obs)
+        return super().get_distribution(obs, action_masks)
+
+
+def planner_prior_kwargs(feature_names: tuple[str, ...], n_actions: int, scale: float,
+                         correction_limit: float = 0.0) -> dict:
+    """The :class:`PlannerPriorPolicy` arguments for an env with ``feature_names``."""
+    name = "plan_fine_regret_fuse"
+    if name not in feature_names:
+        raise ValueError("a planner prior needs the planner features (env.planner_features)")
+    return {"prior_start": feature_names.index(name), "n_prior": n_actions, "prior_scale": scale,
+            "correction_limit": correction_limit}

@@ -226,16 +226,29 @@ class _LazySearch:
         return Counter(self._key(g.start, g.end, g.cores) for g in schedule.groups)
 
     def step(self, path: Schedule, incumbent: Schedule) -> bool:
-        """Simulate the DP path's unknown groups, those it does not share with the incumbent
-        first (shared groups cancel out of the comparison, so a small budget goes to the
-        differences); False if the budget ran out."""
-        differs = self._multiset(path) - self._multiset(incumbent)
-        todo = [g for g in path.groups if self._key(g.start, g.end, g.cores) not in self.exact]
-        first = [g for g in todo if self._key(g.start, g.end, g.cores) in differs]
-        for g in first or todo:
-            if not self._simulate(g):
-                return False
-        return True
+        """Simulate the group the comparison of the DP path with the incumbent needs next:
+        one of the path's unknown groups that the incumbent does not share, else of the incumbent's
+        unknown groups that the path does not share (their lower bounds may be too loose
+        to prove anything), then the shared ones (the lazy search's usual step). Shared
+        groups cancel out of the comparison, so a small budget goes to the differences.
+        False if the budget ran out."""
+        theirs, mine = self._multiset(path), self._multiset(incumbent)
+
+        def unknown(schedule: Schedule, only: Counter | None) -> list[Group]:
+            return [g for g in schedule.groups if (key := self._key(g.start, g.end, g.cores))
+                    not in self.exact and (only is None or key in only)]
+
+        todo = (unknown(path, theirs - mine) or unknown(incumbent, mine - theirs)
+                or unknown(path, None))
+        # one group shape per round, the one with most at stake (its bound times how often
+        # the path uses that shape: repeated blocks share one simulation), then re-plan:
+        # lazy search with a single-edge selector spends fewer evaluations than whole paths
+        def stake(g: Group) -> tuple:
+            key = self._key(g.start, g.end, g.cores)
+            uses = theirs[key] or mine[key]
+            return (self.price(self.network, g.start, g.end, g.cores) * uses, -g.start)
+
+        return self._simulate(max(todo, key=stake))
 
     def proved_no_worse(self, path: Schedule, incumbent: Schedule) -> bool:
         """Is ``path`` provably no worse than ``incumbent``? Over the groups they do not

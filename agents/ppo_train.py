@@ -62,6 +62,8 @@ class TrainSettings:
     expert_steps_per_rollout: int = 0
     expert_batch_size: int = 128
     features_extractor: str = "flat"  # or "layer_conv" (agents.policy_net)
+    planner_prior: float = 0.0  # > 0: PlannerPriorPolicy with this logit scale
+    correction_limit: float = 0.0  # its network's logits squashed into (-limit, limit)
 
     @property
     def training_hardware(self) -> list[HardwareConfig]:
@@ -149,7 +151,7 @@ def build_model(run: _Session, resume: bool) -> None:
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-    from agents.policy_net import policy_kwargs_for
+    from agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs, policy_kwargs_for
     from envs.fusion_env import FusionEnv
 
     s = run.settings
@@ -176,7 +178,12 @@ def build_model(run: _Session, resume: bool) -> None:
     features = run.venv.get_attr("features", indices=[0])[0]
     kwargs["policy_kwargs"] = policy_kwargs_for(s.features_extractor, features,
                                                 kwargs.get("policy_kwargs") or {})
-    run.model = MaskablePPO("MlpPolicy", run.venv, seed=s.seed, device="cpu", verbose=0,
+    policy = "MlpPolicy"
+    if s.planner_prior > 0:
+        policy = PlannerPriorPolicy
+        kwargs["policy_kwargs"].update(planner_prior_kwargs(
+            features.names, run.venv.action_space.n, s.planner_prior, s.correction_limit))
+    run.model = MaskablePPO(policy, run.venv, seed=s.seed, device="cpu", verbose=0,
                             tensorboard_log=tb, **kwargs)
     run.curve, run.best = [], None
 

@@ -27,6 +27,8 @@ def test_shipped_configs_load_and_hold_disjoint_network_sets():
     ({"env": {"objective": "speed"}}, "env.objective"),
     ({"eval_networks": ["tiny_chain"]}, "overlap: tiny_chain"),
     ({"train_networks": []}, "train_networks"),
+    ({"ppo": {"planner_prior": 8.0}}, "ppo.planner_prior needs env.planner_features"),
+    ({"ppo": {"planner_prior": -1}}, "ppo.planner_prior"),
 ])
 def test_bad_config_names_the_key(patch, needle):
     data = {**BASE, **patch}

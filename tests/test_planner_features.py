@@ -112,3 +112,33 @@ def test_env_with_planner_features_passes_check_env():
     check_env(env, skip_render_check=True)
     plain = FusionEnv([small_branchy()], hw=CHEAP_LAUNCH_HW, max_group_layers=4)
     assert env.observation_space.shape[0] == plain.observation_space.shape[0] + 3 * env.action_space.n
+
+
+def test_planner_prior_policy_follows_the_planner_and_survives_save_load(tmp_path):
+    """With a large prior an untrained network's greedy action is the planner's choice (the
+    prior dominates its near-zero logits); the prior's settings are saved with the model."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs
+
+    env = FusionEnv([small_mobile()], hw=CHEAP_LAUNCH_HW, max_group_layers=4,
+                    planner_features=True)
+    kwargs = planner_prior_kwargs(env.feature_names, env.action_space.n, 1000.0)
+    model = MaskablePPO(PlannerPriorPolicy, DummyVecEnv([lambda: env]), seed=0, device="cpu",
+                        n_steps=32, batch_size=16, policy_kwargs=kwargs)
+    best = [k for k, name in enumerate(env.feature_names) if name.startswith("plan_best_")]
+    path = tmp_path / "m.zip"
+    model.save(path)
+    loaded = MaskablePPO.load(path, device="cpu")
+    assert isinstance(loaded.policy, PlannerPriorPolicy)
+    assert loaded.policy.prior_start == kwargs["prior_start"] and loaded.policy.prior_scale == 1000.0
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done:
+        mask = env.action_masks()
+        action, _ = loaded.predict(obs, deterministic=True, action_masks=mask)
+        assert int(action) == int(np.argmax(obs[best]))
+        obs, _, done, _, _ = env.step(int(action))
+    with pytest.raises(ValueError, match="planner features"):
+        planner_prior_kwargs(FusionEnv([small_mobile()], hw=CHEAP_LAUNCH_HW).feature_names, 6, 8.0)

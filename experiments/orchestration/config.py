@@ -48,6 +48,12 @@ class PPOHyperparams(_Strict):
     normalize_advantage: bool = True
     # "layer_conv": a 1-D convolution over the observation's layer window (agents.policy_net)
     features_extractor: Literal["flat", "layer_conv"] = "flat"
+    # > 0: logits get -planner_prior x the planner's per-action regret (agents.policy_net.
+    # PlannerPriorPolicy; needs env.planner_features): the network learns a correction
+    planner_prior: float = Field(0.0, ge=0)
+    # > 0 (with planner_prior): the network's logits live in (-limit, limit), so it can
+    # overturn the planner only on near-ties (agents.policy_net.PlannerPriorPolicy)
+    correction_limit: float = Field(0.0, ge=0)
     policy_kwargs: dict[str, Any] = Field(default_factory=lambda: {"net_arch": [128, 128]})
 
     @model_validator(mode="before")
@@ -153,6 +159,12 @@ class ExperimentConfig(_Strict):
                     raise ValueError(f"{names[a]} and {names[b]} overlap: {', '.join(overlap)}")
         if isinstance(self.hardware, list) and not self.hardware:
             raise ValueError("hardware: the list is empty (give at least one preset or file)")
+        if self.ppo.correction_limit > 0 and self.ppo.planner_prior <= 0:
+            raise ValueError("ppo.correction_limit needs ppo.planner_prior > 0 (it bounds the "
+                             "network's correction to the planner's prior)")
+        if self.ppo.planner_prior > 0 and not self.env.planner_features:
+            raise ValueError("ppo.planner_prior needs env.planner_features: true (the prior "
+                             "reads the planner's per-action regret from the observation)")
         return self
 
     @property
