@@ -119,3 +119,24 @@ def test_bench_command_is_registered_and_rejects_bad_input(capsys):
     assert main(["bench", "--only", "B7", "--no-save"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "B7" in err
+
+
+def test_tuner_table_reads_every_evaluation_of_a_run(tmp_path, capsys):
+    from benchmarks.tuner_table import main as tuner_table
+
+    def evaluation(hw, ratio):
+        rows = [{"network": "net", "scheduler": s, "ratio_to_oracle": r}
+                for s, r in (("ppo", ratio), ("bound-dp", 1.01), ("oracle", 1.0))]
+        summary = [{"scheduler": s, "geomean_ratio_to_oracle": r, "total_sim_calls": c}
+                   for s, r, c in (("ppo", ratio, 0), ("oracle", 1.0, 42))]
+        return {"hardware": hw, "networks": ["net"], "results": rows, "summary": summary}
+
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation("base", 1.25)))
+    (tmp_path / "eval-other.json").write_text(json.dumps(evaluation("other", 1.5)))
+    assert tuner_table([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| scheduler | base | calls | other | calls |" in out
+    assert "| ppo | 1.250 | 0 | 1.500 | 0 |" in out and "| oracle | 1.000 | 42 | 1.000 | 42 |" in out
+    assert "| net | 1.250 / 1.010 / - / - | 1.500 / 1.010 / - / - |" in out
+    assert tuner_table([str(tmp_path / "missing")]) == 2
+    assert "no eval.json" in capsys.readouterr().err
