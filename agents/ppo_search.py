@@ -22,13 +22,18 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    goes on (simulated values are kept), up to every action, where a finished search is the
    oracle's optimum: the policy decides what is searched first, never what is left out.
 3. **Never worse than the policy, and a small budget spent on differences.** The search
-   keeps an *incumbent*, first the greedy schedule (never simulated up front). A DP path
-   replaces it only when provably no worse: over the groups the two do not share, the
-   path's are simulated and sum to at most the incumbent's prices (simulated values or
-   lower bounds). Shared groups cancel out, so each round simulates the path's groups that
-   differ from the incumbent first, and a budget far below the network's group count can
-   still prove a better schedule; when the budget runs out the incumbent is returned.
-   A finished search's path is optimal over candidates that include the incumbent's groups.
+   keeps an *incumbent*, first the greedy schedule (never simulated up front). Where a DP
+   path differs from it, it differs in *segments* between layer boundaries both have;
+   segments are independent, so each is compared on its own and a path's segment replaces
+   the incumbent's only when provably no worse: its groups simulated and summing to at
+   most the incumbent's there (simulated values or lower bounds, never above the truth).
+   Each round simulates one group (lazy search with a single-edge selector): in the
+   segment with the best relative gain by the prices, the incumbent's unknown groups first
+   (loose lower bounds there would block every proof), then the path's; where the path
+   agrees with the incumbent, its unknown group with the most at stake (bound x uses, as
+   repeated blocks share one simulation). When the budget runs out the incumbent is
+   returned. A finished search's path is optimal over candidates that include the
+   incumbent's groups.
 
 Nothing is random: the same policy, network and budget give the same schedule (``seed``
 is accepted for the scheduler interface and unused).
@@ -39,6 +44,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -179,10 +185,9 @@ class PPOSearchScheduler(Scheduler):
                     # optimal over the candidates, which hold the incumbent's groups
                     finished, incumbent = True, sched
                     break
-                if not search.step(sched, incumbent):
-                    break  # the budget ran out
-                if search.proved_no_worse(sched, incumbent):
-                    incumbent = sched
+                incumbent, within_budget = search.improve(sched, incumbent)
+                if not within_budget:
+                    break
             if not finished:
                 break
         self.last_stats = {"top_k_reached": k, "dp_rounds": rounds, "finished": finished}
@@ -221,48 +226,41 @@ class _LazySearch:
     def all_exact(self, schedule: Schedule) -> bool:
         return all(self._key(g.start, g.end, g.cores) in self.exact for g in schedule.groups)
 
-    def _multiset(self, schedule: Schedule) -> Counter:
-        """The schedule's groups by memo key (a repeated block's groups share one)."""
-        return Counter(self._key(g.start, g.end, g.cores) for g in schedule.groups)
+    def _priced(self, groups: Sequence[Group]) -> float:
+        return sum(self.price(self.network, g.start, g.end, g.cores) for g in groups)
 
-    def step(self, path: Schedule, incumbent: Schedule) -> bool:
-        """Simulate the group the comparison of the DP path with the incumbent needs next:
-        one of the path's unknown groups that the incumbent does not share, else of the incumbent's
-        unknown groups that the path does not share (their lower bounds may be too loose
-        to prove anything), then the shared ones (the lazy search's usual step). Shared
-        groups cancel out of the comparison, so a small budget goes to the differences.
-        False if the budget ran out."""
-        theirs, mine = self._multiset(path), self._multiset(incumbent)
+    def _known(self, g: Group) -> bool:
+        return self._key(g.start, g.end, g.cores) in self.exact
 
-        def unknown(schedule: Schedule, only: Counter | None) -> list[Group]:
-            return [g for g in schedule.groups if (key := self._key(g.start, g.end, g.cores))
-                    not in self.exact and (only is None or key in only)]
+    def improve(self, path: Schedule, incumbent: Schedule) -> tuple[Schedule, bool]:
+        """One simulation toward replacing parts of the incumbent by the DP path; returns
+        the (possibly improved) incumbent and False if the budget ran out.
 
-        todo = (unknown(path, theirs - mine) or unknown(incumbent, mine - theirs)
-                or unknown(path, None))
-        # one group shape per round, the one with most at stake (its bound times how often
-        # the path uses that shape: repeated blocks share one simulation), then re-plan:
-        # lazy search with a single-edge selector spends fewer evaluations than whole paths
-        def stake(g: Group) -> tuple:
-            key = self._key(g.start, g.end, g.cores)
-            uses = theirs[key] or mine[key]
-            return (self.price(self.network, g.start, g.end, g.cores) * uses, -g.start)
-
-        return self._simulate(max(todo, key=stake))
-
-    def proved_no_worse(self, path: Schedule, incumbent: Schedule) -> bool:
-        """Is ``path`` provably no worse than ``incumbent``? Over the groups they do not
-        share: the path's are all simulated and sum to at most the incumbent's prices
-        (simulated values or lower bounds: never above the true values)."""
-        theirs, mine = self._multiset(path), self._multiset(incumbent)
-        own, other = theirs - mine, mine - theirs
-        if any(key not in self.exact for key in own):
-            return False
-        gain = sum(self.exact[key] * n for key, n in own.items())
-        where = {self._key(g.start, g.end, g.cores): g for g in incumbent.groups}
-        loss = sum(self.price(self.network, where[key].start, where[key].end, where[key].cores) * n
-                   for key, n in other.items())
-        return gain <= loss
+        Where the two differ they differ in *segments* between layer boundaries both have;
+        segments are independent (the rest is shared), so each is compared on its own:
+        the path's groups in it simulated, against the incumbent's priced (simulated or
+        lower bound: never above the truth). The segment with the best relative gain by
+        the prices is worked on first; when the path agrees with the incumbent everywhere,
+        the path's unknown group with the most at stake (bound x uses) is simulated (the
+        lazy search's step: the path is only optimal once its prices are exact)."""
+        segments = _segments(path, incumbent)
+        if segments:
+            ours, theirs = max(segments, key=lambda seg: (
+                (self._priced(seg[1]) - self._priced(seg[0])) / max(1.0, self._priced(seg[0])),
+                -seg[0][0].start))
+            todo = [g for g in theirs if not self._known(g)] or \
+                   [g for g in ours if not self._known(g)]
+        else:
+            todo = [g for g in path.groups if not self._known(g)]
+        uses = Counter(self._key(g.start, g.end, g.cores) for g in path.groups)
+        pick = max(todo, key=lambda g: (self.price(self.network, g.start, g.end, g.cores)
+                                        * max(1, uses[self._key(g.start, g.end, g.cores)]),
+                                        -g.start)) if todo else None
+        within = pick is None or self._simulate(pick)
+        for ours, theirs in _segments(path, incumbent):
+            if all(self._known(g) for g in ours) and self._priced(ours) <= self._priced(theirs):
+                incumbent = _replace(incumbent, ours)
+        return incumbent, within
 
     def _simulate(self, g: Group) -> bool:
         key = self._key(g.start, g.end, g.cores)
@@ -273,3 +271,25 @@ class _LazySearch:
         r = self.evaluator.result(self.network, g.start, g.end, g.cores)
         self.exact[key] = group_value(r, self.objective) if r.feasible else float("inf")
         return True
+
+
+def _segments(path: Schedule, incumbent: Schedule) -> list[tuple[list[Group], list[Group]]]:
+    """``(path's groups, incumbent's groups)`` of every stretch of layers between
+    boundaries both schedules have, where they differ."""
+    cuts = sorted(({g.start for g in path.groups} & {g.start for g in incumbent.groups})
+                  | {path.groups[-1].end})
+    out = []
+    for lo, hi in zip(cuts, cuts[1:]):
+        ours = [g for g in path.groups if lo <= g.start < hi]
+        theirs = [g for g in incumbent.groups if lo <= g.start < hi]
+        if ours != theirs:
+            out.append((ours, theirs))
+    return out
+
+
+def _replace(schedule: Schedule, groups: list[Group]) -> Schedule:
+    """``schedule`` with the layers ``groups`` cover scheduled as ``groups`` instead."""
+    lo, hi = groups[0].start, groups[-1].end
+    kept = [g for g in schedule.groups if g.end <= lo or g.start >= hi]
+    return Schedule(tuple(sorted(kept + list(groups), key=lambda g: g.start)),
+                    schedule.network, schedule.network_hash)

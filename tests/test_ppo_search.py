@@ -100,26 +100,31 @@ def test_bad_arguments_are_rejected(policy):
 
 
 def test_a_difference_of_one_group_costs_one_simulation():
-    """Schedules that share every group but one are compared by simulating that one group:
-    the shared groups cancel out, and the incumbent's differing groups count at their
-    lower bound (never above their true value), so "no worse" is a proof."""
+    """Schedules that share every group but one stretch are compared on that stretch: the
+    path's group there is simulated (one call), the incumbent's count at their lower bounds
+    (never above their true value), so an accepted replacement is a proof."""
     from accelerator.bounds import latency_lower_bound
     from accelerator.schedule import Group, Schedule
-    from agents.ppo_search import _LazySearch
+    from agents.ppo_search import _LazySearch, _segments
 
     net = get_network("tiny_residual")
     ev = GroupEvaluator(HW)
     incumbent = Schedule.no_fusion(net, 1)
-    fused = Schedule((Group(0, 2, 1), *incumbent.groups[2:]))
+    fused = Schedule((Group(0, 2, 1), *incumbent.groups[2:]), incumbent.network,
+                     incumbent.network_hash)
+    assert _segments(fused, incumbent) == [([Group(0, 2, 1)], list(incumbent.groups[:2]))]
     search = _LazySearch(net, ev, "latency", budget_sim_calls=10)
-    assert search.step(fused, incumbent)
-    assert ev.sim_calls == 1  # only the fused group; the rest is shared
+    current = incumbent
+    for calls in (1, 2, 3):  # one simulation per call, never a shared group
+        current, within = search.improve(fused, current)
+        assert within and ev.sim_calls == calls
+        if current.groups == fused.groups:
+            break
     exact = ev.result(net, 0, 2, 1).latency_cycles
-    bounds = sum(latency_lower_bound(ev, net, i, i + 1, 1) for i in (0, 1))
-    assert search.proved_no_worse(fused, incumbent) == (exact <= bounds)
-    # the other way round the fused group is the incumbent's: priced exactly, and the
-    # two single-layer groups must be simulated before anything is proved
-    assert not search.proved_no_worse(incumbent, fused)
-    assert search.step(incumbent, fused) and ev.sim_calls == 3
     apart = sum(ev.result(net, i, i + 1, 1).latency_cycles for i in (0, 1))
-    assert search.proved_no_worse(incumbent, fused) == (apart <= exact)
+    assert ev.sim_calls == 3  # the three differing groups, nothing else
+    # replaced only when proved: the fused group's value against the others' (simulated)
+    assert (current.groups == fused.groups) == (exact <= apart)
+    # out of budget: the incumbent comes back unchanged
+    broke = _LazySearch(net, GroupEvaluator(HW), "latency", budget_sim_calls=0)
+    assert broke.improve(fused, incumbent) == (incumbent, False)
