@@ -27,12 +27,11 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    segments are independent, so each is compared on its own and a path's segment replaces
    the incumbent's only when provably no worse: its groups simulated and summing to at
    most the incumbent's there (simulated values or lower bounds, never above the truth).
-   Each round simulates one group (lazy search with a single-edge selector): in the
-   segment with the best relative gain by the prices, the incumbent's unknown groups first
-   (loose lower bounds there would block every proof), then the path's; where the path
-   agrees with the incumbent, its unknown group with the most at stake (bound x uses, as
-   repeated blocks share one simulation). When the budget runs out the incumbent is
-   returned. A finished search's path is optimal over candidates that include the
+   Each round simulates one group (lazy search with a single-edge selector), the unknown
+   group with the most at stake (bound x uses: a bound's error grows with the group, and
+   repeated blocks share one simulation) among the path's groups and the incumbent's
+   groups where the path differs (loose lower bounds there would block every proof), then
+   re-plans. When the budget runs out the incumbent is returned. A finished search's path is optimal over candidates that include the
    incumbent's groups.
 
 Nothing is random: the same policy, network and budget give the same schedule (``seed``
@@ -239,22 +238,16 @@ class _LazySearch:
         Where the two differ they differ in *segments* between layer boundaries both have;
         segments are independent (the rest is shared), so each is compared on its own:
         the path's groups in it simulated, against the incumbent's priced (simulated or
-        lower bound: never above the truth). The segment with the best relative gain by
-        the prices is worked on first; when the path agrees with the incumbent everywhere,
-        the path's unknown group with the most at stake (bound x uses) is simulated (the
-        lazy search's step: the path is only optimal once its prices are exact)."""
-        segments = _segments(path, incumbent)
-        if segments:
-            ours, theirs = max(segments, key=lambda seg: (
-                (self._priced(seg[1]) - self._priced(seg[0])) / max(1.0, self._priced(seg[0])),
-                -seg[0][0].start))
-            todo = [g for g in theirs if not self._known(g)] or \
-                   [g for g in ours if not self._known(g)]
-        else:
-            todo = [g for g in path.groups if not self._known(g)]
-        uses = Counter(self._key(g.start, g.end, g.cores) for g in path.groups)
+        lower bound: never above the truth)."""
+        # the unknown groups either side needs: the path's (the lazy search's step), and the
+        # incumbent's where the path differs (their bounds may be too loose for any proof);
+        # the one with most at stake first (bound x uses: a bound's error grows with the
+        # group, and repeated blocks share one simulation)
+        differing = [g for _, theirs in _segments(path, incumbent) for g in theirs]
+        todo = [g for g in (*path.groups, *differing) if not self._known(g)]
+        uses = Counter(self._key(g.start, g.end, g.cores) for g in (*path.groups, *differing))
         pick = max(todo, key=lambda g: (self.price(self.network, g.start, g.end, g.cores)
-                                        * max(1, uses[self._key(g.start, g.end, g.cores)]),
+                                        * uses[self._key(g.start, g.end, g.cores)],
                                         -g.start)) if todo else None
         within = pick is None or self._simulate(pick)
         for ours, theirs in _segments(path, incumbent):
