@@ -5,7 +5,7 @@ schedules whose groups have at most ``--max-group-layers`` layers. Not every can
 group is simulated: each first gets a sound lower bound on its cost from its lowering
 alone, and only candidates whose bound could still beat the best one found are simulated
 (once each, memoized by shape), so the answer is the exhaustive DP's with far fewer
-simulations (ResNet-50: 95 of 2,740 candidates). With ``--networks`` the batch simulates
+simulations (ResNet-50 on mlu100: 94 of 2,740 candidates). With ``--networks`` the batch simulates
 every distinct candidate once instead, spread over Ray.
 
 Examples::
