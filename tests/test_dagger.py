@@ -78,9 +78,11 @@ TINY_DAGGER = {
     "hardware_sampler": {"base": "vta16", "count": 1,
                          "ranges": {"dram_bandwidth_bytes_per_cycle": [51.2, 204.8]}},
     "seed": 5,
-    "env": {"lookback": 4, "lookahead": 6},
+    # the shipped configs' policy: planner features and a bounded correction to the planner
+    "env": {"lookback": 4, "lookahead": 6, "planner_features": True},
     "ppo": {"n_timesteps": 256, "n_steps": 128, "batch_size": 64, "n_epochs": 2,
-            "features_extractor": "layer_conv", "learning_rate": 0.0001},
+            "features_extractor": "layer_conv", "learning_rate": 0.0001,
+            "planner_prior": 16.0, "correction_limit": 4.0},
     "dagger": {"rounds": 2, "sampled_rollouts": 1, "epochs": 5, "expert_coef": 0.5,
                "expert_steps_per_rollout": 2},
     "eval_freq": 128,
@@ -159,3 +161,14 @@ def test_model_is_the_best_validation_checkpoint(runs):
     state = json.loads((run / "dagger" / "state.json").read_text())
     assert state == {"rounds_done": 3, "dataset_states": 2 * layers * (1 + 2 * 2),
                      "action_accuracy": state["action_accuracy"]}
+
+
+def test_trained_model_is_the_planner_prior_policy(runs):
+    """The shipped configs' policy class survives DAgger, PPO, checkpointing and loading."""
+    from agents.policy_net import PlannerPriorPolicy
+    from agents.ppo import PPOScheduler
+
+    tmp, _ = runs
+    policy = PPOScheduler(tmp / "a" / "model.zip").model.policy
+    assert isinstance(policy, PlannerPriorPolicy)
+    assert (policy.prior_scale, policy.correction_limit) == (16.0, 4.0)
