@@ -356,6 +356,12 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
     return group_latency_cycles(work.cycles_lb, cores, evaluator.hw, len(work.compute_cycles))
 
 
+def objective_lower_bound(objective: str):
+    """The bound for ``objective``: energy's for ``energy``, else latency's (EDP, not a sum
+    over groups, is searched by its additive stand-in, latency)."""
+    return energy_lower_bound if objective == "energy" else latency_lower_bound
+
+
 def energy_lower_bound(evaluator: GroupEvaluator, network: Network, start: int, end: int,
                        cores: int) -> float | None:
     """A lower bound on ``evaluator.result(...).energy_pj`` (None if infeasible)."""

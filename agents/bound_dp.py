@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from accelerator.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import objective_lower_bound
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator
 from accelerator.objectives import check_objective
@@ -35,7 +35,7 @@ class BoundDPScheduler(Scheduler):
 
     def _schedule(self, network: Network, hw: HardwareConfig,
                   evaluator: GroupEvaluator) -> Schedule:
-        bound = energy_lower_bound if self.objective == "energy" else latency_lower_bound
+        bound = objective_lower_bound(self.objective)
 
         def cost(net: Network, s: int, e: int, c: int) -> float:
             value = bound(evaluator, net, s, e, c)

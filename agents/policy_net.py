@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
@@ -74,12 +75,7 @@ def policy_kwargs_for(extractor: str, features, user_kwargs: dict) -> dict:
     return kwargs
 
 
-def _maskable_policy_base():
-    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-    return MaskableActorCriticPolicy
-
-
-class PlannerPriorPolicy(_maskable_policy_base()):
+class PlannerPriorPolicy(MaskableActorCriticPolicy):
     """MaskablePPO's actor-critic with a fixed logit prior toward the planner's choice.
 
     ``logits = action_net(latent) - prior_scale * plan_fine_regret`` (the observation's

@@ -31,8 +31,8 @@ This search sits between them, with a budget in simulator calls (memo hits are f
    group with the most at stake (bound x uses: a bound's error grows with the group, and
    repeated blocks share one simulation) among the path's groups and the incumbent's
    groups where the path differs (loose lower bounds there would block every proof), then
-   re-plans. When the budget runs out the incumbent is returned. A finished search's path is optimal over candidates that include the
-   incumbent's groups.
+   re-plans. When the budget runs out the incumbent is returned. A finished search's path
+   is optimal over candidates that include the incumbent's groups.
 
 Nothing is random: the same policy, network and budget give the same schedule (``seed``
 is accepted for the scheduler interface and unused).
@@ -53,7 +53,7 @@ from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
-from accelerator.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import objective_lower_bound
 from agents.cost_table import CostTable, dp_over
 
 State = tuple[int, int, int]  # (layer t, open group start s, its cores c)
@@ -210,7 +210,7 @@ class _LazySearch:
         self.budget = budget_sim_calls
         self.calls_at_start = evaluator.sim_calls
         self.exact: dict[tuple, float] = {}  # (group shape, cores) -> simulated value
-        self.bound = latency_lower_bound if objective == "latency" else energy_lower_bound
+        self.bound = objective_lower_bound(objective)
 
     def _key(self, s: int, e: int, c: int) -> tuple:
         return self.evaluator.key(self.network, s, e, c)
@@ -243,14 +243,15 @@ class _LazySearch:
         # incumbent's where the path differs (their bounds may be too loose for any proof);
         # the one with most at stake first (bound x uses: a bound's error grows with the
         # group, and repeated blocks share one simulation)
-        differing = [g for _, theirs in _segments(path, incumbent) for g in theirs]
+        segments = _segments(path, incumbent)
+        differing = [g for _, theirs in segments for g in theirs]
         todo = [g for g in (*path.groups, *differing) if not self._known(g)]
         uses = Counter(self._key(g.start, g.end, g.cores) for g in (*path.groups, *differing))
         pick = max(todo, key=lambda g: (self.price(self.network, g.start, g.end, g.cores)
                                         * uses[self._key(g.start, g.end, g.cores)],
                                         -g.start)) if todo else None
         within = pick is None or self._simulate(pick)
-        for ours, theirs in _segments(path, incumbent):
+        for ours, theirs in segments:  # disjoint stretches: each replaced on its own
             if all(self._known(g) for g in ours) and self._priced(ours) <= self._priced(theirs):
                 incumbent = _replace(incumbent, ours)
         return incumbent, within

@@ -44,7 +44,7 @@ def summary_table(evaluations: list[dict]) -> str:
 def per_network_table(evaluations: list[dict]) -> str:
     head = "| network | " + " | ".join(e["hardware"] for e in evaluations) + " |"
     lines = [head, "|---|" + "---|" * len(evaluations),
-             f"| (schedulers) | " + " | ".join([" / ".join(PER_NETWORK)] * len(evaluations)) + " |"]
+             "| (schedulers) | " + " | ".join([" / ".join(PER_NETWORK)] * len(evaluations)) + " |"]
     for net in evaluations[0]["networks"]:
         cells = []
         for e in evaluations:

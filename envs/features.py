@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from accelerator.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import objective_lower_bound
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator
 from accelerator.results import group_overhead
@@ -198,7 +198,7 @@ class FeatureExtractor:
         self._hw_features = hardware_features(hw)
         # planner features: Q-values of every action under the DP over lower bounds
         self.planner = planner
-        self._bound = energy_lower_bound if objective == "energy" else latency_lower_bound
+        self._bound = objective_lower_bound(objective)
         self._planners: dict[str, SuffixPlanner] = {}
         actions = ("fuse", *(f"start_{c}" for c in self.core_counts))
         planner_names = (*(f"plan_regret_{a}" for a in actions),

@@ -102,22 +102,22 @@ def _train_settings(cfg: ExperimentConfig, hw: HardwareConfig, hardware: list[Ha
     from agents.ppo_train import TrainSettings
 
     ppo = cfg.ppo.model_dump()
+    # ours, not MaskablePPO's: the policy class and its prior are chosen in build_model
     extractor = ppo.pop("features_extractor")
+    prior, limit = ppo.pop("planner_prior"), ppo.pop("correction_limit")
     d = cfg.dagger
     dagger = None if d is None else DaggerSettings(d.rounds, d.sampled_rollouts, d.epochs,
                                                    d.batch_size, d.learning_rate)
     return TrainSettings(
         hw=hw, train_networks=train_nets, eval_networks=eval_nets, seed=cfg.seed,
         n_timesteps=ppo.pop("n_timesteps"), n_envs=ppo.pop("n_envs"),
-        ppo_kwargs={k: v for k, v in ppo.items()
-                    if k not in ("policy", "planner_prior", "correction_limit")},
+        ppo_kwargs={k: v for k, v in ppo.items() if k != "policy"},
         env_kwargs=cfg.env.model_dump(), eval_freq=cfg.eval_freq,
         checkpoint_freq=cfg.checkpoint_freq, bc_epochs=cfg.bc_epochs, hardware=hardware,
         validation_networks=validation_nets, dagger=dagger,
         expert_coef=d.expert_coef if d else 0.0,
         expert_steps_per_rollout=d.expert_steps_per_rollout if d else 0,
-        features_extractor=extractor, planner_prior=ppo.pop("planner_prior"),
-        correction_limit=ppo.pop("correction_limit"))
+        features_extractor=extractor, planner_prior=prior, correction_limit=limit)
 
 
 def _held_out_ratio_fn(cfg: ExperimentConfig, hw: HardwareConfig, eval_nets: list[Network]):
