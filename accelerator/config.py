@@ -106,10 +106,6 @@ class HardwareConfig(BaseModel):
     cmd_queue_depth: int = Field(8, ge=1)
     token_queue_depth: int = Field(8, ge=1)
     instruction_bytes: int = Field(16, ge=1, description="VTA instructions are 128-bit")
-    # --- datapath ---
-    requantize_in_gemm: bool = Field(
-        False, description="requantise/activation fused into the GEMM output path (MLU-class); "
-                           "False = VTA's serial ALU pass")
     # --- overheads (accelerator/results.py has the formula, sim.py the barrier events) ---
     launch_overhead_cycles: int = Field(
         2000, ge=0, description="host driver/runtime work per fused-group launch")
