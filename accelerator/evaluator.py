@@ -89,7 +89,8 @@ class GroupEvaluator:
 
     def infeasible_reason(self, network: Network, start: int, end: int, cores: int) -> str | None:
         """Why the group cannot run (None if it can). Lowering only, no simulation."""
-        return infeasibility(self.spec(network, start, end), cores, self.hw)
+        refusal = infeasibility(self.spec(network, start, end), cores, self.hw)
+        return refusal.reason if refusal is not None else None
 
     # ---- the memo, for searches that decide without simulating -------------------------
     def peek(self, key: MemoKey) -> GroupResult | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from accelerator.config import load_config
 from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.lowering import GroupSpec, infeasibility, lower_group
+from accelerator.lowering import GroupSpec, Refusal, RefusalKind, infeasibility, lower_group
 from accelerator.schedule import Schedule
 from accelerator.workloads.zoo import get_network
 
@@ -28,9 +28,31 @@ def test_feasibility_without_emission_agrees_with_lowering():
                 reason = infeasibility(spec, cores, hw)
                 lowered = lower_group(spec, cores, hw)
                 assert (reason is None) == lowered.feasible
-                assert reason == (None if lowered.feasible else lowered.reason)
+                assert reason == lowered.refusal
                 seen[lowered.feasible] += 1
     assert seen[True] and seen[False]  # both outcomes exercised
+
+
+def test_a_refusal_is_a_typed_value_and_a_refused_fusion_is_inherited():
+    """Lowering outcomes are values: a plan or a Refusal with its kind and one-line reason;
+    a group whose first layers are refused as a fusion is refused with the same kind
+    (schedules grow a group one layer at a time), a buffer overflow is NO_TILE_FITS."""
+    tiny = load_config().with_(log_inp_buff_size=12, log_acc_buff_size=12, log_wgt_buff_size=14)
+    net = get_network("resnet18")
+    kinds = set()
+    for start in range(0, len(net) - 3):
+        for end in (start + 2, start + 3):
+            spec = GroupSpec.from_network(net, start, end)
+            for hw in (tiny, load_config("mlu100")):
+                refusal = infeasibility(spec, 4, hw)
+                if refusal is None:
+                    continue
+                assert isinstance(refusal, Refusal) and refusal.reason and "\n" not in refusal.reason
+                kinds.add(refusal.kind)
+                longer = infeasibility(GroupSpec.from_network(net, start, end + 1), 4, hw)
+                if refusal.kind is RefusalKind.FUSION_DOES_NOT_PAY and end - start >= 2:
+                    assert longer is not None and longer.kind is RefusalKind.FUSION_DOES_NOT_PAY
+    assert kinds == {RefusalKind.NO_TILE_FITS, RefusalKind.FUSION_DOES_NOT_PAY}
 
 
 def test_store_answers_a_second_evaluator_without_simulating(tmp_path):

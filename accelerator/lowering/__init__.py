@@ -73,15 +73,15 @@ from functools import lru_cache
 from accelerator.config import HardwareConfig
 from accelerator.lowering.emit import emit_core
 from accelerator.lowering.planner import plan_cached
-from accelerator.lowering.spec import GroupSpec, LoweredGroup
+from accelerator.lowering.spec import GroupSpec, LoweredGroup, Refusal, RefusalKind
 
-__all__ = ["GroupSpec", "LoweredGroup", "infeasibility", "lower_group"]
+__all__ = ["GroupSpec", "LoweredGroup", "Refusal", "RefusalKind", "infeasibility", "lower_group"]
 
 
-def infeasibility(spec: GroupSpec, cores: int, hw: HardwareConfig) -> str | None:
+def infeasibility(spec: GroupSpec, cores: int, hw: HardwareConfig) -> Refusal | None:
     """Why ``spec`` cannot run on ``cores`` cores (None if it can): planning only, no emission."""
     planned = plan_cached(spec, cores, hw)
-    return planned if isinstance(planned, str) else None
+    return planned if isinstance(planned, Refusal) else None
 
 
 # Instruction streams are large (hundreds of thousands of instructions for a big group) and
@@ -95,17 +95,18 @@ def _lower_cached(spec: GroupSpec, cores: int, hw: HardwareConfig) -> LoweredGro
 def _lower(spec: GroupSpec, cores: int, hw: HardwareConfig) -> LoweredGroup:
     macs = sum(layer.macs for layer in spec.layers)
     planned = plan_cached(spec, cores, hw)
-    if isinstance(planned, str):
-        return LoweredGroup([], cores, "", 0, 0, 0, 0, False, macs, 0, False, planned)
-    g, plan = planned
+    if isinstance(planned, Refusal):
+        return LoweredGroup(programs=[], cores=cores, macs=macs, refusal=planned)
+    g, plan = planned.geometry, planned.plan
     programs, tiles, issued = [], 0, 0
     for core in range(cores):
         prog, t, m = emit_core(g, plan, core)
         programs.append(prog)
         tiles += t
         issued += m
-    return LoweredGroup(programs, cores, plan.split, plan.vthreads, plan.tile_rows,
-                        plan.tile_cols, tiles, plan.resident, macs, 0,
+    return LoweredGroup(programs=programs, cores=cores, macs=macs, split=plan.split,
+                        vthreads=plan.vthreads, tile_rows=plan.tile_rows,
+                        tile_cols=plan.tile_cols, tiles=tiles, weights_resident=plan.resident,
                         meta={"gemm_macs_issued": issued, "cin_chunk": plan.cin_chunk,
                               "cout_chunk": list(plan.cout_chunk),
                               "line_buffer": plan.line_buffer,

@@ -21,20 +21,19 @@ refused (infeasible, with the numbers in the reason).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.cost import estimate
 from accelerator.lowering.fit import cout_chunks, fits
-from accelerator.lowering.spec import GroupSpec, Infeasible, pad
+from accelerator.lowering.spec import GroupSpec, Infeasible, Refusal, RefusalKind, pad
 from accelerator.lowering.tiling import GroupGeometry, Plan, Tile
 from accelerator.results import group_overhead
 from accelerator.workloads.network import LayerKind
 
 # row tiles per core the planner also tries beside the tallest tile that fits
 TILES_PER_CORE = (2, 4)
-REFUSED = "fusion does not pay"  # the reason a fused group is refused starts with this
 # A fused plan that moves more DRAM bytes than its layers apart must be modelled this much
 # faster than them, by core count: the simulator over the estimate on the validation
 # windows (benchmarks/fusion_bytes.py, vta16) is p50 1.003 / p95 1.065 on one core,
@@ -73,8 +72,9 @@ def _template(g: GroupGeometry, split: str) -> Plan:
         core_rows, core_couts = _bands(H, g.cores), [(0, last.c_out)] * g.cores
     else:
         core_rows, core_couts = [(0, H)] * g.cores, _bands(last.c_out, g.cores, g.bo)
-    plan = Plan(split, 1, 1, 1, [], max(layer.c_in for layer in g.spec.layers), False,
-                core_rows, core_couts)
+    plan = Plan(split=split, vthreads=1, tile_rows=1, tile_cols=1, cout_chunk=[],
+                cin_chunk=max(layer.c_in for layer in g.spec.layers), resident=False,
+                core_rows=core_rows, core_couts=core_couts)
     weights = sum(g.weight_sram_bytes(layer, g.cout(plan, i), layer.c_in)
                   for i, layer in enumerate(g.spec.layers) if layer.is_gemm)
     plan.resident = weights <= g.hw.wgt_buff_bytes
@@ -184,7 +184,7 @@ def _candidates(g: GroupGeometry) -> list[Plan]:
         else:
             plans += found
     if not plans:
-        raise Infeasible(reason)
+        raise Infeasible(Refusal(RefusalKind.NO_TILE_FITS, reason))
     for p in plans:
         p.cost = estimate(g, p)
     return plans
@@ -196,9 +196,9 @@ def _apart(spec: GroupSpec, cores: int, hw: HardwareConfig) -> tuple[float, int]
     cycles, data_bytes = 0.0, 0
     for i in range(len(spec.layers)):
         planned = plan_cached(spec.layer_alone(i), cores, hw)
-        if isinstance(planned, str):
+        if isinstance(planned, Refusal):
             return None
-        cost = planned[1].cost
+        cost = planned.plan.cost
         cycles += cost.cycles + group_overhead(hw, cores).total_cycles
         data_bytes += cost.dram_bytes
     return cycles, data_bytes
@@ -223,11 +223,11 @@ def choose(g: GroupGeometry) -> Plan:
     if frugal:
         return min(frugal, key=lambda p: (p.cost.cycles, p.cost.dram_bytes))
     least = min(p.cost.dram_bytes for p in plans)
-    raise Infeasible(
-        f"{REFUSED}: fused, these {g.n} layers on {g.cores} cores move at least "
-        f"{least} B of DRAM (apart {apart_bytes} B) and are not modelled "
+    raise Infeasible(Refusal(RefusalKind.FUSION_DOES_NOT_PAY, (
+        f"{RefusalKind.FUSION_DOES_NOT_PAY.value}: fused, these {g.n} layers on {g.cores} "
+        f"cores move at least {least} B of DRAM (apart {apart_bytes} B) and are not modelled "
         f"{round(100 * (1 - _margin(g.cores)))}% faster ({round(best.cost.cycles)} cycles + "
-        f"overheads vs {round(apart_cycles)} apart)")
+        f"overheads vs {round(apart_cycles)} apart)")))
 
 
 def _prefix(spec: GroupSpec) -> GroupSpec:
@@ -238,20 +238,30 @@ def _prefix(spec: GroupSpec) -> GroupSpec:
     return GroupSpec(spec.layers[:n], spec.sources[:n], stores)
 
 
-@lru_cache(maxsize=16384)
-def plan_cached(spec: GroupSpec, cores: int, hw: HardwareConfig
-                ) -> tuple[GroupGeometry, Plan] | str:
-    """The tiling plan (small), or why there is none. Feasibility needs only this.
+@dataclass(frozen=True)
+class Planned:
+    """The planner's outcome when there is a plan: the group's geometry and its plan."""
 
-    A refusal is inherited by every longer group with the same first layers: schedules
-    (and the env's masks) grow a group one layer at a time through feasible prefixes."""
+    geometry: GroupGeometry
+    plan: Plan
+
+
+@lru_cache(maxsize=16384)
+def plan_cached(spec: GroupSpec, cores: int, hw: HardwareConfig) -> Planned | Refusal:
+    """The tiling plan (small), or the refusal that says why there is none. Feasibility
+    needs only this.
+
+    A refusal to fuse is inherited by every longer group with the same first layers:
+    schedules (and the env's masks) grow a group one layer at a time through feasible
+    prefixes."""
     if len(spec.layers) > 2:
         prefix = plan_cached(_prefix(spec), cores, hw)
-        if isinstance(prefix, str) and prefix.startswith(REFUSED):
-            return (f"{REFUSED}: its first {len(spec.layers) - 1} layers are refused "
-                    f"(a group grows one layer at a time)")
+        if isinstance(prefix, Refusal) and prefix.kind is RefusalKind.FUSION_DOES_NOT_PAY:
+            return Refusal(RefusalKind.FUSION_DOES_NOT_PAY, (
+                f"{RefusalKind.FUSION_DOES_NOT_PAY.value}: its first {len(spec.layers) - 1} "
+                f"layers are refused (a group grows one layer at a time)"))
     g = GroupGeometry(spec, cores, hw)
     try:
-        return g, choose(g)
+        return Planned(g, choose(g))
     except Infeasible as err:
-        return str(err)
+        return err.refusal

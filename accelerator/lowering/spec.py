@@ -4,6 +4,7 @@ per-axis window arithmetic every other lowering module shares."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from accelerator.isa import Insn
 from accelerator.workloads.network import Layer, LayerKind, Network
@@ -53,23 +54,52 @@ class GroupSpec:
         return -min((s for srcs in self.sources for s in srcs), default=0)
 
 
+class RefusalKind(Enum):
+    """Why a group has no plan: its tiles fit no buffer, or fusing its layers does not pay
+    (more DRAM bytes and not clearly faster; a longer group with the same first layers
+    inherits this refusal, see ``planner.plan_cached``)."""
+
+    NO_TILE_FITS = "no tile fits"
+    FUSION_DOES_NOT_PAY = "fusion does not pay"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A lowering outcome that is not a plan: what kind of refusal, and the one-line reason
+    (which buffer and layer, or the bytes and cycles that made the fusion not pay)."""
+
+    kind: RefusalKind
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 @dataclass
 class LoweredGroup:
-    """Per-core instruction streams plus what the plan decided (for reports and tests)."""
+    """Per-core instruction streams plus what the plan decided (for reports and tests);
+    for a refused group no streams and the :class:`Refusal` (``feasible`` is False)."""
 
     programs: list[list[Insn]]  # one per core (an idle core has an empty list)
     cores: int
-    split: str
-    vthreads: int
-    tile_rows: int
-    tile_cols: int
-    tiles: int
-    weights_resident: bool
     macs: int  # useful MACs of the group's layers (recompute and padding not included)
-    recompute_macs: int  # extra MACs computed for halos
-    feasible: bool = True
-    reason: str = ""
+    split: str = ""
+    vthreads: int = 0
+    tile_rows: int = 0
+    tile_cols: int = 0
+    tiles: int = 0
+    weights_resident: bool = False
+    recompute_macs: int = 0  # extra MACs computed for halos
+    refusal: Refusal | None = None
     meta: dict = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def reason(self) -> str:
+        return self.refusal.reason if self.refusal is not None else ""
 
     @property
     def macs_issued(self) -> int:
@@ -78,7 +108,12 @@ class LoweredGroup:
 
 
 class Infeasible(Exception):
-    """No plan fits the buffers; the message says which buffer and layer."""
+    """Raised inside the planner when there is no plan; carries the :class:`Refusal` that
+    the planner returns as a value."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.reason)
+        self.refusal = refusal
 
 
 def pad(c: int, block: int) -> int:
