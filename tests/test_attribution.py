@@ -45,10 +45,15 @@ def test_a_share_of_the_zoo_runs_fastest_on_fewer_than_all_cores(attributions):
 def test_every_such_layer_has_a_measured_cause_and_each_cause_occurs(attributions):
     _, found = attributions
     causes = Counter(a.cause for a in found)
-    # measured: weight duplication 44, DRAM contention 34, partition granularity 22
+    # measured: weight duplication 54, DRAM contention 30. Partition granularity (rows or
+    # 64-wide channel blocks run out) used to make 22 layers slower on 16 cores: the planner
+    # picked a plan idling most cores that was slower than its own plan for fewer cores. Now
+    # such a plan competes with the smaller counts' plans on a subset of the cores
+    # (planner._fewer_cores), so running out of work no longer makes more cores slower.
     assert causes["unattributed"] == 0, [(a.network, a.layer) for a in found
                                          if a.cause == "unattributed"]
-    for cause in ("partition granularity", "weight duplication", "DRAM contention"):
+    assert causes["partition granularity"] == 0, causes
+    for cause in ("weight duplication", "DRAM contention"):
         assert causes[cause] >= 5, causes
 
 
@@ -103,17 +108,32 @@ def test_fusion_cuts_dram_bytes_and_latency_on_memory_bound_blocks(
     assert apart_bytes >= min_bytes_saved * fused_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: the planner's 'fusion pays' check does not "
-                   "model mlu100's overlapped launch, so with overheads on some launch-bound "
-                   "fused windows move more bytes than their layers apart and are slower "
-                   "(20 of 1,503 windows of benchmarks.fusion_bytes)")
+# the networks whose windows moved more bytes and were slower before the planner's check used
+# the overhead formula (overlapped launch) and the cost model the per-core port: SqueezeNet's
+# features.11.expand3x3 -> concat on 4 cores, and 2-block channel splits of 7x7 residual convs
+LAUNCH_BOUND_NETWORKS = ("squeezenet1_1", "synthetic:6:12", "synthetic:25:14:chain")
+
+
 def test_fusion_never_moves_more_bytes_unless_faster_with_mlu100_overheads():
+    """Was a strict xfail (20 of 1,503 windows of benchmarks.fusion_bytes): the 'fusion pays'
+    check counted a full launch per group while mlu100's overlapped launch hides the driver
+    time behind a long run only, and the estimate let a core stream faster than its DRAM port."""
     hw = load_config("mlu100")
-    net = get_network("squeezenet1_1")
-    start, end = _block(net, "features.11.expand3x3", "features.11.concat")
     ev = GroupEvaluator(hw)
-    fused = ev.result(net, start, end, 4)
-    apart = [ev.result(net, i, i + 1, 4) for i in range(start, end)]
-    more_bytes = (fused.dram_bytes_read + fused.dram_bytes_written
-                  > sum(r.dram_bytes_read + r.dram_bytes_written for r in apart))
-    assert not (more_bytes and fused.latency_cycles >= sum(r.latency_cycles for r in apart))
+    checked = more = 0
+    for name in LAUNCH_BOUND_NETWORKS:
+        net = get_network(name)
+        for start in range(len(net) - 1):
+            for end in range(start + 2, min(len(net), start + 3) + 1):
+                for cores in (1, 4):
+                    fused = ev.result(net, start, end, cores)
+                    apart = [ev.result(net, i, i + 1, cores) for i in range(start, end)]
+                    if not fused.feasible or not all(r.feasible for r in apart):
+                        continue
+                    checked += 1
+                    more_bytes = (fused.dram_bytes_read + fused.dram_bytes_written
+                                  > sum(r.dram_bytes_read + r.dram_bytes_written for r in apart))
+                    more += more_bytes
+                    assert not (more_bytes and fused.latency_cycles
+                                >= sum(r.latency_cycles for r in apart)), (name, start, end, cores)
+    assert checked >= 100 and more >= 1  # windows that do move more bytes exist (all faster)

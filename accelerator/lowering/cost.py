@@ -6,7 +6,7 @@ runs VTA's decoupled load / compute / store modules over the resulting steps as 
 recurrence on their dependency tokens:
 
 - every LOAD / STORE pays the DRAM access latency, then its bytes at the core's share of
-  the bus (the bus divided by the active cores);
+  the bus (the bus divided by the active cores, capped by the core's DRAM port);
 - a step's loads wait for the compute of the step ``vthreads`` earlier (all earlier
   computes for a draining step), its compute for its loads and for the store of the step
   ``vthreads`` earlier, its stores for its compute; modules run their steps in order;
@@ -122,6 +122,8 @@ def estimate(g: GroupGeometry, plan: Plan) -> PlanCost:
               if plan.core_rows[c][1] > plan.core_rows[c][0]
               and plan.core_couts[c][1] > plan.core_couts[c][0]]
     bw = g.hw.dram_bandwidth_bytes_per_cycle / max(1, len(active))
+    if g.hw.dram_port_bytes_per_cycle:  # no core moves more than its port, whatever its share
+        bw = min(bw, g.hw.dram_port_bytes_per_cycle)
     seen: dict[tuple[int, int], tuple[float, int]] = {}
     cycles, data_bytes = 0.0, 0
     for c in sorted(active, key=lambda c: abs(2 * c - g.cores + 1)):

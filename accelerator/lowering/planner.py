@@ -187,7 +187,52 @@ def _candidates(g: GroupGeometry) -> list[Plan]:
         raise Infeasible(Refusal(RefusalKind.NO_TILE_FITS, reason))
     for p in plans:
         p.cost = estimate(g, p)
-    return plans
+    return plans + _fewer_cores(g, plans)
+
+
+def _padded(plan: Plan, cores: int) -> Plan:
+    """``plan`` (made for fewer cores) on ``cores`` cores: the extra cores get no rows and no
+    channels, so their streams are empty; its cost is the same (idle cores neither compute
+    nor take a share of the bus)."""
+    idle = cores - len(plan.core_rows)
+    return replace(plan, core_rows=plan.core_rows + [(0, 0)] * idle,
+                   core_couts=plan.core_couts + [(0, 0)] * idle)
+
+
+def _fewer_cores(g: GroupGeometry, plans: list[Plan]) -> list[Plan]:
+    """When even the fastest of this core count's own plans leaves cores idle (the rows or
+    the channel blocks ran out: a 2-block channel split on 16 cores), it is a plan on fewer
+    cores already; so the plans the planner chose for the smaller core counts it could run
+    on (at least its active cores) compete with it, on a subset of the cores. A core count's
+    plan is then never modelled slower than one of those. (When every core gets work no
+    subset is offered: that more cores can be slower — duplicated weights, contention — is
+    the machine's, not the planner's.)"""
+    best = min(plans, key=lambda p: (p.cost.cycles, p.cost.dram_bytes))
+    used = active_cores(best)
+    if used >= g.cores:
+        return []
+    extra = []
+    for k in g.hw.allowed_core_counts:
+        if used <= k < g.cores:
+            planned = plan_cached(g.spec, k, g.hw)
+            if isinstance(planned, Planned):
+                extra.append(_padded(planned.plan, g.cores))
+    return extra
+
+
+def active_cores(plan: Plan) -> int:
+    """Cores of the plan that get work (an idle core's stream is empty)."""
+    return sum(1 for (a, b), (k0, k1) in zip(plan.core_rows, plan.core_couts)
+               if b > a and k1 > k0)
+
+
+def with_overheads(hw: HardwareConfig, cores: int, plan: Plan) -> float:
+    """The plan's modelled latency as the evaluator will count it: the very overhead formula
+    (``results.group_overhead``) on the modelled run and the plan's active cores, so an
+    overlapped launch (``launch_overlap``) hides the driver time behind a long run and
+    not behind a short one."""
+    run = plan.cost.cycles
+    return run + group_overhead(hw, cores, active_cores(plan), run).total_cycles
 
 
 def _apart(spec: GroupSpec, cores: int, hw: HardwareConfig) -> tuple[float, int] | None:
@@ -198,9 +243,8 @@ def _apart(spec: GroupSpec, cores: int, hw: HardwareConfig) -> tuple[float, int]
         planned = plan_cached(spec.layer_alone(i), cores, hw)
         if isinstance(planned, Refusal):
             return None
-        cost = planned.plan.cost
-        cycles += cost.cycles + group_overhead(hw, cores).total_cycles
-        data_bytes += cost.dram_bytes
+        cycles += with_overheads(hw, cores, planned.plan)
+        data_bytes += planned.plan.cost.dram_bytes
     return cycles, data_bytes
 
 
@@ -216,7 +260,7 @@ def choose(g: GroupGeometry) -> Plan:
     if apart is None:
         return best
     apart_cycles, apart_bytes = apart
-    fused_cycles = best.cost.cycles + group_overhead(g.hw, g.cores).total_cycles
+    fused_cycles = with_overheads(g.hw, g.cores, best)
     if best.cost.dram_bytes <= apart_bytes or fused_cycles < _margin(g.cores) * apart_cycles:
         return best
     frugal = [p for p in plans if p.cost.dram_bytes <= apart_bytes]
