@@ -39,3 +39,16 @@ def test_the_digest_sees_a_single_changed_flag():
         assert lowered_digest(lowered) != before
     finally:
         insn.push_next = not insn.push_next
+
+
+def test_a_replayed_instruction_copies_every_slot():
+    from accelerator.isa import GEMM, Insn
+    from accelerator.lowering.emit import _clone
+
+    insn = Insn(GEMM, iter_out=3, iter_in=2, uops=5, cycles=30, layer=4, share_key=("k",))
+    for k, name in enumerate(Insn.__slots__):
+        if name not in ("op", "mem", "module"):
+            setattr(insn, name, (k + 1) if not name.startswith("p") else True)
+    copy = _clone(insn)
+    assert copy is not insn
+    assert all(getattr(copy, n) == getattr(insn, n) for n in Insn.__slots__)

@@ -54,10 +54,15 @@ class LayerWork:
 class Emitter:
     """Emits the steps of one (group, cores, hardware, plan)."""
 
-    def __init__(self, g: GroupGeometry, plan: Plan):
+    def __init__(self, g: GroupGeometry, plan: Plan, read_only: bool = False):
+        """``read_only``: the steps are only read (the planner's cost), never linked, so
+        a memoized layer's instructions are appended as they are, not copied."""
         self.g, self.plan, self.hw = g, plan, g.hw
+        self.copy = (lambda insns: insns) if read_only else (lambda insns: map(_clone, insns))
         self.steps: list[Step] = []
         self.macs = 0
+        # what the plan fixes for every tile (the rest is in Emitter._layer_key)
+        self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk)
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
         """Micro-op kernels (and resident weights) of every layer, once per core."""
@@ -121,7 +126,59 @@ class Emitter:
                                share_key=self.same_input(i, (ext, r0, c0, nbytes))))
 
     def layer(self, step: Step, work: LayerWork) -> Step:
-        """Every output-channel chunk of one layer in one tile; returns the current step."""
+        """Every output-channel chunk of one layer in one tile; returns the current step.
+
+        Replayed from a memo when an earlier tile (of any core, in the planner's cost
+        samples or the emission) had the same key: tiles of one band, and bands of equal
+        height, emit the same instructions. The key holds every input of :meth:`_layer`
+        that is not fixed by the (group, cores, hardware, plan): the sizes it reads, the
+        absolute positions only where a multicast key names them (a channel split)."""
+        key = self._layer_key(step, work)
+        memo = self.g.emit_memo.setdefault(self.plan_key, {})
+        recorded = memo.get(key)
+        if recorded is None:
+            last, memo[key] = self._record(step, work)
+            return last
+        segments, macs = recorded
+        self.macs += macs
+        for n, (loads, computes, stores) in enumerate(segments):
+            if n:
+                step = Step()
+                self.steps.append(step)
+            step.loads.extend(self.copy(loads))
+            step.computes.extend(self.copy(computes))
+            step.stores.extend(self.copy(stores))
+        return step
+
+    def _layer_key(self, step: Step, work: LayerWork) -> tuple:
+        g, job, layer, i = self.g, work.job, work.layer, work.i
+        r0, r1, c0, c1 = work.rng
+        extra: tuple = ()
+        if layer.is_gemm:
+            if -(-layer.c_in // g.cin_chunk(self.plan, layer)) > 1:  # per-chunk input loads
+                t = job.tile
+                rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
+                extra = (rr, cc) if self.plan.split == "channels" else (
+                    rr[1] - rr[0], cc[1] - cc[0])
+        elif g.spec.sources[i]:  # LOAD ACC of external inputs: their clipped window
+            rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
+            extra = (rr[1] - rr[0], cc[1] - cc[0])
+        store = g.store_share(i, job.tile) if g.spec.stores[i] else None
+        return (i, r1 - r0, c1 - c0, work.cout, job.chunk, job.load_weights, job.couts, store,
+                bool(step.computes), extra)
+
+    def _record(self, step: Step, work: LayerWork) -> tuple[Step, tuple[list, int]]:
+        """Run :meth:`_layer` and keep what it appended: per step (the current one first,
+        then each new one) its loads, computes and stores, and the MACs it issued."""
+        before = (len(step.loads), len(step.computes), len(step.stores))
+        n_steps, macs = len(self.steps), self.macs
+        last = self._layer(step, work)
+        segments = [(step.loads[before[0]:], step.computes[before[1]:], step.stores[before[2]:])]
+        segments += [(s.loads, s.computes, s.stores) for s in self.steps[n_steps:]]
+        segments = [tuple([_clone(x) for x in part] for part in seg) for seg in segments]
+        return last, (segments, self.macs - macs)
+
+    def _layer(self, step: Step, work: LayerWork) -> Step:
         g, job = self.g, work.job
         chunk = min(self.plan.cout_chunk[work.i], pad(work.cout, g.bo))
         starts = range(0, work.cout, chunk) if job.chunk is None else (job.chunk,)
@@ -224,6 +281,18 @@ class Emitter:
         step.computes.append(Insn(ALU, iter_out=iter_out, iter_in=iter_in, uops=alu_ops,
                                   alu_ops=alu_ops,
                                   cycles=iter_out * iter_in * alu_ops * hw.alu_ii, layer=work.i))
+
+
+def _clone(insn: Insn, new=Insn.__new__) -> Insn:
+    """A fresh copy (link() sets the copy's flags, never the memo's; the simulator tells
+    instructions apart by identity). Every slot of :class:`Insn` is copied (tested)."""
+    c = new(Insn)
+    c.op, c.mem, c.module, c.cycles, c.nbytes = insn.op, insn.mem, insn.module, insn.cycles, insn.nbytes
+    c.iter_out, c.iter_in, c.uops, c.alu_ops = insn.iter_out, insn.iter_in, insn.uops, insn.alu_ops
+    c.layer, c.share_key = insn.layer, insn.share_key
+    c.pop_prev, c.pop_next = insn.pop_prev, insn.pop_next
+    c.push_prev, c.push_next = insn.push_prev, insn.push_next
+    return c
 
 
 def core_jobs(g: GroupGeometry, plan: Plan, core: int) -> list[TileJob]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelerator.config import HardwareConfig
-from accelerator.lowering.spec import GroupSpec, need, out_size, pad
+from accelerator.lowering.spec import GroupSpec, pad
 from accelerator.workloads.network import Layer, LayerKind
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
@@ -76,6 +76,16 @@ class GroupGeometry:
         self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
         self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
                               if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+        # ranges() per tile: the planner's fit checks, its cost samples and the emitter ask
+        # for the same tiles again and again (one geometry per (group, cores, hw))
+        self._ranges: dict[Tile, Ranges] = {}
+        # emitted instructions per (plan fields, layer key): see emit.Emitter.layer
+        self.emit_memo: dict[tuple, dict[tuple, tuple]] = {}
+        self._out_hw = [(layer.h_out, layer.w_out) for layer in spec.layers]
+        # per layer and axis, what need() reads: (passthrough, transposed, k, s, pad, size_in)
+        self._need = [tuple(_need_params(layer, axis) for axis in (0, 1)) for layer in spec.layers]
+        self._weight_feeds = [[self.feeds_weight(i, j) for j in self.consumers[i]]
+                              for i in range(self.n)]
 
     def feeds_weight(self, i: int, j: int) -> bool:
         """True when layer i is the weight operand of in-group matmul j."""
@@ -83,26 +93,36 @@ class GroupGeometry:
 
     # ---- geometry ------------------------------------------------------------------
     def ranges(self, tile: Tile) -> Ranges:
-        """Output (row_lo, row_hi, col_lo, col_hi) each layer computes for a last-layer tile."""
+        """Output (row_lo, row_hi, col_lo, col_hi) each layer computes for a last-layer tile
+        (memoized per tile: treat the result as read-only)."""
+        got = self._ranges.get(tile)
+        if got is None:
+            got = self._ranges[tile] = self._compute_ranges(tile)
+        return got
+
+    def _compute_ranges(self, tile: Tile) -> Ranges:
         out: list[tuple[int, int, int, int] | None] = [None] * self.n
         out[-1] = (tile.r0, tile.r1, tile.c0, tile.c1)
+        H, W = self._out_hw[-1]
         for i in range(self.n - 2, -1, -1):
             rlo, rhi, clo, chi = 1 << 30, -1, 1 << 30, -1
-            for j in self.consumers[i]:
+            for j, weight in zip(self.consumers[i], self._weight_feeds[i]):
                 cr0, cr1, cc0, cc1 = out[j]  # type: ignore[misc]
                 if cr1 <= cr0 or cc1 <= cc0:
                     continue
-                if self.feeds_weight(i, j):  # every output row reads the whole operand
-                    a, b, c, d = 0, self.spec.layers[i].h_out, 0, self.spec.layers[i].w_out
+                if weight:  # every output row reads the whole operand
+                    a, b, c, d = 0, self._out_hw[i][0], 0, self._out_hw[i][1]
                 else:
-                    a, b = need(self.spec.layers[j], cr0, cr1, 0)
-                    c, d = need(self.spec.layers[j], cc0, cc1, 1)
+                    rows, cols = self._need[j]
+                    a, b = _need(rows, cr0, cr1)
+                    c, d = _need(cols, cc0, cc1)
                 rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
             if self.spec.stores[i] or not self.consumers[i]:
                 # its own share of the output, proportional to the tile, so that the
                 # stores of all tiles cover the tensor exactly once
-                a, b = self.share(i, tile.r0, 0), self.share(i, tile.r1, 0)
-                c, d = self.share(i, tile.c0, 1), self.share(i, tile.c1, 1)
+                h, w = self._out_hw[i]
+                a, b = tile.r0 * h // H, tile.r1 * h // H
+                c, d = tile.c0 * w // W, tile.c1 * w // W
                 if b > a and d > c:
                     rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
             if rhi < 0:
@@ -111,8 +131,7 @@ class GroupGeometry:
         return out  # type: ignore[return-value]
 
     def share(self, i: int, x: int, axis: int) -> int:
-        total = self.last.h_out if axis == 0 else self.last.w_out
-        return x * out_size(self.spec.layers[i], axis) // total
+        return x * self._out_hw[i][axis] // self._out_hw[-1][axis]
 
     def store_share(self, i: int, tile: Tile) -> tuple[int, int]:
         return (self.share(i, tile.r1, 0) - self.share(i, tile.r0, 0),
@@ -121,8 +140,8 @@ class GroupGeometry:
     def ext_window(self, ext: int, rng: Ranges) -> tuple[int, int, int, int]:
         """Rows and columns of external tensor ``ext`` that its users read for ``rng``."""
         users = self.ext_users[ext]
-        rows = [need(self.spec.layers[u], rng[u][0], rng[u][1], 0) for u in users]
-        cols = [need(self.spec.layers[u], rng[u][2], rng[u][3], 1) for u in users]
+        rows = [_need(self._need[u][0], rng[u][0], rng[u][1]) for u in users]
+        cols = [_need(self._need[u][1], rng[u][2], rng[u][3]) for u in users]
         return (min(a for a, _ in rows), max(b for _, b in rows),
                 min(a for a, _ in cols), max(b for _, b in cols))
 
@@ -172,3 +191,23 @@ class GroupGeometry:
 
     def acc_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
         return rows * cols * pad(channels, self.bo) * batch * self.hw.acc_bits // 8
+
+
+def _need_params(layer: Layer, axis: int) -> tuple:
+    passthrough = layer.kind in (LayerKind.ADD, LayerKind.CONCAT)
+    return (passthrough, layer.kind == LayerKind.CONV_TRANSPOSE2D, layer.kernel[axis],
+            layer.stride[axis], layer.padding[axis], layer.h_in if axis == 0 else layer.w_in)
+
+
+def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
+    """:func:`accelerator.lowering.spec.need` on precomputed parameters (the hot path)."""
+    passthrough, transposed, k, s, pad_, size_in = params
+    if passthrough:
+        return lo, hi
+    if transposed:
+        a = -((-(lo + pad_ - k + 1)) // s)
+        b = (hi - 1 + pad_) // s + 1
+    else:
+        a = lo * s - pad_
+        b = (hi - 1) * s - pad_ + k
+    return max(0, a), min(size_in, b)
