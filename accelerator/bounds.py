@@ -78,8 +78,8 @@ from dataclasses import dataclass
 from accelerator import lowering
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator, memo_key
-from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE,
-                             TOKEN_QUEUES)
+from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
+from accelerator.pipeline import pipeline_end, token_deps
 from accelerator.results import group_energy_pj, group_latency_cycles
 from accelerator.workloads.network import Network
 
@@ -127,94 +127,13 @@ def relaxed_end(program: list, hw: HardwareConfig) -> int | None:
     for base in range(0, n, per_burst):
         t += lat + _dur(min(per_burst, n - base) * ib, bw)
         ready.append(t)
-    fast = _relaxed_in_order(program, ready, per_burst, lat, bw)
-    if fast is not None:
-        return fast
-    streams: list[list[int]] = [[], [], []]
-    for k, insn in enumerate(program):
-        streams[insn.module].append(k)
-    pushed: list[list[int]] = [[], [], [], []]  # per token queue: push times, in order
-    popped = [0, 0, 0, 0]
-    pos, free = [0, 0, 0], [0, 0, 0]
-    progress = True
-    while progress:
-        progress = False
-        for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
-            stream, queues = streams[m], TOKEN_QUEUES[m]
-            pop_prev_q, pop_next_q, push_prev_q, push_next_q = queues
-            while pos[m] < len(stream):
-                k = stream[pos[m]]
-                insn = program[k]
-                start = max(free[m], ready[k // per_burst])
-                if insn.pop_prev and pop_prev_q is not None:
-                    q = pushed[pop_prev_q]
-                    if popped[pop_prev_q] >= len(q):
-                        break  # its token is not pushed yet: run the other modules first
-                    start = max(start, q[popped[pop_prev_q]])
-                if insn.pop_next and pop_next_q is not None:
-                    q = pushed[pop_next_q]
-                    if popped[pop_next_q] >= len(q):
-                        break
-                    start = max(start, q[popped[pop_next_q]])
-                if insn.pop_prev and pop_prev_q is not None:
-                    popped[pop_prev_q] += 1
-                if insn.pop_next and pop_next_q is not None:
-                    popped[pop_next_q] += 1
-                op = insn.op
-                if op == LOAD or op == STORE:
-                    end = start + lat + _dur(insn.nbytes, bw) if insn.nbytes else start
-                else:
-                    end = start + insn.cycles
-                free[m] = end
-                if insn.push_prev and push_prev_q is not None:
-                    pushed[push_prev_q].append(end)
-                if insn.push_next and push_next_q is not None:
-                    pushed[push_next_q].append(end)
-                pos[m] += 1
-                progress = True
-    if any(pos[m] < len(streams[m]) for m in range(3)):
+    deps = token_deps(program)
+    if deps is None:
         return None
-    return max(free)
-
-
-def _relaxed_in_order(program: list, ready: list[int], per_burst: int, lat: int, bw: float
-                      ) -> int | None:
-    """:func:`relaxed_end` when every token is pushed earlier in program order than it is
-    popped (the lowering's streams): one pass. None when that does not hold."""
-    pushed: list[list[int]] = [[], [], [], []]
-    popped = [0, 0, 0, 0]
-    free = [0, 0, 0]
-    queues = TOKEN_QUEUES
-    for k, insn in enumerate(program):
-        m = insn.module
-        start = free[m]
-        r = ready[k // per_burst]
-        if r > start:
-            start = r
-        if insn.pop_prev or insn.pop_next or insn.push_prev or insn.push_next:
-            pop_prev_q, pop_next_q, push_prev_q, push_next_q = queues[m]
-            for flag, q in ((insn.pop_prev, pop_prev_q), (insn.pop_next, pop_next_q)):
-                if flag and q is not None:
-                    times, s = pushed[q], popped[q]
-                    if s >= len(times):
-                        return None
-                    if times[s] > start:
-                        start = times[s]
-                    popped[q] = s + 1
-        op = insn.op
-        if op == LOAD or op == STORE:
-            n = insn.nbytes
-            end = start + lat + max(1, math.ceil(n / bw - 0.5)) if n else start
-        else:
-            end = start + insn.cycles
-        free[m] = end
-        if insn.push_prev or insn.push_next:
-            _, _, push_prev_q, push_next_q = queues[m]
-            if insn.push_prev and push_prev_q is not None:
-                pushed[push_prev_q].append(end)
-            if insn.push_next and push_next_q is not None:
-                pushed[push_next_q].append(end)
-    return max(free)
+    modules = [insn.module for insn in program]
+    durations = [(lat + max(1, math.ceil(insn.nbytes / bw - 0.5)) if insn.nbytes else 0)
+                 if insn.op == LOAD or insn.op == STORE else insn.cycles for insn in program]
+    return pipeline_end(modules, durations, deps, [ready[k // per_burst] for k in range(n)])
 
 
 def _load_cuts(program: list, hw: HardwareConfig) -> tuple[list[int], list[int]]:

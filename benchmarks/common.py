@@ -63,8 +63,9 @@ def cold_reset() -> list[str]:
     from accelerator.evaluator import clear_default_evaluators
 
     cleared = []
-    for name in ("accelerator.evaluator", "accelerator.lowering", "accelerator.sim",
-                 "accelerator.isa", "accelerator.workloads.network"):
+    for name in ("accelerator.evaluator", "accelerator.lowering", "accelerator.lowering.planner",
+                 "accelerator.lowering.tiling", "accelerator.sim", "accelerator.isa",
+                 "accelerator.workloads.network"):
         module = importlib.import_module(name)
         for attr, obj in list(vars(module).items()):
             if callable(getattr(obj, "cache_clear", None)) and \

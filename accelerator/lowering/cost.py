@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.isa import ALU, GEMM, LOAD, MEM_ACC, MEM_UOP, STORE
+from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, MEM_ACC, MEM_UOP,
+                             STORE_MODULE)
+from accelerator.pipeline import pipeline_end
 from accelerator.lowering.emit import Emitter, TileJob, core_jobs
 from accelerator.lowering.tiling import GroupGeometry, Plan
 
@@ -84,18 +86,19 @@ def _samples(jobs: list[TileJob]) -> list[tuple[int, int]]:
 
 
 def _pipeline_cycles(steps: list[StepTimes], vt: int) -> float:
-    """End of the last store: the token recurrence of the module docstring."""
-    load_end = [0.0] * len(steps)
-    comp_end = [0.0] * len(steps)
-    store_end = [0.0] * len(steps)
-    prev_l = prev_c = prev_s = 0.0
+    """End of the last store: the token recurrence of the module docstring, run by the one
+    pipeline recurrence (:func:`accelerator.pipeline.pipeline_end`) over three items per
+    step (load, compute, store at 3s, 3s+1, 3s+2)."""
+    modules, durations, deps = [], [], []
     for s, (load, compute, store, drain) in enumerate(steps):
-        wait_c = (prev_c if drain else comp_end[s - vt]) if s >= vt else 0.0
-        prev_l = load_end[s] = max(prev_l, wait_c) + load
-        wait_s = store_end[s - vt] if s >= vt else 0.0
-        prev_c = comp_end[s] = max(prev_c, prev_l, wait_s) + compute
-        prev_s = store_end[s] = max(prev_s, prev_c) + store
-    return prev_s
+        modules += (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE)
+        durations += (load, compute, store)
+        if s >= vt:  # CMP->LD (a draining step: every earlier compute), ST->CMP
+            deps += ((3 * (s - 1) + 1 if drain else 3 * (s - vt) + 1,),
+                     (3 * s, 3 * (s - vt) + 2), (3 * s + 1,))
+        else:
+            deps += ((), (3 * s,), (3 * s + 1,))
+    return pipeline_end(modules, durations, deps) or 0.0
 
 
 def _core_cost(g: GroupGeometry, plan: Plan, core: int, bw: float) -> tuple[float, int]:

@@ -4,6 +4,7 @@ layer, buffer footprints) and the Plan record that says how a group is tiled and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.spec import GroupSpec, pad
@@ -76,11 +77,10 @@ class GroupGeometry:
         self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
         self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
                               if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
-        # ranges() per tile: the planner's fit checks, its cost samples and the emitter ask
-        # for the same tiles again and again (one geometry per (group, cores, hw))
-        self._ranges: dict[Tile, Ranges] = {}
-        # emitted instructions per (plan fields, layer key): see emit.Emitter.layer
-        self.emit_memo: dict[tuple, dict[tuple, tuple]] = {}
+        # Neither a tile's ranges nor a layer's instructions depend on the core count, and
+        # the planner's fit checks, its cost samples and the emitter ask for the same tiles
+        # again and again, for every core count: both memos are per (group, hardware).
+        self._ranges, self.emit_memo = _shared_memos(spec, hw)
         self._out_hw = [(layer.h_out, layer.w_out) for layer in spec.layers]
         # per layer and axis, what need() reads: (passthrough, transposed, k, s, pad, size_in)
         self._need = [tuple(_need_params(layer, axis) for axis in (0, 1)) for layer in spec.layers]
@@ -211,3 +211,11 @@ def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
         a = lo * s - pad_
         b = (hi - 1) * s - pad_ + k
     return max(0, a), min(size_in, b)
+
+
+@lru_cache(maxsize=256)
+def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict]:
+    """(tile -> ranges, plan fields -> layer key -> emitted instructions) of one group on
+    one hardware, shared by its geometries on every core count (see emit.Emitter.layer).
+    The oracle asks for a group on every core count in a row, so a few hundred suffice."""
+    return {}, {}
