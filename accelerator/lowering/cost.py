@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, MEM_ACC, MEM_UOP,
                              STORE_MODULE)
 from accelerator.pipeline import pipeline_end
-from accelerator.lowering.emit import Emitter, TileJob, core_jobs
+from accelerator.lowering.emit import Emitter, Step, TileJob, core_jobs
 from accelerator.lowering.tiling import GroupGeometry, Plan
 
 StepTimes = tuple[float, float, float, bool]  # load, compute, store cycles; drains
@@ -47,18 +47,24 @@ def _job_cost(em: Emitter, job: TileJob, first: bool, bw: float, latency: int) -
     em.tile(job, first)
     steps, data_bytes, insns = [], 0, 0
     for step in em.steps:
-        load = sum(latency + i.nbytes / bw for i in step.loads)
-        store = sum(latency + i.nbytes / bw for i in step.stores)
-        compute = 0.0
-        for insn in step.computes:
-            if insn.op in (GEMM, ALU):
-                compute += insn.cycles
-            elif insn.op == LOAD and insn.mem in (MEM_UOP, MEM_ACC):
-                compute += latency + insn.nbytes / bw
         data_bytes += sum(i.nbytes for i in step.loads + step.computes + step.stores)
         insns += len(step.loads) + len(step.computes) + len(step.stores)
-        steps.append((load, compute, store, step.drain))
+        steps.append(step_times(step, bw, latency))
     return _JobCost(steps, data_bytes, insns)
+
+
+def step_times(step: Step, bw: float, latency: int) -> StepTimes:
+    """(load, compute, store cycles, drains) of one step: each transfer pays the latency
+    and its bytes at ``bw``; computes their cycles, a LOAD.UOP / LOAD.ACC its transfer."""
+    load = sum(latency + i.nbytes / bw for i in step.loads)
+    store = sum(latency + i.nbytes / bw for i in step.stores)
+    compute = 0.0
+    for insn in step.computes:
+        if insn.op in (GEMM, ALU):
+            compute += insn.cycles
+        elif insn.op == LOAD and insn.mem in (MEM_UOP, MEM_ACC):
+            compute += latency + insn.nbytes / bw
+    return load, compute, store, step.drain
 
 
 def _samples(jobs: list[TileJob]) -> list[tuple[int, int]]:
@@ -113,8 +119,14 @@ def _core_cost(g: GroupGeometry, plan: Plan, core: int, bw: float) -> tuple[floa
         steps += job.steps * count
         data_bytes += job.data_bytes * count
         insns += job.insns * count
-    bus = (data_bytes + insns * hw.instruction_bytes) / bw
-    return max(_pipeline_cycles(steps, plan.vthreads), bus), data_bytes
+    return core_cycles(steps, plan.vthreads, data_bytes + insns * hw.instruction_bytes, bw), \
+        data_bytes
+
+
+def core_cycles(steps: list[StepTimes], vt: int, bus_bytes: int, bw: float) -> float:
+    """The estimate of one core: its pipelined steps, and at least its bytes (data and
+    instruction words) at its share ``bw`` of the bus."""
+    return max(_pipeline_cycles(steps, vt), bus_bytes / bw)
 
 
 def estimate(g: GroupGeometry, plan: Plan) -> PlanCost:
