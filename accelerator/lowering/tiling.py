@@ -4,7 +4,7 @@ layer, buffer footprints) and the Plan record that says how a group is tiled and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import OrderedDict
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.spec import GroupSpec, pad
@@ -213,9 +213,31 @@ def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
     return max(0, a), min(size_in, b)
 
 
-@lru_cache(maxsize=256)
+MEMO_GROUPS = 64  # groups whose memos are kept (the oracle asks for each on every core count in a row)
+_MEMOS: "OrderedDict[tuple, tuple[dict, dict]]" = OrderedDict()
+
+
 def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict]:
     """(tile -> ranges, plan fields -> layer key -> emitted instructions) of one group on
     one hardware, shared by its geometries on every core count (see emit.Emitter.layer).
-    The oracle asks for a group on every core count in a row, so a few hundred suffice."""
-    return {}, {}
+    Least recently used first out, emptied as it goes: the planner's cache keeps geometries
+    (and so their memos) alive, and an emptied memo only means recomputing."""
+    key = (spec, hw)
+    memos = _MEMOS.get(key)
+    if memos is None:
+        memos = _MEMOS[key] = ({}, {})
+        if len(_MEMOS) > MEMO_GROUPS:
+            for old in _MEMOS.popitem(last=False)[1]:
+                old.clear()
+    else:
+        _MEMOS.move_to_end(key)
+    return memos
+
+
+def _clear_memos() -> None:
+    while _MEMOS:
+        for old in _MEMOS.popitem()[1]:
+            old.clear()
+
+
+_shared_memos.cache_clear = _clear_memos  # type: ignore[attr-defined]  # benchmarks' cold_reset
