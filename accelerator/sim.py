@@ -113,7 +113,7 @@ def _advance_turn(core: _Core) -> None:
 
 
 def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
-            seq_of: dict[int, int] | None, trace: list | None, counters: list[int]):
+            seq_of: list[int] | None, trace: list | None, counters: list[int]):
     """Load, compute or store module: execute ``count`` instructions in queue order."""
     queue = core.queues[module]
     tokens = core.tokens
@@ -123,14 +123,14 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
     # what the module is doing, as (instruction, state code): rendered only on a deadlock
     cur = core.current[module]
     multicast = hw.dram_multicast
-    for _ in range(count):
+    for j in range(count):
         cur[0] = None
         cur[1] = _WAIT_INSN
         insn = yield queue.get()
         cur[0] = insn
         if seq_of is not None:
             cur[1] = _WAIT_TURN
-            yield from _wait_turn(env, core, seq_of[id(insn)])
+            yield from _wait_turn(env, core, seq_of[j])
         if insn.pop_prev:
             cur[1] = _POP_PREV
             yield tokens[pop_prev_q].get(1)
@@ -232,10 +232,14 @@ def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False
             counts[insn.module] += 1
             instructions[insn.kind] = instructions.get(insn.kind, 0) + 1
         insn_bytes += len(program) * hw.instruction_bytes
-        seq_of = {id(insn): k for k, insn in enumerate(program)} if hw.forced_serial else None
+        # forced serial: the program index of each module's j-th instruction (queues are
+        # FIFO and fetch is in order; an instruction object may occur more than once)
+        seq_of = ([[k for k, insn in enumerate(program) if insn.module == m] for m in range(3)]
+                  if hw.forced_serial else [None, None, None])
         env.process(_fetch(env, hw, core, program, dram))
         for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
-            env.process(_module(env, hw, core, m, counts[m], dram, seq_of, trace_list, counters))
+            env.process(_module(env, hw, core, m, counts[m], dram, seq_of[m], trace_list,
+                                counters))
     active = [core for core, program in zip(cores, programs) if program]
     barrier_end: list[int] = []
     has_barrier = (hw.barrier_hop_cycles and len(active) > 1) or (

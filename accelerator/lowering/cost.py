@@ -110,7 +110,7 @@ def _pipeline_cycles(steps: list[StepTimes], vt: int) -> float:
 def _core_cost(g: GroupGeometry, plan: Plan, core: int, bw: float) -> tuple[float, int]:
     """(modelled cycles, data bytes) of one core."""
     jobs = core_jobs(g, plan, core)
-    em = Emitter(g, plan, read_only=True)
+    em = Emitter(g, plan)
     hw = g.hw
     steps: list[StepTimes] = []
     data_bytes = insns = 0

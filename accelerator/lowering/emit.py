@@ -54,11 +54,9 @@ class LayerWork:
 class Emitter:
     """Emits the steps of one (group, cores, hardware, plan)."""
 
-    def __init__(self, g: GroupGeometry, plan: Plan, read_only: bool = False):
-        """``read_only``: the steps are only read (the planner's cost), never linked, so
-        a memoized layer's instructions are appended as they are, not copied."""
+    def __init__(self, g: GroupGeometry, plan: Plan):
         self.g, self.plan, self.hw = g, plan, g.hw
-        self.copy = (lambda insns: insns) if read_only else (lambda insns: map(_clone, insns))
+
         self.steps: list[Step] = []
         self.macs = 0
         # what the plan fixes for every tile (the rest is in Emitter._layer_key)
@@ -145,9 +143,9 @@ class Emitter:
             if n:
                 step = Step()
                 self.steps.append(step)
-            step.loads.extend(self.copy(loads))
-            step.computes.extend(self.copy(computes))
-            step.stores.extend(self.copy(stores))
+            step.loads.extend(loads)  # shared: link() copies what it flags
+            step.computes.extend(computes)
+            step.stores.extend(stores)
         return step
 
     def _layer_key(self, step: Step, work: LayerWork) -> tuple:
@@ -175,7 +173,7 @@ class Emitter:
         last = self._layer(step, work)
         segments = [(step.loads[before[0]:], step.computes[before[1]:], step.stores[before[2]:])]
         segments += [(s.loads, s.computes, s.stores) for s in self.steps[n_steps:]]
-        segments = [tuple([_clone(x) for x in part] for part in seg) for seg in segments]
+        segments = [tuple(list(part) for part in seg) for seg in segments]
         return last, (segments, self.macs - macs)
 
     def _layer(self, step: Step, work: LayerWork) -> Step:
@@ -284,8 +282,8 @@ class Emitter:
 
 
 def _clone(insn: Insn, new=Insn.__new__) -> Insn:
-    """A fresh copy (link() sets the copy's flags, never the memo's; the simulator tells
-    instructions apart by identity). Every slot of :class:`Insn` is copied (tested)."""
+    """A fresh copy: link() flags copies, never an instruction a memo shares. Every slot of
+    :class:`Insn` is copied (tested)."""
     c = new(Insn)
     c.op, c.mem, c.module, c.cycles, c.nbytes = insn.op, insn.mem, insn.module, insn.cycles, insn.nbytes
     c.iter_out, c.iter_in, c.uops, c.alu_ops = insn.iter_out, insn.iter_in, insn.uops, insn.alu_ops
@@ -336,6 +334,12 @@ def link(steps: list[Step], vt: int) -> list[Insn]:
     for s, step in enumerate(steps):
         if not step.loads:  # every step loads something, so the LD->CMP chain is regular
             step.loads.append(Insn(LOAD, MEM_INP, nbytes=0))
+        # memoized instructions are shared between tiles and cores: flag fresh copies
+        for insns in (step.loads, step.computes, step.stores):
+            if insns:
+                insns[0] = _clone(insns[0])
+                if len(insns) > 1:
+                    insns[-1] = _clone(insns[-1])
         if skip:
             skip -= 1
         elif s >= vt and step.drain and s + vt <= n:
