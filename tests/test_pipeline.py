@@ -12,7 +12,8 @@ lowering's own ``link`` (every token flag the lowering would set) and simulated 
   fetch, rounds each transfer to whole cycles and waits for the first fetch block before
   anything runs; the estimate gives each transfer the whole bus, bounds the total by the
   bus, and has no fetch head (a constant per group, no matter for choosing its plan).
-  Checked on vta16; with a per-core DRAM port (mlu100) it does not hold: strict xfail.
+  Checked on vta16 only: with a per-core DRAM port (mlu100) the estimate, which caps every
+  transfer at the port, was seen 1.18x above the simulator (2,855 vs 3,359 cycles).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def test_simulator_never_beats_the_bounds_and_the_estimate_stays_in_its_envelope
     hw = PRESETS[preset]
     steps = _steps(drawn)
     bw, lat = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles
+    if hw.dram_port_bytes_per_cycle:  # as cost.estimate: a core is capped by its port
+        bw = min(bw, hw.dram_port_bytes_per_cycle)
     times = [step_times(step, bw, lat) for step in steps]  # as the planner sees them
     data = sum(i.nbytes for step in steps for i in step.loads + step.computes + step.stores)
     program = link(steps, vt)
@@ -74,7 +77,7 @@ def test_simulator_never_beats_the_bounds_and_the_estimate_stays_in_its_envelope
     assert relaxed is not None and relaxed <= sim.cycles
     group = LoweredGroup([program], 1, "rows", vt, 1, 1, len(steps), True, 0, 0)
     assert work_from_programs(group, hw).cycles_lb <= sim.cycles
-    if not hw.dram_port_bytes_per_cycle:  # with a port: the strict xfail below
+    if not hw.dram_port_bytes_per_cycle:  # with a port the estimate can overshoot (below)
         _assert_in_envelope(sim.cycles, estimate, lat)
 
 
@@ -82,21 +85,6 @@ def _assert_in_envelope(sim_cycles: int, estimate: float, lat: int) -> None:
     low, high = ESTIMATE_ENVELOPE
     head = FETCH_HEAD_LATENCIES * lat
     assert low * estimate <= sim_cycles <= high * estimate + head, (sim_cycles, estimate)
-
-
-@pytest.mark.xfail(strict=True, reason="accelerator/lowering/cost.py estimate(): a core's "
-                   "transfers run at its share of the bus, ignoring dram_port_bytes_per_cycle "
-                   "(mlu100: 32 B/cycle per core vs a 102.4 B/cycle bus), so on few cores "
-                   "the estimate is up to ~3x too fast; fixing it moves plans")
-def test_the_estimate_sees_the_core_port():
-    hw = PRESETS["mlu100"]
-    step = Step()
-    step.loads, step.computes = [Insn(LOAD, MEM_INP, nbytes=65536)], [Insn(GEMM, cycles=1)]
-    bw, lat = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles
-    times = [step_times(step, bw, lat)]
-    program = link([step], 1)
-    estimate = core_cycles(times, 1, 65536 + len(program) * hw.instruction_bytes, bw)
-    _assert_in_envelope(simulate([program], hw).cycles, estimate, lat)
 
 
 def test_a_dependency_later_in_program_order_gives_the_same_schedule():
