@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.workloads.network import RECIPE_KINDS, LayerKind, WorkloadError
+from accelerator.workloads.network import RECIPE_KINDS, RESIZE_KINDS, LayerKind, WorkloadError
 from accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
                              zoo_names)
 from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
@@ -183,7 +183,9 @@ def test_synthetic_covers_every_block_type():
         for seed in range(40):
             kinds[kind].update(layer.kind for layer in synthetic(seed, 20, kind).layers)
     seen = set().union(*kinds.values())
-    # the synthetic generator builds CNNs: no transposed convs, no transformer kinds
-    assert seen == set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D, LayerKind.MATMUL} - RECIPE_KINDS
+    # the synthetic generator builds CNNs: no transposed convs, no transformer kinds, no
+    # squeeze-and-excitation, standalone activations or upsampling
+    assert seen == (set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D, LayerKind.MATMUL,
+                                      LayerKind.ACTIVATION} - RECIPE_KINDS - RESIZE_KINDS)
     assert kinds["residual"][LayerKind.ADD] > kinds["mixed"][LayerKind.ADD] > 0
     assert kinds["mixed"][LayerKind.CONCAT] > 0

@@ -9,8 +9,8 @@ from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, 
 from accelerator.lowering.fit import shares_input
 from accelerator.lowering.spec import need, pad
 from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
-from accelerator.op_costs import alu_passes, has_recipe
-from accelerator.workloads.network import Layer, LayerKind
+from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
+from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 # Requantisation after a GEMM on VTA's ALU: add bias, shift right, then clamp with MAX and
 # MIN (a folded ReLU is the MAX against zero instead of the int8 floor).
@@ -134,6 +134,9 @@ class Emitter:
                 alu_ops = 0 if self.hw.requantize_in_gemm else REQUANT_ALU_OPS
             else:
                 alu_ops = self.alu_layer(step, work, kc)
+            # a folded sigmoid / hard swish / SiLU runs on the ALU even where the GEMM's
+            # output stage requantises (ReLU / ReLU6 cost nothing: the clamp is the requant's)
+            alu_ops += activation_passes(work.layer.activation)
             self.alu_pass(step, work, kc, alu_ops)
             if stored and store_rows > 0 and store_cols > 0:
                 step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
@@ -191,14 +194,18 @@ class Emitter:
     def alu_layer(self, step: Step, work: LayerWork, kc: int) -> int:
         """LOAD ACC of the ALU layer's external inputs; returns its ALU ops per vector."""
         g, layer, i = self.g, work.layer, work.i
-        ext_inputs = [x for x in g.spec.sources[i] if x < 0 and not g.reads_into_inp(x)]
+        ext_inputs = [k for k, x in enumerate(g.spec.sources[i])
+                      if x < 0 and not g.reads_into_inp(x)]
         if ext_inputs:
             r0, r1, c0, c1 = work.rng
             rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
             share = kc if layer.kind != LayerKind.CONCAT else kc // len(g.spec.sources[i])
-            for _ in ext_inputs:
+            for k in ext_inputs:
+                # a channel op's vector: this chunk's kc channels of one (1 x 1) pixel
+                rows, cols = ((1, 1) if layer.kind in CHANNEL_KINDS and k == 1
+                              else (rr[1] - rr[0], cc[1] - cc[0]))
                 step.computes.append(Insn(LOAD, MEM_ACC, layer=i, nbytes=g.act_bytes(
-                    rr[1] - rr[0], cc[1] - cc[0], max(share, 1), layer.batch)))
+                    rows, cols, max(share, 1), layer.batch)))
         kh, kw = layer.kernel
         if layer.kind == LayerKind.MAX_POOL:
             return kh * kw + 2
@@ -206,8 +213,10 @@ class Emitter:
             return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
         if layer.kind == LayerKind.ADD:
             return len(g.spec.sources[i]) - 1 + 2
-        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub
-            return alu_passes(layer.kind.value)
+        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub,
+            return alu_passes(layer.kind.value)  # channel mul / add, resize
+        if layer.kind == LayerKind.ACTIVATION:  # (its activation's passes: see layer())
+            return REQUANT_PASSES
         return 1  # concat: place each input in its channel range
 
     def alu_pass(self, step: Step, work: LayerWork, kc: int, alu_ops: int) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.spec import GroupSpec, need, out_size, pad
-from accelerator.workloads.network import Layer, LayerKind
+from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
 
@@ -76,10 +76,18 @@ class GroupGeometry:
         self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
         self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
                               if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+        # channel ops whose (C, 1, 1) vector is computed in the group (a fused SE block):
+        # every tile needs the whole vector, so its producers compute their whole maps
+        self.onchip_broadcast = {i for i, srcs in enumerate(spec.sources)
+                                 if spec.layers[i].kind in CHANNEL_KINDS and srcs[1] >= 0}
 
     def feeds_weight(self, i: int, j: int) -> bool:
         """True when layer i is the weight operand of in-group matmul j."""
         return self.spec.layers[j].kind == LayerKind.MATMUL and self.spec.sources[j][1] == i
+
+    def feeds_broadcast(self, i: int, j: int) -> bool:
+        """True when layer i is the per-channel vector of in-group channel op j."""
+        return self.spec.layers[j].kind in CHANNEL_KINDS and self.spec.sources[j][1] == i
 
     # ---- geometry ------------------------------------------------------------------
     def ranges(self, tile: Tile) -> Ranges:
@@ -92,7 +100,8 @@ class GroupGeometry:
                 cr0, cr1, cc0, cc1 = out[j]  # type: ignore[misc]
                 if cr1 <= cr0 or cc1 <= cc0:
                     continue
-                if self.feeds_weight(i, j):  # every output row reads the whole operand
+                if self.feeds_weight(i, j) or self.feeds_broadcast(i, j):
+                    # every output row reads the whole operand
                     a, b, c, d = 0, self.spec.layers[i].h_out, 0, self.spec.layers[i].w_out
                 else:
                     a, b = need(self.spec.layers[j], cr0, cr1, 0)
