@@ -200,6 +200,9 @@ class Emitter:
             r0, r1, c0, c1 = work.rng
             rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
             share = kc if layer.kind != LayerKind.CONCAT else kc // len(g.spec.sources[i])
+            band = g.reduction_band_rows(self.plan, i, kc)
+            if band is not None and band < rr[1] - rr[0]:
+                return self.pool_in_bands(step, work, kc, rr, cc, band)
             for k in ext_inputs:
                 # a channel op's vector: this chunk's kc channels of one (1 x 1) pixel
                 rows, cols = ((1, 1) if layer.kind in CHANNEL_KINDS and k == 1
@@ -218,6 +221,27 @@ class Emitter:
         if layer.kind == LayerKind.ACTIVATION:  # (its activation's passes: see layer())
             return REQUANT_PASSES
         return 1  # concat: place each input in its channel range
+
+    def pool_in_bands(self, step: Step, work: LayerWork, kc: int, rr: tuple[int, int],
+                      cc: tuple[int, int], band: int) -> int:
+        """A global pool whose input does not fit the accumulator: LOAD ACC of a band of
+        rows, an ALU pass adding its ``rows x cols`` vectors into the running sum, band by
+        band; returns the passes left for :meth:`alu_pass` (shift, clamp and the final
+        sum: the same kh * kw + 3 per vector as a pool loaded whole)."""
+        g, hw, layer = self.g, self.hw, work.layer
+        rows, cols = work.rng[1] - work.rng[0], work.rng[3] - work.rng[2]
+        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_in = -(-kc // g.bo)
+        width = cc[1] - cc[0]
+        for r0 in range(rr[0], rr[1], band):
+            n = min(band, rr[1] - r0)
+            step.computes.append(Insn(LOAD, MEM_ACC, layer=work.i,
+                                      nbytes=g.act_bytes(n, width, kc, layer.batch)))
+            ops = n * width
+            step.computes.append(Insn(ALU, iter_out=iter_out, iter_in=iter_in, uops=ops,
+                                      alu_ops=ops, cycles=iter_out * iter_in * ops * hw.alu_ii,
+                                      layer=work.i))
+        return layer.kernel[0] * layer.kernel[1] + 3 - (rr[1] - rr[0]) * width
 
     def alu_pass(self, step: Step, work: LayerWork, kc: int, alu_ops: int) -> None:
         """The ALU pass over a chunk's outputs. A GEMM whose requantisation runs in its own

@@ -141,6 +141,20 @@ class GroupGeometry:
         return (ext not in self.weight_ext
                 and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
 
+    def reduction_band_rows(self, plan: Plan, i: int, chunk: int) -> int | None:
+        """Input rows per band of a global pool that reads its input from DRAM into the
+        accumulator (squeeze-and-excitation's squeeze of a 112x112 map does not fit it
+        whole): the pool sums the map band by band into its running 1x1 result, so only
+        one band and the result need to fit. None for every other layer."""
+        layer = self.spec.layers[i]
+        src = self.spec.sources[i][0]
+        if layer.kind != LayerKind.GLOBAL_AVG_POOL or src >= 0 or self.reads_into_inp(src):
+            return None
+        free = (self.hw.acc_buff_bytes // plan.vthreads
+                - self.acc_bytes(1, 1, chunk, layer.batch))
+        row = self.acc_bytes(1, layer.w_in, chunk, layer.batch)
+        return max(1, min(layer.h_in, free // row))
+
     def cout(self, plan: Plan, i: int) -> int:
         """Output channels layer i computes on one core (the last layer's slice under a
         channel split; every upstream layer is computed whole on every core)."""
