@@ -147,9 +147,12 @@ def cout_chunks(g: GroupGeometry, plan: Plan, rng: Ranges) -> list[int]:
         if not layer.is_gemm:  # ALU layers hold their input tile in the accumulator too
             a, b = need(layer, r0, r1, 0)
             c, d = need(layer, c0, c1, 1)
-            if g.reduction_band_rows(plan, i, g.bo) is not None:
-                b = a + 1  # a global pool from DRAM: one row per band at the least
-            per_block += g.acc_bytes(max(b - a, 1), max(d - c, 1), g.bo, layer.batch)
+            window = g.acc_bytes(max(b - a, 1), max(d - c, 1), g.bo, layer.batch)
+            if (per_block + window > hw.acc_buff_bytes // vt
+                    and g.reduction_band_rows(plan, i, g.bo) is not None):
+                # a global pool from DRAM too big to load whole: one row per band at least
+                window = g.acc_bytes(1, max(d - c, 1), g.bo, layer.batch)
+            per_block += window
         blocks = max(1, (hw.acc_buff_bytes // vt) // max(1, per_block))
         if layer.is_gemm and not plan.resident:
             wb = max(1, g.weight_sram_bytes(layer, g.bo, g.cin_chunk(plan, layer)))
