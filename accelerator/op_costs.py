@@ -51,7 +51,60 @@ ALU_RECIPES: dict[str, tuple[str, ...]] = {
     # a gate); VTA has no subtract: negate with a multiply by -1, then add
     "mul": ("multiply", *_REQUANT),
     "sub": ("negate: multiply by -1", "add", *_REQUANT),
+    # squeeze-and-excitation's scale: every pixel's vector times its channels' scale vector.
+    # VTA's ALU loop nest indexes its source with a factor per loop, so a zero factor over
+    # the pixels broadcasts the one (C, 1, 1) vector; the scale vector itself is loaded
+    # once per output-channel chunk (accelerator.lowering.emit)
+    "channel_mul": ("multiply by the channel's scale (broadcast source)", *_REQUANT),
+    "channel_add": ("add the channel's value (broadcast source)", *_REQUANT),
+    # Upsampling is ALU work, not DMA: VTA's LOAD is a 2-D strided copy (rows of x_size
+    # contiguous elements), so a DMA could repeat whole rows (issue a row twice) but never
+    # repeat each pixel along a row, and bilinear needs arithmetic anyway. The input
+    # window is loaded into the accumulator once and every output vector written by the
+    # ALU. Nearest: one pass writes each output vector from its source (an ADD into the
+    # zeroed vector). Bilinear (separable, integer scale: fixed weights per output phase):
+    # per axis two multiplies and an add; counted on every output vector (the horizontal
+    # pass in fact runs on the input rows only: an over-count of 1.5 of 8 passes at scale
+    # 2), then the fixed-point weights' shift and the clamp
+    "resize_nearest": ("copy from the source pixel",),
+    "resize_bilinear": ("horizontal: multiply left neighbour", "multiply right neighbour",
+                        "add", "vertical: multiply upper neighbour", "multiply lower neighbour",
+                        "add", *_REQUANT),
 }
+
+REQUANT_PASSES = len(_REQUANT)  # a standalone activation layer ends in it too
+
+# The piecewise-linear sigmoid of Amin, Curtis and Hayes-Gill ("Piecewise linear
+# approximation applied to nonlinear function of a neural network", IEE Proc. Circuits,
+# Devices and Systems 144(6), 1997; "PLAN", max error 0.019): slopes 1/4, 1/8, 1/32 with
+# breakpoints at |x| = 1, 2.375 and 5. Minus 1/2 it is odd, so it is a sum of three
+# clamps: 1/8 clamp(x, +-1) + 3/32 clamp(x, +-2.375) + 1/32 clamp(x, +-5) + 1/2 -- no
+# select or compare-and-branch, which VTA's ALU lacks; each clamp is a MAX and a MIN, each
+# weight a MUL (a power-of-two fraction; the shift folds into the requantisation).
+_PLAN_SIGMOID = ("clamp 1: max", "clamp 1: min", "clamp 1: multiply by 1/8",
+                 "clamp 2: max", "clamp 2: min", "clamp 2: multiply by 3/32",
+                 "clamp 3: max", "clamp 3: min", "clamp 3: multiply by 1/32",
+                 "add clamp 2", "add clamp 3", "add 1/2")
+# hard sigmoid (ONNX HardSigmoid; MobileNetV3's h-sigmoid = relu6(x + 3) / 6)
+_HARD_SIGMOID = ("multiply by alpha", "add beta", "max 0", "min 1")
+
+# Extra ALU passes of an activation applied right after a layer (on its accumulator,
+# before the requantisation). ReLU and ReLU6 are the requantisation's own clamp (a MAX
+# against 0, a MIN against 6's code), so they cost nothing extra.
+ACTIVATION_RECIPES: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "relu": (),
+    "clip": (),
+    "sigmoid": _PLAN_SIGMOID,
+    "hardsigmoid": _HARD_SIGMOID,
+    "hardswish": (*_HARD_SIGMOID, "multiply by x"),  # x * h-sigmoid(x) (Howard et al. 2019)
+    "silu": (*_PLAN_SIGMOID, "multiply by x"),  # x * sigmoid(x) (EfficientNet's swish)
+}
+
+
+def activation_passes(activation: str) -> int:
+    """Extra ALU passes over every output element of a folded ``activation``."""
+    return len(ACTIVATION_RECIPES[activation])
 
 
 def alu_passes(kind: str) -> int:

@@ -195,6 +195,7 @@ def test_empty_and_duplicate_node_names_become_unique(tmp_path):
 # ---- zoo round trips ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["tiny_chain", "tiny_residual", "squeezenet1_1",
                                   "mobilenet_v2", "resnet18", "dcgan", "synthetic:3:30",
+                                  "googlenet", "efficientnet_b0", "mobilenet_v3_large",
                                   "synthetic:8:24:residual"])
 def test_zoo_network_round_trips_through_onnx(tmp_path, name):
     net = get_network(name)

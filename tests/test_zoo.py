@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.workloads.network import RECIPE_KINDS, LayerKind, WorkloadError
+from accelerator.workloads.network import RECIPE_KINDS, RESIZE_KINDS, LayerKind, WorkloadError
 from accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
                              zoo_names)
 from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
@@ -16,7 +16,8 @@ from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
 PUBLISHED_PARAMS = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
     "mobilenet_v2": 3_504_872, "vgg16": 138_357_544, "alexnet": 61_100_840,
-    "squeezenet1_1": 1_235_496,
+    "squeezenet1_1": 1_235_496, "googlenet": 6_624_904, "efficientnet_b0": 5_288_548,
+    "mobilenet_v3_large": 5_483_032,
     "mobilenet_v1": 4.2e6,  # Howard et al. 2017, Table 8: 4.2 million parameters
 }
 
@@ -66,6 +67,7 @@ def test_resnet18_contains_the_vta_benchmark_convolutions():
     ("mobilenet_v1", 29, 0, 0), ("mobilenet_v2", 64, 10, 0), ("vgg16", 21, 0, 0),
     ("alexnet", 11, 0, 0), ("squeezenet1_1", 38, 0, 8), ("dcgan", 5, 0, 0),
     ("tiny_chain", 5, 0, 0), ("tiny_residual", 6, 1, 0),
+    ("googlenet", 81, 0, 9), ("efficientnet_b0", 124, 9, 0), ("mobilenet_v3_large", 91, 10, 0),
 ])
 def test_layer_counts_and_branches(name, layers, adds, concats):
     net = get_network(name)
@@ -73,9 +75,31 @@ def test_layer_counts_and_branches(name, layers, adds, concats):
     assert (len(net), kinds[LayerKind.ADD], kinds[LayerKind.CONCAT]) == (layers, adds, concats)
     for layer in net.layers:
         if layer.kind in (LayerKind.ADD, LayerKind.CONCAT):
-            assert len(layer.inputs) == 2
-            assert len({net.layers[p].name for p in layer.inputs}) == 2
+            branches = 4 if name == "googlenet" else 2
+            assert len(layer.inputs) == branches
+            assert len({net.layers[p].name for p in layer.inputs}) == branches
     assert net.output_layers == (len(net) - 1,)  # one output, the last layer
+
+
+def test_squeeze_excitation_blocks():
+    """torchvision's SE: squeeze = a quarter of the block input (EfficientNet) or of the
+    expanded width rounded to 8 (MobileNetV3); a sigmoid / hard-sigmoid gate on fc2; the
+    CHANNEL_MUL scales the depthwise output by it."""
+    eff = get_network("efficientnet_b0")
+    scales = [l for l in eff.layers if l.kind == LayerKind.CHANNEL_MUL]
+    assert len(scales) == 16
+    fc1 = eff.layers[eff.index("features.2.0.se.fc1")]
+    fc2 = eff.layers[eff.index("features.2.0.se.fc2")]
+    assert (fc1.c_in, fc1.c_out, fc1.activation) == (96, 4, "silu")  # 16 // 4
+    assert (fc2.c_out, fc2.activation, fc2.h_in) == (96, "sigmoid", 1)
+    scale = eff.layers[eff.index("features.2.0.se.scale")]
+    assert [eff.layers[p].name for p in scale.inputs] == ["features.2.0.dw",
+                                                          "features.2.0.se.fc2"]
+    v3 = get_network("mobilenet_v3_large")
+    assert sum(l.kind == LayerKind.CHANNEL_MUL for l in v3.layers) == 8
+    assert v3.layers[v3.index("features.4.se.fc1")].c_out == 24  # 72 // 4 = 18 -> 24
+    assert v3.layers[v3.index("features.4.se.fc2")].activation == "hardsigmoid"
+    assert {l.activation for l in v3.layers} == {"none", "relu", "hardswish", "hardsigmoid"}
 
 
 def test_residual_edges_skip_over_the_block():
@@ -183,7 +207,9 @@ def test_synthetic_covers_every_block_type():
         for seed in range(40):
             kinds[kind].update(layer.kind for layer in synthetic(seed, 20, kind).layers)
     seen = set().union(*kinds.values())
-    # the synthetic generator builds CNNs: no transposed convs, no transformer kinds
-    assert seen == set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D, LayerKind.MATMUL} - RECIPE_KINDS
+    # the synthetic generator builds CNNs: no transposed convs, no transformer kinds, no
+    # squeeze-and-excitation, standalone activations or upsampling
+    assert seen == (set(LayerKind) - {LayerKind.CONV_TRANSPOSE2D, LayerKind.MATMUL,
+                                      LayerKind.ACTIVATION} - RECIPE_KINDS - RESIZE_KINDS)
     assert kinds["residual"][LayerKind.ADD] > kinds["mixed"][LayerKind.ADD] > 0
     assert kinds["mixed"][LayerKind.CONCAT] > 0

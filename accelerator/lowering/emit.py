@@ -9,8 +9,8 @@ from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, 
 from accelerator.lowering.fit import shares_input
 from accelerator.lowering.spec import need, pad
 from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
-from accelerator.op_costs import alu_passes, has_recipe
-from accelerator.workloads.network import Layer, LayerKind
+from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
+from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 # Requantisation after a GEMM on VTA's ALU: add bias, shift right, then clamp with MAX and
 # MIN (a folded ReLU is the MAX against zero instead of the int8 floor).
@@ -189,6 +189,9 @@ class Emitter:
                 alu_ops = 0 if self.hw.requantize_in_gemm else REQUANT_ALU_OPS
             else:
                 alu_ops = self.alu_layer(step, work, kc)
+            # a folded sigmoid / hard swish / SiLU runs on the ALU even where the GEMM's
+            # output stage requantises (ReLU / ReLU6 cost nothing: the clamp is the requant's)
+            alu_ops += activation_passes(work.layer.activation)
             self.alu_pass(step, work, kc, alu_ops)
             if stored and store_rows > 0 and store_cols > 0:
                 step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
@@ -246,14 +249,21 @@ class Emitter:
     def alu_layer(self, step: Step, work: LayerWork, kc: int) -> int:
         """LOAD ACC of the ALU layer's external inputs; returns its ALU ops per vector."""
         g, layer, i = self.g, work.layer, work.i
-        ext_inputs = [x for x in g.spec.sources[i] if x < 0 and not g.reads_into_inp(x)]
+        ext_inputs = [k for k, x in enumerate(g.spec.sources[i])
+                      if x < 0 and not g.reads_into_inp(x)]
         if ext_inputs:
             r0, r1, c0, c1 = work.rng
             rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
             share = kc if layer.kind != LayerKind.CONCAT else kc // len(g.spec.sources[i])
-            for _ in ext_inputs:
+            band = g.reduction_band_rows(self.plan, i, kc)
+            if band is not None and band < rr[1] - rr[0]:
+                return self.pool_in_bands(step, work, kc, rr, cc, band)
+            for k in ext_inputs:
+                # a channel op's vector: this chunk's kc channels of one (1 x 1) pixel
+                rows, cols = ((1, 1) if layer.kind in CHANNEL_KINDS and k == 1
+                              else (rr[1] - rr[0], cc[1] - cc[0]))
                 step.computes.append(Insn(LOAD, MEM_ACC, layer=i, nbytes=g.act_bytes(
-                    rr[1] - rr[0], cc[1] - cc[0], max(share, 1), layer.batch)))
+                    rows, cols, max(share, 1), layer.batch)))
         kh, kw = layer.kernel
         if layer.kind == LayerKind.MAX_POOL:
             return kh * kw + 2
@@ -261,9 +271,32 @@ class Emitter:
             return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
         if layer.kind == LayerKind.ADD:
             return len(g.spec.sources[i]) - 1 + 2
-        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub
-            return alu_passes(layer.kind.value)
+        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub,
+            return alu_passes(layer.kind.value)  # channel mul / add, resize
+        if layer.kind == LayerKind.ACTIVATION:  # (its activation's passes: see layer())
+            return REQUANT_PASSES
         return 1  # concat: place each input in its channel range
+
+    def pool_in_bands(self, step: Step, work: LayerWork, kc: int, rr: tuple[int, int],
+                      cc: tuple[int, int], band: int) -> int:
+        """A global pool whose input does not fit the accumulator: LOAD ACC of a band of
+        rows, an ALU pass adding its ``rows x cols`` vectors into the running sum, band by
+        band; returns the passes left for :meth:`alu_pass` (shift, clamp and the final
+        sum: the same kh * kw + 3 per vector as a pool loaded whole)."""
+        g, hw, layer = self.g, self.hw, work.layer
+        rows, cols = work.rng[1] - work.rng[0], work.rng[3] - work.rng[2]
+        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_in = -(-kc // g.bo)
+        width = cc[1] - cc[0]
+        for r0 in range(rr[0], rr[1], band):
+            n = min(band, rr[1] - r0)
+            step.computes.append(Insn(LOAD, MEM_ACC, layer=work.i,
+                                      nbytes=g.act_bytes(n, width, kc, layer.batch)))
+            ops = n * width
+            step.computes.append(Insn(ALU, iter_out=iter_out, iter_in=iter_in, uops=ops,
+                                      alu_ops=ops, cycles=iter_out * iter_in * ops * hw.alu_ii,
+                                      layer=work.i))
+        return layer.kernel[0] * layer.kernel[1] + 3 - (rr[1] - rr[0]) * width
 
     def alu_pass(self, step: Step, work: LayerWork, kc: int, alu_ops: int) -> None:
         """The ALU pass over a chunk's outputs. A GEMM whose requantisation runs in its own

@@ -126,8 +126,10 @@ def _fits_layer(g: GroupGeometry, plan: Plan, i: int, rng: Ranges, chunk: int,
                         f"{weight_cap(g, plan)} B of weight buffer available")
     else:
         in_rows, in_cols = need(layer, rng[i][0], rng[i][1], 0), need(layer, rng[i][2], rng[i][3], 1)
+        band = g.reduction_band_rows(plan, i, chunk)  # (a global pool sums in bands)
+        rows_in = in_rows[1] - in_rows[0] if band is None else min(band, in_rows[1] - in_rows[0])
         acc = (g.acc_bytes(rows, cols, chunk, layer.batch)
-               + g.acc_bytes(in_rows[1] - in_rows[0], in_cols[1] - in_cols[0], chunk, layer.batch))
+               + g.acc_bytes(rows_in, in_cols[1] - in_cols[0], chunk, layer.batch))
     if acc > acc_cap:
         return (f"layer {layer.name}: a {rows}x{cols}x{chunk} tile needs {acc} B of "
                 f"accumulator buffer, {acc_cap} B available per virtual thread")
@@ -145,7 +147,12 @@ def cout_chunks(g: GroupGeometry, plan: Plan, rng: Ranges) -> list[int]:
         if not layer.is_gemm:  # ALU layers hold their input tile in the accumulator too
             a, b = need(layer, r0, r1, 0)
             c, d = need(layer, c0, c1, 1)
-            per_block += g.acc_bytes(max(b - a, 1), max(d - c, 1), g.bo, layer.batch)
+            window = g.acc_bytes(max(b - a, 1), max(d - c, 1), g.bo, layer.batch)
+            if (per_block + window > hw.acc_buff_bytes // vt
+                    and g.reduction_band_rows(plan, i, g.bo) is not None):
+                # a global pool from DRAM too big to load whole: one row per band at least
+                window = g.acc_bytes(1, max(d - c, 1), g.bo, layer.batch)
+            per_block += window
         blocks = max(1, (hw.acc_buff_bytes // vt) // max(1, per_block))
         if layer.is_gemm and not plan.resident:
             wb = max(1, g.weight_sram_bytes(layer, g.bo, g.cin_chunk(plan, layer)))

@@ -164,6 +164,7 @@ def _split_plans(g: GroupGeometry, template: Plan) -> list[Plan] | str:
         return tallest
     plans = _heights(g, tallest)
     if (g.n > 1 and _windowed(g) and not any(g.spec.stores[:-1]) and not g.onchip_weight
+            and not g.onchip_broadcast  # (an in-group SE vector: the same, whole map per tile)
             and tallest.tile_cols == g.last.w_out):
         plans += [p for q in list(plans) if (p := _sized(g, replace(q, line_buffer=True),
                                                          q.tile_rows))]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from accelerator.isa import Insn
-from accelerator.workloads.network import Layer, LayerKind, Network
+from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind, Network
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,17 @@ def need(layer: Layer, lo: int, hi: int, axis: int) -> tuple[int, int]:
     """Input range [lo, hi) along ``axis`` (0 rows, 1 cols) needed for outputs [lo, hi)."""
     size_in = layer.h_in if axis == 0 else layer.w_in
     kind = layer.kind
-    if kind in (LayerKind.ADD, LayerKind.CONCAT):
-        return lo, hi
+    if kind in (LayerKind.ADD, LayerKind.CONCAT) or kind in CHANNEL_KINDS:
+        return lo, hi  # (a channel op's broadcast vector: GroupGeometry.feeds_broadcast)
+    if kind == LayerKind.RESIZE_NEAREST:
+        s = layer.stride[axis]
+        return lo // s, min(size_in, (hi - 1) // s + 1)
+    if kind == LayerKind.RESIZE_BILINEAR:
+        # output x samples the input at (x + 1/2) / s - 1/2 (half-pixel) or x (in - 1) /
+        # (out - 1) (align_corners): both lie in (x/s - 1, x/s], so the source rows of
+        # [lo, hi) and their lower / upper neighbours are within this window
+        s = layer.stride[axis]
+        return max(0, lo // s - 1), min(size_in, (hi - 1) // s + 2)
     k, s, pad_ = layer.kernel[axis], layer.stride[axis], layer.padding[axis]
     if kind == LayerKind.CONV_TRANSPOSE2D:
         a = -((-(lo + pad_ - k + 1)) // s)

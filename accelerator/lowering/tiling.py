@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from collections import OrderedDict
 
 from accelerator.config import HardwareConfig
-from accelerator.lowering.spec import GroupSpec, pad
-from accelerator.workloads.network import Layer, LayerKind
+from accelerator.lowering.spec import GroupSpec, need, pad
+from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
 
@@ -77,6 +77,10 @@ class GroupGeometry:
         self.weight_producers = {s for s in weight_reads - act_reads if s >= 0}
         self.onchip_weight = {i for i, srcs in enumerate(spec.sources)
                               if spec.layers[i].kind == LayerKind.MATMUL and srcs[1] >= 0}
+        # channel ops whose (C, 1, 1) vector is computed in the group (a fused SE block):
+        # every tile needs the whole vector, so its producers compute their whole maps
+        self.onchip_broadcast = {i for i, srcs in enumerate(spec.sources)
+                                 if spec.layers[i].kind in CHANNEL_KINDS and srcs[1] >= 0}
         # Neither a tile's ranges nor a layer's instructions depend on the core count, and
         # the planner's fit checks, its cost samples and the emitter ask for the same tiles
         # again and again, for every core count: both memos are per (group, hardware).
@@ -84,12 +88,18 @@ class GroupGeometry:
         self._out_hw = [(layer.h_out, layer.w_out) for layer in spec.layers]
         # per layer and axis, what need() reads: (passthrough, transposed, k, s, pad, size_in)
         self._need = [tuple(_need_params(layer, axis) for axis in (0, 1)) for layer in spec.layers]
-        self._weight_feeds = [[self.feeds_weight(i, j) for j in self.consumers[i]]
-                              for i in range(self.n)]
+        # whether layer i feeds consumer j an operand every output row reads whole (a matmul's
+        # weight operand, a channel op's vector)
+        self._weight_feeds = [[self.feeds_weight(i, j) or self.feeds_broadcast(i, j)
+                               for j in self.consumers[i]] for i in range(self.n)]
 
     def feeds_weight(self, i: int, j: int) -> bool:
         """True when layer i is the weight operand of in-group matmul j."""
         return self.spec.layers[j].kind == LayerKind.MATMUL and self.spec.sources[j][1] == i
+
+    def feeds_broadcast(self, i: int, j: int) -> bool:
+        """True when layer i is the per-channel vector of in-group channel op j."""
+        return self.spec.layers[j].kind in CHANNEL_KINDS and self.spec.sources[j][1] == i
 
     # ---- geometry ------------------------------------------------------------------
     def ranges(self, tile: Tile) -> Ranges:
@@ -151,6 +161,20 @@ class GroupGeometry:
         return (ext not in self.weight_ext
                 and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
 
+    def reduction_band_rows(self, plan: Plan, i: int, chunk: int) -> int | None:
+        """Input rows per band of a global pool that reads its input from DRAM into the
+        accumulator (squeeze-and-excitation's squeeze of a 112x112 map does not fit it
+        whole): the pool sums the map band by band into its running 1x1 result, so only
+        one band and the result need to fit. None for every other layer."""
+        layer = self.spec.layers[i]
+        src = self.spec.sources[i][0]
+        if layer.kind != LayerKind.GLOBAL_AVG_POOL or src >= 0 or self.reads_into_inp(src):
+            return None
+        free = (self.hw.acc_buff_bytes // plan.vthreads
+                - self.acc_bytes(1, 1, chunk, layer.batch))
+        row = self.acc_bytes(1, layer.w_in, chunk, layer.batch)
+        return max(1, min(layer.h_in, free // row))
+
     def cout(self, plan: Plan, i: int) -> int:
         """Output channels layer i computes on one core (the last layer's slice under a
         channel split; every upstream layer is computed whole on every core)."""
@@ -193,14 +217,23 @@ class GroupGeometry:
         return rows * cols * pad(channels, self.bo) * batch * self.hw.acc_bits // 8
 
 
+_GENERIC_NEED = (LayerKind.RESIZE_NEAREST, LayerKind.RESIZE_BILINEAR)
+
+
 def _need_params(layer: Layer, axis: int) -> tuple:
-    passthrough = layer.kind in (LayerKind.ADD, LayerKind.CONCAT)
+    """What :func:`_need` reads of ``layer`` along ``axis``; kinds with their own window rule
+    (resize) keep the layer and go through :func:`accelerator.lowering.spec.need` itself."""
+    if layer.kind in _GENERIC_NEED:
+        return (None, layer, axis)
+    passthrough = layer.kind in (LayerKind.ADD, LayerKind.CONCAT) or layer.kind in CHANNEL_KINDS
     return (passthrough, layer.kind == LayerKind.CONV_TRANSPOSE2D, layer.kernel[axis],
             layer.stride[axis], layer.padding[axis], layer.h_in if axis == 0 else layer.w_in)
 
 
 def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
     """:func:`accelerator.lowering.spec.need` on precomputed parameters (the hot path)."""
+    if params[0] is None:
+        return need(params[1], lo, hi, params[2])
     passthrough, transposed, k, s, pad_, size_in = params
     if passthrough:
         return lo, hi

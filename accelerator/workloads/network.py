@@ -19,7 +19,18 @@ pixel, or an ALU pass over accumulator vectors):
   operand holds ``c_out * c_in / groups`` elements;
 - LayerNorm, Softmax (over the ``c / groups`` channels of each head), GELU, LRN and the
   elementwise MUL / SUB of two tensors are ALU layers whose per-element cost is listed in
-  :mod:`accelerator.op_costs`.
+  :mod:`accelerator.op_costs`;
+- an activation (ReLU, ReLU6 = ``clip``, sigmoid, hard sigmoid, hard swish, SiLU) is folded
+  into the layer that produces its input (``Layer.activation``: VTA runs it in the ALU
+  right after the GEMM, at the per-element cost in :mod:`accelerator.op_costs`); where it
+  cannot be folded it is an ACTIVATION layer of its own;
+- squeeze-and-excitation's channel-wise scale (and a per-channel add) is CHANNEL_MUL /
+  CHANNEL_ADD: ``inputs[0]`` is the (C, H, W) map, ``inputs[1]`` a (C, 1, 1) vector that
+  every pixel of its channel is multiplied by (VTA's ALU loop nest broadcasts it with a
+  zero source stride over the pixels);
+- an upsampling (ONNX Resize / Upsample by an integer factor) is RESIZE_NEAREST or
+  RESIZE_BILINEAR with ``stride`` = the scale factor (``h_out = h_in * stride``); it is
+  ALU work (see :mod:`accelerator.op_costs` for why not DMA).
 
 A :class:`Network` holds layers in a topological order with explicit producer -> consumer
 edges (``Layer.inputs`` are indices of earlier layers; an empty tuple reads the network
@@ -35,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from accelerator.errors import UserInputError
-from accelerator.op_costs import alu_passes
+from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes
 
 
 class WorkloadError(UserInputError):
@@ -59,6 +70,11 @@ class LayerKind(str, Enum):
     LRN = "lrn"  # local response normalisation across channels
     MUL = "mul"  # elementwise product of two equal-shape tensors
     SUB = "sub"  # elementwise difference of two equal-shape tensors
+    ACTIVATION = "activation"  # Layer.activation applied on its own (it could not be folded)
+    CHANNEL_MUL = "channel_mul"  # (C, H, W) map x (C, 1, 1) vector: SE's channel-wise scale
+    CHANNEL_ADD = "channel_add"  # (C, H, W) map + (C, 1, 1) vector
+    RESIZE_NEAREST = "resize_nearest"  # upsampling by an integer factor (= stride)
+    RESIZE_BILINEAR = "resize_bilinear"
 
 
 GEMM_KINDS = frozenset(
@@ -69,9 +85,13 @@ GEMM_KINDS = frozenset(
 ELTWISE_KINDS = frozenset({LayerKind.ADD, LayerKind.MUL, LayerKind.SUB})
 # ALU layers whose per-element cost is an op_costs recipe; they keep the shape
 RECIPE_KINDS = frozenset({LayerKind.LAYERNORM, LayerKind.SOFTMAX, LayerKind.GELU, LayerKind.LRN,
-                          LayerKind.MUL, LayerKind.SUB})
+                          LayerKind.MUL, LayerKind.SUB, LayerKind.CHANNEL_MUL,
+                          LayerKind.CHANNEL_ADD})
+# a (C, H, W) map and a (C, 1, 1) vector broadcast over its pixels (inputs[1])
+CHANNEL_KINDS = frozenset({LayerKind.CHANNEL_MUL, LayerKind.CHANNEL_ADD})
+RESIZE_KINDS = frozenset({LayerKind.RESIZE_NEAREST, LayerKind.RESIZE_BILINEAR})
 POOL_KINDS = frozenset({LayerKind.MAX_POOL, LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL})
-ACTIVATIONS = ("none", "relu", "clip")
+ACTIVATIONS = ("none", "relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu")
 NETWORK_INPUT = -1  # in Layer.inputs of a multi-input layer: the network input
 
 
@@ -119,9 +139,15 @@ class Layer:
             )
         if self.kind == LayerKind.DEPTHWISE_CONV2D and self.groups != self.c_in:
             raise WorkloadError(f"layer {self.name!r}: depthwise conv needs groups == c_in")
-        if (self.kind in POOL_KINDS | ELTWISE_KINDS | RECIPE_KINDS) and self.c_in != self.c_out:
+        if self.kind == LayerKind.ACTIVATION and self.activation == "none":
+            raise WorkloadError(f"layer {self.name!r}: an activation layer needs an activation")
+        if self.kind in RESIZE_KINDS and (self.kernel, self.padding) != ((1, 1), (0, 0, 0, 0)):
+            raise WorkloadError(f"layer {self.name!r}: {self.kind.value} scales by its stride "
+                                "(kernel 1, no padding)")
+        if (self.kind in POOL_KINDS | ELTWISE_KINDS | RECIPE_KINDS | RESIZE_KINDS
+                | {LayerKind.ACTIVATION}) and self.c_in != self.c_out:
             raise WorkloadError(f"layer {self.name!r}: {self.kind.value} keeps the channel count")
-        if self.kind in RECIPE_KINDS | {LayerKind.MATMUL} and (
+        if self.kind in RECIPE_KINDS | {LayerKind.MATMUL, LayerKind.ACTIVATION} and (
                 self.kernel, self.stride, self.padding) != ((1, 1), (1, 1), (0, 0, 0, 0)):
             raise WorkloadError(f"layer {self.name!r}: {self.kind.value} is per position "
                                 "(kernel 1, stride 1, no padding)")
@@ -138,6 +164,8 @@ class Layer:
         pad = self.padding[0] + self.padding[2]
         if self.kind == LayerKind.CONV_TRANSPOSE2D:
             return (self.h_in - 1) * sh - pad + kh + self.output_padding[0]
+        if self.kind in RESIZE_KINDS:
+            return self.h_in * sh
         return (self.h_in + pad - kh) // sh + 1
 
     @property
@@ -146,6 +174,8 @@ class Layer:
         pad = self.padding[1] + self.padding[3]
         if self.kind == LayerKind.CONV_TRANSPOSE2D:
             return (self.w_in - 1) * sw - pad + kw + self.output_padding[1]
+        if self.kind in RESIZE_KINDS:
+            return self.w_in * sw
         return (self.w_in + pad - kw) // sw + 1
 
     @property
@@ -156,7 +186,8 @@ class Layer:
     def input_elements(self) -> int:
         """Elements of all inputs together (an add of two tensors reads both)."""
         n_inputs = max(1, len(self.inputs)) if self.kind in ELTWISE_KINDS else 1
-        return self.batch * self.c_in * self.h_in * self.w_in * n_inputs
+        vector = self.c_in if self.kind in CHANNEL_KINDS else 0  # the broadcast operand
+        return self.batch * (self.c_in * self.h_in * self.w_in * n_inputs + vector)
 
     @property
     def output_elements(self) -> int:
@@ -184,7 +215,17 @@ class Layer:
 
     @property
     def ops(self) -> int:
-        """Arithmetic operations: 2 per MAC, one per element compared / added otherwise."""
+        """Arithmetic operations: 2 per MAC, one per element compared / added otherwise,
+        plus the ALU passes of a folded activation (0 for ReLU / ReLU6: the requantisation's
+        clamp is the activation)."""
+        return self._base_ops + self.output_elements * activation_passes(self.activation)
+
+    @property
+    def _base_ops(self) -> int:
+        if self.kind == LayerKind.ACTIVATION:
+            return self.output_elements * REQUANT_PASSES
+        if self.kind in RESIZE_KINDS:
+            return self.output_elements * alu_passes(self.kind.value)
         if self.is_gemm:
             return 2 * self.macs
         if self.kind in POOL_KINDS:
@@ -267,6 +308,12 @@ class Network:
             ) != layer.c_in:
                 raise WorkloadError(f"{where}: concat of {shapes} does not give "
                                     f"{(layer.c_in, layer.h_in, layer.w_in)}")
+            return
+        if layer.kind in CHANNEL_KINDS:
+            expected = [(layer.c_in, layer.h_in, layer.w_in), (layer.c_in, 1, 1)]
+            if len(shapes) != 2 or [tuple(s) for s in shapes] != expected:
+                raise WorkloadError(f"{where}: {layer.kind.value} takes a map and a per-channel "
+                                    f"vector {expected}, got {[tuple(s) for s in shapes]}")
             return
         if layer.kind == LayerKind.ADD and len(shapes) < 2:
             raise WorkloadError(f"{where}: add needs at least two inputs")
@@ -478,6 +525,40 @@ class NetworkBuilder:
         inputs = _many(xs) if len(xs) > 1 else self._inputs(xs[0])
         return self._append(name=self._name(LayerKind(kind).value, name), kind=kind, c_in=c,
                             h_in=h, w_in=w, c_out=c, groups=groups, inputs=inputs)
+
+    # ---- squeeze-and-excitation, activations, upsampling ------------------------------------
+    def activation(self, x: int | None, activation: str, name: str | None = None) -> int:
+        """An activation as a layer of its own (where it cannot fold into its producer)."""
+        c, h, w = self.shape(x)
+        return self._append(name=self._name(activation, name), kind=LayerKind.ACTIVATION,
+                            c_in=c, h_in=h, w_in=w, c_out=c, activation=activation,
+                            inputs=self._inputs(x))
+
+    def channel_op(self, kind: LayerKind, x: int | None, vector: int,
+                   activation: str = "none", name: str | None = None) -> int:
+        """``x`` (C, H, W) times / plus the (C, 1, 1) ``vector`` (CHANNEL_MUL / CHANNEL_ADD)."""
+        c, h, w = self.shape(x)
+        return self._append(name=self._name(LayerKind(kind).value, name), kind=kind, c_in=c,
+                            h_in=h, w_in=w, c_out=c, activation=activation,
+                            inputs=_many((x, vector)))
+
+    def squeeze_excite(self, x: int, squeeze: int, activation: str = "relu",
+                       gate: str = "sigmoid", prefix: str = "se") -> int:
+        """Squeeze-and-excitation (Hu et al. 2018): global pool -> 1x1 -> activation -> 1x1
+        -> gate, then the map scaled channel by channel."""
+        c = self.shape(x)[0]
+        s = self.global_pool(x, name=f"{prefix}.avgpool")
+        s = self.conv(s, squeeze, 1, 1, padding=0, activation=activation, name=f"{prefix}.fc1")
+        s = self.conv(s, c, 1, 1, padding=0, activation=gate, name=f"{prefix}.fc2")
+        return self.channel_op(LayerKind.CHANNEL_MUL, x, s, name=f"{prefix}.scale")
+
+    def resize(self, x: int | None, scale: int, mode: str = "nearest",
+               name: str | None = None) -> int:
+        """Upsampling by an integer ``scale`` (``mode`` nearest or bilinear)."""
+        c, h, w = self.shape(x)
+        kind = LayerKind.RESIZE_NEAREST if mode == "nearest" else LayerKind.RESIZE_BILINEAR
+        return self._append(name=self._name("upsample", name), kind=kind, c_in=c, h_in=h,
+                            w_in=w, c_out=c, stride=(scale, scale), inputs=self._inputs(x))
 
     def build(self) -> Network:
         return Network(self.name, tuple(self.layers), self.input_shape)  # type: ignore[arg-type]

@@ -20,7 +20,11 @@ a layer, folded into one, or listed in :attr:`OnnxImport.notes`):
   layer a flattened one).
 - Host-side, only at the very end of the graph: ``Softmax``, ``LogSoftmax``, ``Sigmoid``,
   ``Tanh`` (a classifier's or generator's last step; the host computes them). A
-  ``Softmax`` inside the graph (attention) is a layer.
+  ``Softmax`` inside the graph (attention) is a layer; a ``Sigmoid`` inside it is an
+  activation (below).
+- Vision graphs (``Sigmoid`` / ``HardSigmoid`` / ``HardSwish`` activations, SiLU spelled
+  ``Sigmoid`` x input, squeeze-and-excitation's broadcasting ``Mul`` / ``Add``, ``Resize`` /
+  ``Upsample``): see :mod:`accelerator.workloads.onnx_vision`.
 - Transformer graphs (``MatMul`` of two activations, ``LayerNormalization``, the GELU
   ``Erf`` chain, ``Split``, ``Transpose``, ``Mul`` / ``Div`` / ``Sub``, ``LRN``): see
   :mod:`accelerator.workloads.onnx_sequence`, which says what each becomes and which of
@@ -44,11 +48,13 @@ from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network
                                   ceil_pool_output)
 from accelerator.workloads.onnx_proto import attribute_value, parse_model, tensor_ints
 from accelerator.workloads.onnx_sequence import Axes, SequenceOps, relabel
+from accelerator.workloads.onnx_vision import VisionOps
 
 LAYER_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool",
                        "GlobalAveragePool", "GlobalMaxPool", "Add", "Concat",
-                       "LayerNormalization", "LRN", "Mul", "Sub"})
-FOLDED_OPS = frozenset({"BatchNormalization", "Relu", "Clip", "Div", "Erf", "Split"})
+                       "LayerNormalization", "LRN", "Mul", "Sub", "Resize", "Upsample"})
+FOLDED_OPS = frozenset({"BatchNormalization", "Relu", "Clip", "Div", "Erf", "Split",
+                        "HardSigmoid", "HardSwish"})
 SHAPE_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout",
                        "Transpose"})
 HOST_OPS = frozenset({"Softmax", "LogSoftmax", "Sigmoid", "Tanh"})
@@ -260,7 +266,7 @@ class _Value:
     axes: Axes | None = None  # what each dim is (see onnx_sequence); None: the NCHW default
 
 
-class _Importer(SequenceOps):
+class _Importer(VisionOps, SequenceOps):
     def __init__(self, path: Path, graph, input_name: str, dims: list[int],
                  inferred: dict[str, tuple], notes: list[str]):
         self.path = path
@@ -627,6 +633,8 @@ class _Importer(SequenceOps):
         value = self.value(node)
         handle = self.foldable_into(node, value)
         layer = self.layers[handle]
+        if layer.activation not in ("none", "relu", "clip"):  # after a sigmoid, say
+            return self.standalone_activation(node, index, value, activation)
         # relu(clip(x)) == clip(x) and clip(relu(x)) == clip(x) for the usual lower bound 0
         merged = "clip" if "clip" in (layer.activation, activation) else "relu"
         self.fold(node, handle, replace(layer, activation=merged), value)

@@ -83,3 +83,20 @@ def tensor_ints(tensor) -> list[int]:
         count = len(tensor.raw_data) // struct.calcsize(code)
         return list(struct.unpack(f"<{count}{code}", tensor.raw_data))
     return list(tensor.int64_data if tensor.data_type == _INT64 else tensor.int32_data)
+
+
+_FLOAT32, _FLOAT16, _DOUBLE = 1, 10, 11
+
+
+def tensor_floats(tensor) -> list[float]:
+    """The values of a float32 / float16 / float64 tensor (Resize / Upsample scales)."""
+    codes = {_FLOAT32: "f", _FLOAT16: "e", _DOUBLE: "d"}
+    code = codes.get(tensor.data_type)
+    if code is None:
+        raise ValueError(f"tensor {tensor.name!r} is not a floating-point tensor")
+    if tensor.raw_data:
+        count = len(tensor.raw_data) // struct.calcsize(code)
+        return list(struct.unpack(f"<{count}{code}", tensor.raw_data))
+    if tensor.data_type == _FLOAT16:  # stored as the bit patterns in int32_data
+        return [struct.unpack("<e", struct.pack("<H", bits))[0] for bits in tensor.int32_data]
+    return list(tensor.double_data if tensor.data_type == _DOUBLE else tensor.float_data)

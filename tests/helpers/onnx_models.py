@@ -98,6 +98,21 @@ def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProt
             nodes.append(helper.make_node("Add", x, [out], name=layer.name))
         elif kind == LayerKind.CONCAT:
             nodes.append(helper.make_node("Concat", x, [out], name=layer.name, axis=1))
+        elif kind == LayerKind.ACTIVATION:
+            out = x[0]  # the activation below is the whole layer
+        elif kind in (LayerKind.CHANNEL_MUL, LayerKind.CHANNEL_ADD):
+            op = "Mul" if kind == LayerKind.CHANNEL_MUL else "Add"
+            nodes.append(helper.make_node(op, x[::-1], [out], name=layer.name))  # (as SE does)
+        elif kind in (LayerKind.RESIZE_NEAREST, LayerKind.RESIZE_BILINEAR):
+            scales = f"{layer.name}.scales"
+            inits.append(helper.make_tensor(scales, TensorProto.FLOAT, [4],
+                                            [1.0, 1.0, *map(float, layer.stride)]))
+            nearest = kind == LayerKind.RESIZE_NEAREST
+            nodes.append(helper.make_node(  # as torch exports nn.Upsample
+                "Resize", [x[0], "", scales], [out], name=layer.name,
+                mode="nearest" if nearest else "linear",
+                coordinate_transformation_mode="asymmetric" if nearest else "pytorch_half_pixel",
+                nearest_mode="floor"))
         elif kind in SEQUENCE_KINDS:
             second = layer.inputs[1] if len(layer.inputs) > 1 else None
             operand = (network.input_shape if second is None or second < 0
@@ -116,6 +131,23 @@ def network_to_onnx(network: Network, batch_norm: bool = True) -> onnx.ModelProt
             nodes.append(helper.make_node("Clip", [out, lo, hi], [out + "_clip"],
                                           name=f"{layer.name}.relu6"))
             out += "_clip"
+        elif layer.activation in ("sigmoid", "silu"):  # SiLU as exporters spell it
+            nodes.append(helper.make_node("Sigmoid", [out], [out + "_sig"],
+                                          name=f"{layer.name}.sigmoid"))
+            if layer.activation == "silu":
+                nodes.append(helper.make_node("Mul", [out, out + "_sig"], [out + "_silu"],
+                                              name=f"{layer.name}.silu"))
+                out += "_silu"
+            else:
+                out += "_sig"
+        elif layer.activation == "hardsigmoid":
+            nodes.append(helper.make_node("HardSigmoid", [out], [out + "_hsig"],
+                                          name=f"{layer.name}.hardsigmoid", alpha=1 / 6))
+            out += "_hsig"
+        elif layer.activation == "hardswish":
+            nodes.append(helper.make_node("HardSwish", [out], [out + "_hswish"],
+                                          name=f"{layer.name}.hardswish"))
+            out += "_hswish"
         outputs.append(out)
     c, h, w = network.input_shape
     graph_outputs = [outputs[i] for i in network.output_layers]

@@ -14,6 +14,11 @@ PUBLISHED_MACS = {
     "vgg16": 15.5e9,  # torchvision docs, VGG16_Weights: 15.47; Simonyan & Zisserman
     "alexnet": 0.72e9,  # torchvision docs, AlexNet_Weights: 0.71 (the single-GPU variant)
     "squeezenet1_1": 0.35e9,  # torchvision docs, SqueezeNet1_1_Weights: 0.35
+    # Szegedy et al. 2015 (Section 5: "1.5 billion multiply-adds"); torchvision docs,
+    # GoogLeNet_Weights: 1.50 (its "5x5" branch is a 3x3; the paper's 5x5 gives 1.59 G)
+    "googlenet": 1.5e9,
+    "efficientnet_b0": 0.39e9,  # Tan & Le 2019, Table 2: 0.39 B FLOPS (= multiply-adds)
+    "mobilenet_v3_large": 219e6,  # Howard et al. 2019, Table 3: 219 M MAdds
     # transformers, batch 1 (tests/test_transformers.py checks the exact hand counts)
     "vit_b16": 17.5e9,  # Liu et al. 2021 (Swin), Table 1: DeiT-B = ViT-B/16 at 224^2, 17.5 G
     "bert_base": 22.5e9 / 2,  # Jiao et al. 2020 (TinyBERT), Table 1: 22.5 G FLOPs, seq 128
