@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from accelerator.evaluator import GroupEvaluator
+from accelerator.store import GroupStore
 from accelerator.workloads.loader import load_network
 from experiments.explore.space import Candidate, DesignSpace
 
@@ -70,7 +71,11 @@ def evaluate_candidate(space: DesignSpace, candidate: Candidate, scheduler: str,
     from agents.oracle import OracleScheduler
 
     hw = space.hardware(candidate)
-    evaluator = GroupEvaluator(hw, store_path=store_path)
+    evaluator = GroupEvaluator(hw)
+    if store_path is not None:
+        # the Explorer checked the file's integrity once; a per-candidate quick_check
+        # would rescan the whole (growing) store for every candidate
+        evaluator.store = GroupStore(store_path, check=False)
     results = []
     try:
         for w in space.spec.workloads:

@@ -100,16 +100,20 @@ def plot_front(records: list[Record], names: list[str], path: str | Path, title:
     ax.step(fx, fy, where="post", color="crimson", lw=1.5)
     ax.scatter(fx, fy, s=40, facecolors="none", edgecolors="crimson", lw=1.5,
                label=f"Pareto front ({len(front)})")
+    by_design: dict[str, list[str]] = {}
     for net, key in (pick_keys or {}).items():
+        by_design.setdefault(key, []).append(net)
+    for k, (key, nets) in enumerate(by_design.items()):
         r = next(r for r in records if r.key == key)
-        ax.annotate(f"{net} pick\n{r.peak_gops:.0f} GOPS", (r.objectives[x_name], r.objectives[y_name]),
-                    xytext=(8, 8), textcoords="offset points", fontsize=7,
+        ax.annotate(f"fastest for {', '.join(nets)}: {r.peak_gops:.0f} GOPS",
+                    (r.objectives[x_name], r.objectives[y_name]), xytext=(25, -22 - 16 * k),
+                    textcoords="offset points", fontsize=7,
                     arrowprops={"arrowstyle": "-", "lw": 0.6})
     ax.set_xlabel(_label(x_name))
     ax.set_ylabel(_label(y_name))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

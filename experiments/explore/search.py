@@ -33,6 +33,7 @@ from typing import Callable
 
 from accelerator.errors import UserInputError
 from accelerator.resources import FpgaReport, peak_power_w
+from accelerator.store import GroupStore
 from experiments.explore.evaluate import Evaluation, Journal, evaluate_candidate
 from experiments.explore.space import OBJECTIVES, Candidate, DesignSpace
 
@@ -85,6 +86,7 @@ class Explorer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.run_dir / "journal.jsonl")
         self.store_path = self.run_dir / "groups.sqlite"
+        GroupStore(self.store_path).close()  # integrity-checked once, here (one-line error)
         self.num_workers = num_workers
         self.ray_address = ray_address
         self.progress = progress
