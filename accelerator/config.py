@@ -83,6 +83,11 @@ class HardwareConfig(BaseModel):
     clock_mhz: float = Field(100.0, gt=0)
     gemm_ii: int = Field(1, ge=1, description="GEMM initiation interval (cycles per micro-op)")
     alu_ii: int = Field(2, ge=1, description="ALU initiation interval (cycles per vector op)")
+    gemm_pipeline_stages: int = Field(
+        0, ge=0, description="GEMM core pipeline depth: every GEMM instruction's loop nest "
+                             "fills and drains it once, so each costs this many extra cycles "
+                             "(VTA's HLS pipelines the loop at II 1; the talk sweeps 11-20 "
+                             "stages; 0 = not modelled, as before)")
     requantize_in_gemm: bool = Field(
         False, description="requantise/activation fused into the GEMM output path (MLU-class); "
                            "False = VTA's serial ALU pass")

@@ -99,7 +99,9 @@ def group_energy_pj(hw: HardwareConfig, *, macs_issued: int, gemm_cycles: int,
     bytes landing in / leaving the buffers plus, per GEMM micro-op, one input vector, one
     weight block and an accumulator read + write, and per ALU op an accumulator read + write.
     """
-    uop_cycles = gemm_cycles // hw.gemm_ii
+    # micro-ops from the MACs they issued, not from gemm_cycles: the cycles a GEMM spends
+    # filling its pipeline (``gemm_pipeline_stages``) read no operands
+    uop_cycles = macs_issued // (hw.batch * hw.block_in * hw.block_out)
     sram_bytes = (dram_bytes_read + dram_bytes_written
                   + uop_cycles * (hw.block_in * hw.inp_bytes
                                   + hw.block_in * hw.block_out * hw.wgt_bits / 8

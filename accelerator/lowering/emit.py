@@ -242,7 +242,8 @@ class Emitter:
                                            work.i, work.job.couts, (k0, ci, nbytes))))
             iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic)
             step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
-                                      cycles=iter_out * iter_in * uops * hw.gemm_ii, layer=work.i))
+                                      cycles=iter_out * iter_in * uops * hw.gemm_ii
+                                      + hw.gemm_pipeline_stages, layer=work.i))
             self.macs += iter_out * iter_in * uops * hw.macs_per_cycle * hw.gemm_ii
         return step
 

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 COMMANDS = ("networks", "hardware", "simulate", "oracle", "train", "evaluate", "plot", "bench", "sweep",
-            "demo")
+            "demo", "explore")
 
 
 def build_parser() -> argparse.ArgumentParser:
