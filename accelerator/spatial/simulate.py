@@ -55,6 +55,7 @@ class GroupRecord:
     dram_bytes_read: int  # data loads (instruction fetch excluded)
     dram_bytes_written: int
     energy_pj: float
+    trace: list[tuple] | None = None  # (core, module, kind, start, end, nbytes, layer in group)
 
 
 @dataclass
@@ -67,7 +68,6 @@ class PlacementResult:
     energy_pj: float
     events: int
     seconds: float
-    trace: list[tuple] | None = None  # (core, module, kind, start, end, nbytes, layer)
     dram_trace: list[tuple] | None = None
     extra: dict = field(default_factory=dict)
 
@@ -149,7 +149,6 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
     dram = dram_models.make_dram(env, hw, hw.num_cores, trace)
     pool = _CorePool(env, hw.num_cores)
     host = simpy.Resource(env, capacity=hw.host_launch_slots)
-    trace_list: list | None = [] if trace else None
     n = len(placement.groups)
     launched = [env.event() for _ in range(n)]
     done = [env.event() for _ in range(n)]
@@ -187,6 +186,7 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
         tally = _Tally(dram)
         counters = [0, 0]
         cores_start = env.now
+        trace_list: list | None = [] if trace else None
         run = runs[k] = GroupRun(env, hw, tally, ids, lowered[k].programs, trace_list,
                                  counters, share_ns=k)
         yield run.finished
@@ -201,7 +201,8 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
             int(run_cycles), tally.read - run.instruction_bytes, tally.written,
             group_energy_pj(hw, macs_issued=low.macs_issued, gemm_cycles=counters[0],
                             alu_cycles=counters[1], dram_bytes_read=tally.read,
-                            dram_bytes_written=tally.written))
+                            dram_bytes_written=tally.written),
+            trace_list)
         done[k].succeed()
 
     for k in range(n):
@@ -227,6 +228,5 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
         energy_pj=sum(r.energy_pj for r in records),
         events=next(env._eid),
         seconds=makespan / (hw.clock_mhz * 1e6),
-        trace=trace_list,
         dram_trace=dram.trace,
     )
