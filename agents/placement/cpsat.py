@@ -162,7 +162,7 @@ class CpSatPlacement(PlacementScheduler):
                      "groupings": sorted({G.kind for gs in cands for G in gs}),
                      "intervals": len(intervals), "hint_estimate_cycles": hint_est,
                      "wall_capped": status != cp_model.OPTIMAL and (
-                         self.work_limit is None or solver.DeterministicTime() < self.work_limit),
+                         self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
                      "solver_wall_s": round(solver.WallTime(), 1)}
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             plan = self._plan(solver, chosen_vars, hw.num_cores)
