@@ -15,7 +15,12 @@ The model (one per workload):
 - a cumulative on DRAM bandwidth: each interval demands its average rate alone,
   ``bytes(g, c) / latency(g, c)``, in thousandths of the chip's bandwidth (rounded down, so a
   group alone always fits); capacity ``1000 x dram_capacity`` (option, default 1.0). This is
-  the model's only view of contention: a rate, not the simulation;
+  the model's view of DRAM contention: a rate, not the simulation;
+- a cumulative on the host's ``host_launch_slots``: each group's driver work
+  (``launch_overhead_cycles``) holds a slot, from ``launch_dispatch_cycles`` after its start
+  with ``launch_overlap`` (beside its run) or from its start without (dispatch included), as
+  :mod:`accelerator.spatial.simulate` runs it. Many small groups co-running (BERT's) queue
+  at the host; the isolated costs alone cannot see that;
 - minimise the makespan (the largest end).
 
 It is solved with ``num_workers`` workers (default 1) and ``seed`` under two limits, whichever
@@ -114,6 +119,11 @@ class CpSatPlacement(PlacementScheduler):
         ends, intervals, core_demand, dram_demand = [], [], [], []
         chosen_vars = []  # per request: [(use, grouping, [(start, end, {c: x})])]
         bw = hw.dram_bandwidth_bytes_per_cycle
+        host: list = []
+        if hw.launch_overlap:
+            host_offset, host_cycles = hw.launch_dispatch_cycles, hw.launch_overhead_cycles
+        else:
+            host_offset, host_cycles = 0, hw.launch_overhead_cycles + hw.launch_dispatch_cycles
         for r, (req, gs) in enumerate(zip(workload.requests, cands)):
             uses = []
             per_request = []
@@ -134,6 +144,9 @@ class CpSatPlacement(PlacementScheduler):
                         rate = g.dram_bytes[c] / max(1, lat) / bw
                         dram_demand.append(min(_RATE_UNITS, int(rate * _RATE_UNITS)))
                     m.Add(sum(xs.values()) == use)
+                    if host_cycles:
+                        host.append(m.NewOptionalFixedSizeIntervalVar(
+                            s + host_offset, host_cycles, use, f"h_r{r}_{G.kind}_{k}"))
                     m.Add(e == s + sum(g.latency_cycles[c] * x for c, x in xs.items()))
                     groups.append((s, e, xs))
                     ends.append(e)
@@ -145,7 +158,9 @@ class CpSatPlacement(PlacementScheduler):
             chosen_vars.append(per_request)
         m.AddCumulative(intervals, core_demand, hw.num_cores)
         m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * self.dram_capacity)))
-        makespan = m.NewIntVar(0, horizon, "makespan")
+        if host:
+            m.AddCumulative(host, [1] * len(host), hw.host_launch_slots)
+        makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
         m.AddMaxEquality(makespan, ends)
         m.Minimize(makespan)
         self._hint(m, chosen_vars, hint_kind, hint_plan)
