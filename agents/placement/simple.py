@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from accelerator.config import HardwareConfig
+from accelerator.errors import UserInputError
 from accelerator.evaluator import GroupEvaluator
 from accelerator.schedule import Schedule
 from accelerator.spatial.placement import Placement
@@ -54,8 +55,19 @@ def partition_share(hw: HardwareConfig, requests: int) -> int:
 class PartitionPlacement(PlacementScheduler):
     name = "partition"
 
+    def __init__(self, share_cores: int | None = None) -> None:
+        """``share_cores``: cores per request (default :func:`partition_share`)."""
+        super().__init__()
+        self.share_cores = share_cores
+
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
-        share = partition_share(hw, len(workload))
+        share = self.share_cores or partition_share(hw, len(workload))
+        if share > hw.num_cores:
+            raise UserInputError(f"partition: a core share of {share} is larger than the chip "
+                                 f"({hw.name} has {hw.num_cores} cores)")
+        if share not in hw.allowed_core_counts:
+            raise UserInputError(f"partition: a core share of {share} is not an allowed core "
+                                 f"count on {hw.name} ({list(hw.allowed_core_counts)})")
         slots = max(1, hw.num_cores // share)
         schedules = oracle_schedules(workload, hw, ev, share)
         slot_free = [0] * slots

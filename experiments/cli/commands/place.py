@@ -100,7 +100,7 @@ def scheduler_options(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.evaluator import default_evaluator
-    from agents.placement.registry import PLACEMENT_SCHEDULERS
+    from agents.placement.registry import make_placement_scheduler
 
     _check_outputs(args)
     hw = load_config(args.hw)
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--share {args.share}: a core share larger than the chip "
                              f"({hw.name} has {hw.num_cores} cores)")
     evaluator = default_evaluator(hw)
-    scheduler = PLACEMENT_SCHEDULERS[args.scheduler](**options)
+    scheduler = make_placement_scheduler(args.scheduler, **options)
     placement = scheduler.place(workload, hw, evaluator)
     summary, result = describe(workload, placement, hw, evaluator,
                                sim_calls=scheduler.sim_calls, seconds=scheduler.seconds,
@@ -131,7 +131,7 @@ def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: flo
     from accelerator.spatial.simulate import simulate_placement
 
     result = simulate_placement(workload, placement, hw, evaluator)
-    bound = makespan_lower_bound(workload, hw, evaluator)
+    bound = makespan_lower_bound(workload, hw, evaluator).makespan_cycles
     groups = []
     for k, g in enumerate(result.groups):
         req = workload.requests[g.request]
