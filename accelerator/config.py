@@ -119,6 +119,12 @@ class HardwareConfig(BaseModel):
     launch_overlap: bool = Field(
         False, description="a command queue: the host prepares the next launch while this "
                            "group runs (only what the run cannot cover shows)")
+    host_launch_slots: int = Field(
+        1, ge=1, description="launches the host can prepare at once when groups co-run "
+                             "(placements): 1 = one runtime thread submits, as TVM's graph "
+                             "executor and a single CUDA/CNRT stream do; NVIDIA's Hyper-Q "
+                             "gives 32 hardware queues (Kepler GK110 whitepaper, 2012), the "
+                             "ceiling for a multi-threaded host")
     barrier_hop_cycles: int = Field(
         0, ge=0, description="end-of-group barrier: one round of a dissemination (butterfly) "
                              "barrier over the active cores; ceil(log2(active)) rounds")
@@ -222,8 +228,11 @@ class HardwareConfig(BaseModel):
 
     @cached_property
     def key(self) -> str:
-        """Stable identity of everything that changes simulated numbers (memo-cache key)."""
-        return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver"}), sort_keys=True)
+        """Stable identity of everything that changes a group's simulated numbers (the memo
+        key). ``host_launch_slots`` only matters when groups co-run, which the memo never
+        holds (an isolated group's result), so it is left out and old memos stay valid."""
+        return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver",
+                                                   "host_launch_slots"}), sort_keys=True)
 
     def without_overheads(self) -> "HardwareConfig":
         """A copy with every launch / barrier knob (``OVERHEAD_FIELDS``) at 0: what the

@@ -113,8 +113,12 @@ def _advance_turn(core: _Core) -> None:
 
 
 def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
-            seq_of: list[int] | None, trace: list | None, counters: list[int]):
-    """Load, compute or store module: execute ``count`` instructions in queue order."""
+            seq_of: list[int] | None, trace: list | None, counters: list[int],
+            share_ns=None):
+    """Load, compute or store module: execute ``count`` instructions in queue order.
+
+    ``share_ns`` names the group run in a whole-placement simulation, so that multicast keys
+    (which are only unique within one group's streams) never join two groups' reads."""
     queue = core.queues[module]
     tokens = core.tokens
     busy = core.busy
@@ -151,7 +155,8 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
             if not insn.nbytes:
                 pass
             elif multicast and insn.share_key is not None:
-                yield from dram_models.read(dram, c, insn.nbytes, insn.share_key)
+                key = insn.share_key if share_ns is None else (share_ns, insn.share_key)
+                yield from dram_models.read(dram, c, insn.nbytes, key)
             else:
                 yield from dram.transfer(c, insn.nbytes, write=op == STORE)
         busy[module] += env.now - start
@@ -214,64 +219,100 @@ def _describe_state(module: int, state: int) -> str:
     }[state]
 
 
+class GroupRun:
+    """One group's streams started on a set of physical cores of a running environment.
+
+    ``finished`` fires when the group's last active core is done and its barrier is over;
+    ``work_end`` is then when the last module finished (the cores' run ends there) and
+    ``barrier_end`` when the barrier did (None if the group has no barrier)."""
+
+    def __init__(self, env: simpy.Environment, hw: HardwareConfig, dram, core_ids,
+                 programs: list[list[Insn]], trace_list: list | None, counters: list[int],
+                 share_ns=None):
+        self.programs = programs
+        self.cores = [_Core(env, hw, c) for c in core_ids]
+        self.instructions: dict[str, int] = {}
+        self.instruction_bytes = 0
+        for core, program in zip(self.cores, programs):
+            if not program:
+                core.done = [True, True, True]
+                continue
+            counts = [0, 0, 0]
+            for insn in program:
+                counts[insn.module] += 1
+                self.instructions[insn.kind] = self.instructions.get(insn.kind, 0) + 1
+            self.instruction_bytes += len(program) * hw.instruction_bytes
+            # forced serial: the program index of each module's j-th instruction (queues are
+            # FIFO and fetch is in order; an instruction object may occur more than once)
+            seq_of = ([[k for k, insn in enumerate(program) if insn.module == m]
+                       for m in range(3)] if hw.forced_serial else [None, None, None])
+            env.process(_fetch(env, hw, core, program, dram))
+            for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
+                env.process(_module(env, hw, core, m, counts[m], dram, seq_of[m], trace_list,
+                                    counters, share_ns))
+        self.active = [core for core, program in zip(self.cores, programs) if program]
+        self.barrier_end: list[int] = []
+        has_barrier = (hw.barrier_hop_cycles and len(self.active) > 1) or (
+            hw.sync_cycles_per_core and len(programs) > 1)
+        self._env = env
+        self._finished = (env.process(_barrier(env, hw, self.active, len(programs),
+                                               self.barrier_end)) if has_barrier else None)
+
+    @property
+    def finished(self) -> simpy.Event:
+        # made on demand: a lone group's simulation never waits on it, and an extra
+        # condition event would change its event count
+        if self._finished is None:
+            self._finished = (self._env.all_of([core.finished for core in self.active])
+                              if self.active else self._env.timeout(0))
+        return self._finished
+
+    @property
+    def work_end(self) -> int:
+        return int(max((core.finish_time for core in self.active), default=0))
+
+    def check_deadlock(self, now: float, where_prefix: str = "") -> None:
+        """Raise DeadlockError naming the first module of this group that never finished."""
+        for k, core in enumerate(self.cores):
+            for m in range(3):
+                if not core.done[m]:
+                    insn, state = core.current[m]
+                    program = self.programs[k]
+                    where = (f"instruction {program.index(insn)} ({insn!r})"
+                             if insn is not None else "before its next instruction")
+                    raise DeadlockError(
+                        f"deadlock at cycle {now}: {where_prefix}core {core.index} "
+                        f"{MODULE_NAMES[m]} module, {where}, is {_describe_state(m, state)}, "
+                        "which can never happen")
+
+
 def simulate(programs: list[list[Insn]], hw: HardwareConfig, trace: bool = False) -> SimResult:
     """Run per-core instruction streams to completion on the shared-DRAM model."""
     env = simpy.Environment()
     dram = dram_models.make_dram(env, hw, len(programs), trace)
-    cores = [_Core(env, hw, c) for c in range(len(programs))]
     trace_list: list | None = [] if trace else None
     counters = [0, 0]  # gemm cycles, alu cycles
-    instructions: dict[str, int] = {}
-    insn_bytes = 0
-    for core, program in zip(cores, programs):
-        if not program:
-            core.done = [True, True, True]
-            continue
-        counts = [0, 0, 0]
-        for insn in program:
-            counts[insn.module] += 1
-            instructions[insn.kind] = instructions.get(insn.kind, 0) + 1
-        insn_bytes += len(program) * hw.instruction_bytes
-        # forced serial: the program index of each module's j-th instruction (queues are
-        # FIFO and fetch is in order; an instruction object may occur more than once)
-        seq_of = ([[k for k, insn in enumerate(program) if insn.module == m] for m in range(3)]
-                  if hw.forced_serial else [None, None, None])
-        env.process(_fetch(env, hw, core, program, dram))
-        for m in (LOAD_MODULE, COMPUTE_MODULE, STORE_MODULE):
-            env.process(_module(env, hw, core, m, counts[m], dram, seq_of[m], trace_list,
-                                counters))
-    active = [core for core, program in zip(cores, programs) if program]
-    barrier_end: list[int] = []
-    has_barrier = (hw.barrier_hop_cycles and len(active) > 1) or (
-        hw.sync_cycles_per_core and len(programs) > 1)
-    if has_barrier:
-        env.process(_barrier(env, hw, active, len(programs), barrier_end))
+    run = GroupRun(env, hw, dram, range(len(programs)), programs, trace_list, counters)
     env.run()
-    for core in cores:
-        for m in range(3):
-            if not core.done[m]:
-                insn, state = core.current[m]
-                where = (f"instruction {programs[core.index].index(insn)} ({insn!r})"
-                         if insn is not None else "before its next instruction")
-                raise DeadlockError(
-                    f"deadlock at cycle {env.now}: core {core.index} {MODULE_NAMES[m]} module, "
-                    f"{where}, is {_describe_state(m, state)}, which can never happen")
+    run.check_deadlock(env.now)
+    cores = run.cores
     tokens_left = sum(t.level for core in cores for t in core.tokens)
-    work_end = max((core.finish_time for core in active), default=0)
+    work_end = run.work_end
+    barrier_end = run.barrier_end
     return SimResult(
-        cycles=int(work_end),
+        cycles=work_end,
         cores=len(programs),
         busy_cycles=[list(core.busy) for core in cores],
         dram_bytes_read=dram.read,
         dram_bytes_written=dram.written,
-        instruction_bytes=insn_bytes,
+        instruction_bytes=run.instruction_bytes,
         gemm_cycles=counters[0],
         alu_cycles=counters[1],
-        instructions=instructions,
+        instructions=run.instructions,
         events=next(env._eid),  # SimPy numbers every scheduled event
         tokens_left=tokens_left,
         barrier_cycles=int(barrier_end[0] - work_end) if barrier_end else 0,
-        active_cores=len(active),
+        active_cores=len(run.active),
         trace=trace_list,
         dram_trace=dram.trace,
     )

@@ -30,8 +30,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate", help="latency, DRAM traffic, energy and utilization of one schedule",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_network_source(parser, "a built-in network (see `fusiongym networks`) or "
-                               "synthetic:SEED[:NLAYERS[:KIND]]")
+    source = add_network_source(parser, "a built-in network (see `fusiongym networks`) or "
+                                        "synthetic:SEED[:NLAYERS[:KIND]]")
+    source.add_argument("--networks", nargs="+", metavar="NET[xK]",
+                        help="with --schedule PLACEMENT.json: the requests it places")
+    source.add_argument("--workload", metavar="FILE.yaml",
+                        help="with --schedule PLACEMENT.json: the workload it places")
     add_hw(parser)
     add_schedule(parser)
     parser.add_argument("--trace", metavar="OUT.json",
@@ -63,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from accelerator.evaluator import evaluate
     from accelerator.workloads.loader import load_network
 
+    from experiments.cli.commands.place import is_placement_path, replay
+
+    if args.networks or args.workload or is_placement_path(args.schedule):
+        return replay(args)  # a placement: every group in one simulation
     hw = load_config(args.hw)
     network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
     schedule = _schedule(args, network, hw)

@@ -1,0 +1,152 @@
+"""Candidate groupings of a request and their isolated costs.
+
+A grouping is a request's layers cut into contiguous groups (a sequential schedule without
+core counts). The searches here choose among three per request, because where the fusion
+boundaries lie decides what can overlap:
+
+- ``oracle``: the sequential oracle's groups (exact for one request alone on the chip). The
+  oracle often fuses sibling branches (Inception's four, SqueezeNet's expand1x1 / 3x3) into
+  one group, which then cannot overlap;
+- ``split``: the oracle's groups cut before every layer that does not read the layer just
+  before it in topological order, i.e. at the start of each branch; chains stay fused, so
+  siblings become separate groups that may co-run (BERT's Q / K / V projections, ResNet's
+  downsample shortcut);
+- ``layers``: no fusion (one group per layer): the most parallelism, the most DRAM traffic.
+
+A piece of ``split`` that no core count can run falls back to single layers. A group's
+isolated cost at ``c`` cores is :meth:`GroupEvaluator.result` (one memoized simulation of the
+group alone on the chip): an estimate, and never the answer once it shares the chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelerator.config import HardwareConfig
+from accelerator.errors import InfeasibleError
+from accelerator.evaluator import GroupEvaluator
+from accelerator.schedule import Schedule
+from accelerator.spatial.placement import group_producers
+from accelerator.workloads.network import Network
+from agents.oracle import OracleScheduler
+
+GROUPINGS = ("oracle", "split", "layers")
+
+
+class _CoreLimited:
+    """``hw`` as the oracle's DP sees it, with only core counts <= ``max_cores`` allowed (the
+    evaluator keeps the real config, so its memo and counters are shared)."""
+
+    def __init__(self, hw: HardwareConfig, max_cores: int):
+        self._hw = hw
+        self.allowed_core_counts = tuple(c for c in hw.allowed_core_counts if c <= max_cores)
+
+    def __getattr__(self, name):
+        return getattr(self._hw, name)
+
+
+def oracle_schedule(network: Network, hw: HardwareConfig, ev: GroupEvaluator,
+                    max_cores: int | None = None) -> Schedule:
+    """The sequential oracle's schedule, optionally on at most ``max_cores`` cores."""
+    oracle = OracleScheduler(progress=False, evaluator=ev)
+    if max_cores is None or max_cores >= hw.num_cores:
+        return oracle.schedule(network, hw)
+    # the DP reads only allowed_core_counts from hw; the evaluator simulates on the real hw
+    return oracle._schedule(network, _CoreLimited(hw, max_cores), ev)  # noqa: SLF001
+
+
+@dataclass(frozen=True)
+class CandidateGroup:
+    """Layers ``start .. end-1`` with isolated cost per feasible core count."""
+
+    start: int
+    end: int
+    latency_cycles: dict[int, int]  # core count -> isolated latency (feasible counts only)
+    dram_bytes: dict[int, int]  # core count -> data bytes read + written alone
+
+    @property
+    def fastest_cycles(self) -> int:
+        return min(self.latency_cycles.values())
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """One request's layers cut into groups, with the group DAG (producers per group)."""
+
+    kind: str
+    groups: tuple[CandidateGroup, ...]
+    producers: tuple[tuple[int, ...], ...]  # per group: indices of the groups it reads
+
+
+def _costed(network: Network, start: int, end: int, hw: HardwareConfig,
+            ev: GroupEvaluator) -> CandidateGroup | None:
+    lat, nbytes = {}, {}
+    for c in hw.allowed_core_counts:
+        if ev.infeasible_reason(network, start, end, c) is not None:
+            continue
+        r = ev.result(network, start, end, c)
+        if r.feasible:
+            lat[c] = int(r.latency_cycles)
+            nbytes[c] = int(r.dram_bytes_read + r.dram_bytes_written)
+    return CandidateGroup(start, end, lat, nbytes) if lat else None
+
+
+def branch_split(network: Network, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``bounds`` cut before every layer that does not read its predecessor (a branch start)."""
+    out = []
+    for s, e in bounds:
+        cut = s
+        for i in range(s + 1, e):
+            if (i - 1) not in network.layers[i].inputs:
+                out.append((cut, i))
+                cut = i
+        out.append((cut, e))
+    return out
+
+
+def make_grouping(kind: str, network: Network, hw: HardwareConfig, ev: GroupEvaluator,
+                  oracle: Schedule) -> Grouping:
+    """The ``kind`` grouping of ``network`` (see the module docstring) with its costs."""
+    if kind == "oracle":
+        bounds = [(g.start, g.end) for g in oracle.groups]
+    elif kind == "split":
+        bounds = branch_split(network, [(g.start, g.end) for g in oracle.groups])
+    elif kind == "layers":
+        bounds = [(i, i + 1) for i in range(len(network))]
+    else:
+        raise ValueError(f"grouping {kind!r} is not one of {', '.join(GROUPINGS)}")
+    groups: list[CandidateGroup] = []
+    for s, e in bounds:
+        g = _costed(network, s, e, hw, ev)
+        if g is not None:
+            groups.append(g)
+            continue
+        for i in range(s, e):  # no core count runs the piece: its layers one by one
+            single = _costed(network, i, i + 1, hw, ev)
+            if single is None:
+                raise InfeasibleError(f"{network.name}: layer {i} runs on no core count of "
+                                      f"{hw.name}")
+            groups.append(single)
+    owner = [0] * len(network)
+    for k, g in enumerate(groups):
+        for i in range(g.start, g.end):
+            owner[i] = k
+    producers = tuple(tuple(group_producers(network, g.start, g.end, owner)) for g in groups)
+    return Grouping(kind, tuple(groups), producers)
+
+
+def groupings_of(network: Network, hw: HardwareConfig, ev: GroupEvaluator,
+                 kinds: tuple[str, ...] = GROUPINGS,
+                 oracle: Schedule | None = None) -> list[Grouping]:
+    """The distinct groupings ``kinds`` of ``network`` (a kind equal to an earlier one, e.g.
+    ``split`` of a chain network, is left out)."""
+    oracle = oracle if oracle is not None else oracle_schedule(network, hw, ev)
+    out: list[Grouping] = []
+    seen = set()
+    for kind in kinds:
+        g = make_grouping(kind, network, hw, ev, oracle)
+        key = tuple((c.start, c.end) for c in g.groups)
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out

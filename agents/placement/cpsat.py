@@ -1,0 +1,230 @@
+"""``cpsat``: OR-Tools CP-SAT over the candidate groupings with their isolated costs.
+
+The model (one per workload):
+
+- per request ``r`` and candidate grouping ``G`` (:mod:`agents.placement.candidates`:
+  ``oracle``, ``split``, ``layers``, duplicates dropped) a Boolean ``use[r, G]``; exactly one
+  grouping per request;
+- per group ``g`` of ``G``: a start and an end variable, and per feasible core count ``c`` an
+  optional fixed-size interval ``(start_g, latency(g, c))`` with presence ``x[g, c]``;
+  ``sum over c of x[g, c] = use[r, G]`` and ``end_g = start_g + sum over c of latency(g, c)
+  x[g, c]``; ``start_g >= arrival(r)``;
+- precedence from the group DAG: ``start_g >= end_p`` for each producer ``p`` of ``g``
+  (a grouping not used has every ``x = 0``, so its constraints are satisfiable at no cost);
+- a cumulative on cores: each interval demands ``c`` of the chip's cores;
+- a cumulative on DRAM bandwidth: each interval demands its average rate alone,
+  ``bytes(g, c) / latency(g, c)``, in thousandths of the chip's bandwidth (rounded down, so a
+  group alone always fits); capacity ``1000 x dram_capacity`` (option, default 1.0). This is
+  the model's view of DRAM contention: a rate, not the simulation;
+- a cumulative on the host's ``host_launch_slots``: each group's driver work
+  (``launch_overhead_cycles``) holds a slot, from ``launch_dispatch_cycles`` after its start
+  with ``launch_overlap`` (beside its run) or from its start without (dispatch included), as
+  :mod:`accelerator.spatial.simulate` runs it. Many small groups co-running (BERT's) queue
+  at the host; the isolated costs alone cannot see that;
+- minimise the makespan (the largest end).
+
+It is solved with ``num_workers`` workers (default 1) and ``seed`` under two limits, whichever
+comes first: ``work_limit`` units of CP-SAT's *deterministic* time (its own work counter,
+default 15; on this project's shared 2-core machine one unit took about 4 s of wall time)
+and ``time_limit_s`` seconds of wall time (default 60). Stopped by the work limit (or by
+proving optimality) the answer depends only on the model and the seed: the same on any
+machine. Stopped by the wall clock (``info["wall_capped"]``) it may depend on the machine's
+speed; pass ``work_limit=None`` to use the wall clock alone. The HEFT plan with the best
+isolated-cost estimate (:mod:`agents.placement.list_sched`, no simulation) is given as a
+hint.
+
+The solution becomes a placement: launch order = solved start order, core ids assigned
+greedily in that order (at a group's start the cumulative leaves at least its count free;
+the lowest-numbered free cores are taken), pinned; then it is simulated once. ``info``
+reports ``status`` (``OPTIMAL`` means CP-SAT proved the *model's* optimum: isolated costs and
+the rate cumulative, not the simulated makespan), the model's makespan and its bound.
+
+Too big a model: when the groupings' intervals exceed ``max_intervals`` (default 6000), the
+largest groupings are dropped (``layers`` first, then ``split``) for every request until it
+fits (``info["groupings"]`` lists what stayed). If CP-SAT finds no solution within the limit,
+the hint plan is used (``info["fallback"]``).
+"""
+
+from __future__ import annotations
+
+from accelerator.config import HardwareConfig
+from accelerator.evaluator import GroupEvaluator
+from accelerator.spatial.placement import Placement
+from accelerator.spatial.workload import Workload
+from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
+from agents.placement.candidates import GROUPINGS, Grouping, groupings_of
+from agents.placement.list_sched import ListPlacement
+from agents.placement.simple import oracle_schedules
+
+_RATE_UNITS = 1000  # DRAM demand in thousandths of the bandwidth
+
+
+class CpSatPlacement(PlacementScheduler):
+    name = "cpsat"
+
+    def __init__(self, time_limit_s: float = 60.0, work_limit: float | None = 15.0,
+                 seed: int = 0, num_workers: int = 1,
+                 groupings: tuple[str, ...] = GROUPINGS, max_intervals: int = 6000,
+                 dram_capacity: float = 1.0):
+        super().__init__()
+        if time_limit_s <= 0:
+            raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        if dram_capacity <= 0:
+            raise ValueError(f"dram_capacity must be > 0, got {dram_capacity}")
+        if work_limit is not None and work_limit <= 0:
+            raise ValueError(f"work_limit must be > 0 or None, got {work_limit}")
+        self.time_limit_s = float(time_limit_s)
+        self.work_limit = None if work_limit is None else float(work_limit)
+        self.seed = int(seed)
+        self.num_workers = int(num_workers)
+        self.groupings = tuple(groupings)
+        self.max_intervals = int(max_intervals)
+        self.dram_capacity = float(dram_capacity)
+
+    # ---- candidates --------------------------------------------------------------------
+    def _candidates(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
+                    ) -> list[list[Grouping]]:
+        schedules = oracle_schedules(workload, hw, ev)
+        per_net: dict[str, list[Grouping]] = {}
+        for req, schedule in zip(workload.requests, schedules):
+            h = req.network.content_hash()
+            if h not in per_net:
+                per_net[h] = groupings_of(req.network, hw, ev, self.groupings, schedule)
+        kinds = list(self.groupings)
+
+        def chosen() -> list[list[Grouping]]:
+            return [[g for g in per_net[r.network.content_hash()] if g.kind in kinds]
+                    or per_net[r.network.content_hash()][:1] for r in workload.requests]
+
+        def size(c: list[list[Grouping]]) -> int:
+            return sum(len(g.latency_cycles) for gs in c for gg in gs for g in gg.groups)
+
+        while size(chosen()) > self.max_intervals and len(kinds) > 1:
+            kinds.pop()  # GROUPINGS is ordered smallest model first: drop the last
+        return chosen()
+
+    # ---- the search --------------------------------------------------------------------
+    def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
+        from ortools.sat.python import cp_model
+
+        cands = self._candidates(workload, hw, ev)
+        hint_est, hint_kind, hint_cap, hint_plan = ListPlacement(self.groupings).variants(
+            workload, hw, ev)[0]
+        horizon = max(r.arrival_cycles for r in workload.requests) + sum(
+            max(sum(max(g.latency_cycles.values()) for g in gg.groups) for gg in gs)
+            for gs in cands)
+        m = cp_model.CpModel()
+        ends, intervals, core_demand, dram_demand = [], [], [], []
+        chosen_vars = []  # per request: [(use, grouping, [(start, end, {c: x})])]
+        bw = hw.dram_bandwidth_bytes_per_cycle
+        host: list = []
+        if hw.launch_overlap:
+            host_offset, host_cycles = hw.launch_dispatch_cycles, hw.launch_overhead_cycles
+        else:
+            host_offset, host_cycles = 0, hw.launch_overhead_cycles + hw.launch_dispatch_cycles
+        for r, (req, gs) in enumerate(zip(workload.requests, cands)):
+            uses = []
+            per_request = []
+            for G in gs:
+                use = m.NewBoolVar(f"use_r{r}_{G.kind}")
+                uses.append(use)
+                groups = []
+                for k, g in enumerate(G.groups):
+                    s = m.NewIntVar(req.arrival_cycles, horizon, f"s_r{r}_{G.kind}_{k}")
+                    e = m.NewIntVar(req.arrival_cycles, horizon, f"e_r{r}_{G.kind}_{k}")
+                    xs = {}
+                    for c, lat in sorted(g.latency_cycles.items()):
+                        x = m.NewBoolVar(f"x_r{r}_{G.kind}_{k}_c{c}")
+                        xs[c] = x
+                        intervals.append(m.NewOptionalFixedSizeIntervalVar(
+                            s, lat, x, f"i_r{r}_{G.kind}_{k}_c{c}"))
+                        core_demand.append(c)
+                        rate = g.dram_bytes[c] / max(1, lat) / bw
+                        dram_demand.append(min(_RATE_UNITS, int(rate * _RATE_UNITS)))
+                    m.Add(sum(xs.values()) == use)
+                    if host_cycles:
+                        host.append(m.NewOptionalFixedSizeIntervalVar(
+                            s + host_offset, host_cycles, use, f"h_r{r}_{G.kind}_{k}"))
+                    m.Add(e == s + sum(g.latency_cycles[c] * x for c, x in xs.items()))
+                    groups.append((s, e, xs))
+                    ends.append(e)
+                for k, prods in enumerate(G.producers):
+                    for p in prods:
+                        m.Add(groups[k][0] >= groups[p][1])
+                per_request.append((use, G, groups))
+            m.AddExactlyOne(uses)
+            chosen_vars.append(per_request)
+        m.AddCumulative(intervals, core_demand, hw.num_cores)
+        m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * self.dram_capacity)))
+        if host:
+            m.AddCumulative(host, [1] * len(host), hw.host_launch_slots)
+        makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
+        m.AddMaxEquality(makespan, ends)
+        m.Minimize(makespan)
+        self._hint(m, chosen_vars, hint_kind, hint_plan)
+
+        solver = cp_model.CpSolver()
+        if self.work_limit is not None:
+            solver.parameters.max_deterministic_time = self.work_limit
+        solver.parameters.max_time_in_seconds = self.time_limit_s
+        solver.parameters.num_workers = self.num_workers
+        solver.parameters.random_seed = self.seed
+        status = solver.Solve(m)
+        name = solver.StatusName(status)
+        self.info = {"status": name, "proved_optimal": status == cp_model.OPTIMAL,
+                     "groupings": sorted({G.kind for gs in cands for G in gs}),
+                     "intervals": len(intervals), "hint_estimate_cycles": hint_est,
+                     "wall_capped": status != cp_model.OPTIMAL and (
+                         self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
+                     "solver_wall_s": round(solver.WallTime(), 1)}
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            plan = self._plan(solver, chosen_vars, hw.num_cores)
+            self.info.update(model_makespan_cycles=int(solver.ObjectiveValue()),
+                             model_bound_cycles=int(solver.BestObjectiveBound()))
+        else:
+            plan = hint_plan
+            self.info["fallback"] = f"no CP-SAT solution ({name}): the HEFT hint plan"
+        placement = plan_to_placement(workload, plan)
+        self.last_result = self.simulate(workload, placement, hw, ev)
+        return placement
+
+    @staticmethod
+    def _hint(m, chosen_vars, kind: str, plan: list[PlannedGroup]) -> None:
+        """Hint the HEFT plan of grouping ``kind`` (its groups match that grouping's)."""
+        where = {(p.request, p.start, p.end): p for p in plan}
+        for r, per_request in enumerate(chosen_vars):
+            for use, G, groups in per_request:
+                match = G.kind == kind and all((r, g.start, g.end) in where for g in G.groups)
+                m.AddHint(use, int(match))
+                for g, (s, e, xs) in zip(G.groups, groups):
+                    p = where.get((r, g.start, g.end)) if match else None
+                    for c, x in xs.items():
+                        m.AddHint(x, int(p is not None and p.cores == c))
+                    if p is not None:
+                        m.AddHint(s, p.start_cycles)
+
+    @staticmethod
+    def _plan(solver, chosen_vars, chip_cores: int) -> list[PlannedGroup]:
+        """The solved groups, core ids assigned greedily in start order (module docstring)."""
+        solved = []
+        for r, per_request in enumerate(chosen_vars):
+            for use, G, groups in per_request:
+                if not solver.Value(use):
+                    continue
+                for g, (s, e, xs) in zip(G.groups, groups):
+                    c = next(c for c, x in xs.items() if solver.Value(x))
+                    solved.append((solver.Value(s), solver.Value(e), r, g.start, g.end, c))
+        solved.sort()
+        free_at = [0] * chip_cores
+        plan = []
+        for s, e, r, start, end, c in solved:
+            free = [k for k in range(chip_cores) if free_at[k] <= s]
+            if len(free) < c:  # cannot happen under the cumulative; fail loudly if it does
+                raise RuntimeError(f"CP-SAT solution over-subscribes the cores at cycle {s}")
+            ids = tuple(free[:c])
+            for k in ids:
+                free_at[k] = e
+            plan.append(PlannedGroup(r, start, end, ids, int(s)))
+        return plan

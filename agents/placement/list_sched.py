@@ -1,0 +1,152 @@
+"""``list``: HEFT-style list scheduling of the candidate groups (Topcuoglu et al., 2002).
+
+For one choice of grouping (the same kind for every request: ``oracle``, ``split`` or
+``layers``, :mod:`agents.placement.candidates`) and a per-group core cap:
+
+1. *priority*: the upward rank over the group DAG, ``rank(g) = fastest(g) + max over
+   consumers s of rank(s)``, with ``fastest(g)`` the group's cheapest isolated latency over
+   its feasible core counts (HEFT's average over processors has no meaning here: a core
+   count is not a processor). Costs are >= 1 cycle, so a producer always ranks above its
+   consumers and the order is topological; ties go to the earlier request, then group;
+2. *placement*: in that order, each group at the core count (<= the cap) that minimises its
+   finish time given when each core is next free (:func:`accelerator.spatial.timeline.
+   choose_cores`, the launch rule's own arithmetic) and its producers' ends and its request's
+   arrival; ties go to fewer cores. No insertion into earlier gaps: a core's groups start in
+   plan order, so the plan pinned (:func:`~agents.placement.base.plan_to_placement`) replays
+   exactly.
+
+Minimising each group's own finish time grabs the whole chip whenever that is fastest, which
+starves co-running requests; the cap (every allowed core count) is the one knob that trades
+a group's speed for room beside it. The scheduler plans every (grouping, cap) variant with
+isolated costs (no simulation), simulates the ``simulate_top`` best estimates, and returns the
+best simulated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelerator.config import HardwareConfig
+from accelerator.evaluator import GroupEvaluator
+from accelerator.spatial.placement import Placement
+from accelerator.spatial.timeline import choose_cores
+from accelerator.spatial.workload import Workload
+from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
+from agents.placement.candidates import GROUPINGS, CandidateGroup, Grouping, groupings_of
+from agents.placement.simple import oracle_schedules
+
+
+@dataclass(frozen=True)
+class Node:
+    """A candidate group of the whole workload (global indices)."""
+
+    request: int
+    group: CandidateGroup
+    producers: tuple[int, ...]
+    arrival_cycles: int
+
+
+def flatten(workload: Workload, chosen: list[Grouping]) -> list[Node]:
+    """The workload's group DAG for one grouping per request."""
+    nodes: list[Node] = []
+    for r, (req, grouping) in enumerate(zip(workload.requests, chosen)):
+        base = len(nodes)
+        for g, prods in zip(grouping.groups, grouping.producers):
+            nodes.append(Node(r, g, tuple(base + p for p in prods), req.arrival_cycles))
+    return nodes
+
+
+def upward_ranks(nodes: list[Node]) -> list[int]:
+    consumers: list[list[int]] = [[] for _ in nodes]
+    for k, n in enumerate(nodes):
+        for p in n.producers:
+            consumers[p].append(k)
+    rank = [0] * len(nodes)
+    for k in range(len(nodes) - 1, -1, -1):  # producers precede consumers in each request
+        rank[k] = nodes[k].group.fastest_cycles + max((rank[s] for s in consumers[k]), default=0)
+    return rank
+
+
+def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int) -> tuple[list[PlannedGroup], int]:
+    """The plan (in priority order) and its isolated-cost makespan."""
+    rank = upward_ranks(nodes)
+    order = sorted(range(len(nodes)), key=lambda k: (-rank[k], nodes[k].request, k))
+    free_at = [0] * chip_cores
+    end_of = [0] * len(nodes)
+    plan_index = [0] * len(nodes)
+    plan: list[PlannedGroup] = []
+    for k in order:
+        n = nodes[k]
+        ready = max([n.arrival_cycles] + [end_of[p] for p in n.producers])
+        counts = [c for c in n.group.latency_cycles if c <= max_cores] or [
+            min(n.group.latency_cycles)]
+        best = None
+        for c in sorted(counts):
+            t, ids = choose_cores(free_at, c, ready, None)
+            finish = t + n.group.latency_cycles[c]
+            if best is None or finish < best[0]:
+                best = (finish, t, ids)
+        finish, t, ids = best
+        for c in ids:
+            free_at[c] = finish
+        end_of[k] = finish
+        plan_index[k] = len(plan)
+        plan.append(PlannedGroup(n.request, n.group.start, n.group.end, ids, int(t)))
+    return plan, max(end_of)
+
+
+class ListPlacement(PlacementScheduler):
+    """HEFT-style list scheduling (see the module docstring)."""
+
+    name = "list"
+
+    def __init__(self, groupings: tuple[str, ...] = GROUPINGS, simulate_top: int = 3):
+        super().__init__()
+        if simulate_top < 1:
+            raise ValueError("simulate_top must be >= 1")
+        self.groupings = tuple(groupings)
+        self.simulate_top = simulate_top
+
+    def variants(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
+                 ) -> list[tuple[int, str, int, list[PlannedGroup]]]:
+        """Every (grouping, cap) plan as (estimate, grouping, cap, plan), best first."""
+        schedules = oracle_schedules(workload, hw, ev)
+        per_net: dict[str, dict[str, Grouping]] = {}
+        for req, schedule in zip(workload.requests, schedules):
+            h = req.network.content_hash()
+            if h not in per_net:
+                per_net[h] = {g.kind: g for g in groupings_of(req.network, hw, ev,
+                                                              self.groupings, schedule)}
+        out = []
+        for kind in self.groupings:
+            chosen = []
+            for req in workload.requests:
+                by_kind = per_net[req.network.content_hash()]
+                chosen.append(by_kind.get(kind, by_kind["oracle"] if "oracle" in by_kind
+                                          else next(iter(by_kind.values()))))
+            nodes = flatten(workload, chosen)
+            for cap in hw.allowed_core_counts:
+                plan, estimate = heft_plan(nodes, hw.num_cores, cap)
+                out.append((estimate, kind, cap, plan))
+        out.sort(key=lambda v: (v[0], self.groupings.index(v[1]), -v[2]))
+        return out
+
+    def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
+        best = None
+        seen = set()
+        tried = 0
+        for estimate, kind, cap, plan in self.variants(workload, hw, ev):
+            placement = plan_to_placement(workload, plan)
+            if placement.groups in seen:
+                continue
+            seen.add(placement.groups)
+            result = self.simulate(workload, placement, hw, ev)
+            if best is None or result.makespan_cycles < best[0].makespan_cycles:
+                best = (result, placement, kind, cap, estimate)
+            tried += 1
+            if tried >= self.simulate_top:
+                break
+        result, placement, kind, cap, estimate = best
+        self.last_result = result
+        self.info = {"grouping": kind, "max_cores": cap, "estimate_cycles": estimate}
+        return placement

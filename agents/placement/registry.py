@@ -1,0 +1,52 @@
+"""``PLACEMENT_SCHEDULERS``: name -> factory taking keyword options (``time_limit_s`` ...)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from accelerator.errors import UserInputError
+from agents.placement.base import PlacementScheduler
+
+
+def _sequential(**options) -> PlacementScheduler:
+    from agents.placement.simple import SequentialPlacement
+
+    return SequentialPlacement(**options)
+
+
+def _partition(**options) -> PlacementScheduler:
+    from agents.placement.simple import PartitionPlacement
+
+    return PartitionPlacement(**options)
+
+
+def _list(**options) -> PlacementScheduler:
+    from agents.placement.list_sched import ListPlacement
+
+    return ListPlacement(**options)
+
+
+def _cpsat(**options) -> PlacementScheduler:
+    from agents.placement.cpsat import CpSatPlacement  # OR-Tools imported only when asked
+
+    return CpSatPlacement(**options)
+
+
+PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
+    "sequential": _sequential,
+    "partition": _partition,
+    "list": _list,
+    "cpsat": _cpsat,
+}
+
+
+def make_placement_scheduler(name: str, **options) -> PlacementScheduler:
+    """The scheduler ``name`` with ``options``; an unknown name or option is one line."""
+    factory = PLACEMENT_SCHEDULERS.get(name)
+    if factory is None:
+        raise UserInputError(f"placement scheduler {name!r} is not one of "
+                             f"{', '.join(PLACEMENT_SCHEDULERS)}")
+    try:
+        return factory(**options)
+    except TypeError as err:
+        raise UserInputError(f"placement scheduler {name!r}: {err}") from None
