@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         hw = load_config(args.hw)
     except UserInputError as err:
         parser.exit(2, f"error: {err}\n")
-    limit = args.time_limit_s or (10.0 if args.quick else 60.0)
-    work = args.work_limit or (2.0 if args.quick else 15.0)
+    limit = args.time_limit_s if args.time_limit_s is not None else (10.0 if args.quick else 60.0)
+    work = args.work_limit if args.work_limit is not None else (2.0 if args.quick else 15.0)
     if limit <= 0 or work <= 0:
         parser.exit(2, "error: --time-limit-s and --work-limit must be > 0\n")
     options = {"cpsat": {"time_limit_s": limit, "work_limit": work}}

@@ -162,3 +162,15 @@ def test_registry_errors_are_one_line():
         make_placement_scheduler("heft")
     with pytest.raises(UserInputError, match="cpsat"):
         make_placement_scheduler("cpsat", budget=3)
+
+
+def test_placement_table_rejects_bad_input_in_one_line(capsys):
+    from benchmarks.placement_table import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["--hw", "no_such_chip"])
+    assert err.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as err:
+        main(["--quick", "--work-limit", "0"])
+    assert err.value.code == 2

@@ -30,8 +30,10 @@ and ``time_limit_s`` seconds of wall time (default 60). Stopped by the work limi
 proving optimality) the answer depends only on the model and the seed: the same on any
 machine. Stopped by the wall clock (``info["wall_capped"]``) it may depend on the machine's
 speed; pass ``work_limit=None`` to use the wall clock alone. The HEFT plan with the best
-isolated-cost estimate (:mod:`agents.placement.list_sched`, no simulation) is given as a
-hint.
+isolated-cost estimate (:mod:`agents.placement.list_sched`, no simulation), made feasible for the model by
+:func:`model_feasible_starts` (each group, in the plan's priority order, at its earliest
+start where its cores, DRAM rate and host slot all fit), is given as a complete hint, so
+CP-SAT starts from a solution of its own model.
 
 The solution becomes a placement: launch order = solved start order, core ids assigned
 greedily in that order (at a group's start the cumulative leaves at least its count free;
@@ -39,10 +41,12 @@ the lowest-numbered free cores are taken), pinned; then it is simulated once. ``
 reports ``status`` (``OPTIMAL`` means CP-SAT proved the *model's* optimum: isolated costs and
 the rate cumulative, not the simulated makespan), the model's makespan and its bound.
 
-Too big a model: when the groupings' intervals exceed ``max_intervals`` (default 6000), the
-largest groupings are dropped (``layers`` first, then ``split``) for every request until it
+Too big a model: when the groupings' intervals exceed ``max_intervals`` (default 1000: with
+1,498 intervals for BERT-base one worker found no first solution, hint included, within a
+minute on this project's shared machine; with 653 it did at once), the largest groupings are
+dropped (``layers`` first, then ``split``) for every request until it
 fits (``info["groupings"]`` lists what stayed). If CP-SAT finds no solution within the limit,
-the hint plan is used (``info["fallback"]``).
+the repaired hint is used (``info["fallback"]``).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class CpSatPlacement(PlacementScheduler):
 
     def __init__(self, time_limit_s: float = 60.0, work_limit: float | None = 15.0,
                  seed: int = 0, num_workers: int = 1,
-                 groupings: tuple[str, ...] = GROUPINGS, max_intervals: int = 6000,
+                 groupings: tuple[str, ...] = GROUPINGS, max_intervals: int = 1000,
                  dram_capacity: float = 1.0):
         super().__init__()
         if time_limit_s <= 0:
@@ -163,7 +167,11 @@ class CpSatPlacement(PlacementScheduler):
         makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
         m.AddMaxEquality(makespan, ends)
         m.Minimize(makespan)
-        self._hint(m, chosen_vars, hint_kind, hint_plan)
+        hint_plan, hint_model = model_feasible_starts(workload, hint_plan, cands, hint_kind, hw,
+                                          host_offset, host_cycles,
+                                          self.dram_capacity)
+        self._hint(m, chosen_vars, hint_kind, hint_plan,
+                   [r.arrival_cycles for r in workload.requests])
 
         solver = cp_model.CpSolver()
         if self.work_limit is not None:
@@ -171,6 +179,7 @@ class CpSatPlacement(PlacementScheduler):
         solver.parameters.max_time_in_seconds = self.time_limit_s
         solver.parameters.num_workers = self.num_workers
         solver.parameters.random_seed = self.seed
+        solver.parameters.repair_hint = True  # a hint the presolve breaks is repaired, not dropped
         status = solver.Solve(m)
         name = solver.StatusName(status)
         self.info = {"status": name, "proved_optimal": status == cp_model.OPTIMAL,
@@ -179,20 +188,22 @@ class CpSatPlacement(PlacementScheduler):
                      "wall_capped": status != cp_model.OPTIMAL and (
                          self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
                      "solver_wall_s": round(solver.WallTime(), 1)}
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        self.info["hint_model_cycles"] = hint_model
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() <= hint_model:
             plan = self._plan(solver, chosen_vars, hw.num_cores)
             self.info.update(model_makespan_cycles=int(solver.ObjectiveValue()),
                              model_bound_cycles=int(solver.BestObjectiveBound()))
-        else:
+        else:  # no solution, or one worse than the hint it was given: the hint
             plan = hint_plan
-            self.info["fallback"] = f"no CP-SAT solution ({name}): the HEFT hint plan"
+            self.info["fallback"] = f"CP-SAT {name} found nothing better: the repaired hint"
         placement = plan_to_placement(workload, plan)
         self.last_result = self.simulate(workload, placement, hw, ev)
         return placement
 
     @staticmethod
-    def _hint(m, chosen_vars, kind: str, plan: list[PlannedGroup]) -> None:
-        """Hint the HEFT plan of grouping ``kind`` (its groups match that grouping's)."""
+    def _hint(m, chosen_vars, kind: str, plan: list[PlannedGroup], arrivals: list[int]) -> None:
+        """Hint ``plan`` of grouping ``kind`` (its groups match that grouping's); groups of
+        groupings not used at their request's arrival, with no length."""
         where = {(p.request, p.start, p.end): p for p in plan}
         for r, per_request in enumerate(chosen_vars):
             for use, G, groups in per_request:
@@ -202,8 +213,9 @@ class CpSatPlacement(PlacementScheduler):
                     p = where.get((r, g.start, g.end)) if match else None
                     for c, x in xs.items():
                         m.AddHint(x, int(p is not None and p.cores == c))
-                    if p is not None:
-                        m.AddHint(s, p.start_cycles)
+                    start = p.start_cycles if p is not None else arrivals[r]
+                    m.AddHint(s, start)
+                    m.AddHint(e, start + (g.latency_cycles[p.cores] if p is not None else 0))
 
     @staticmethod
     def _plan(solver, chosen_vars, chip_cores: int) -> list[PlannedGroup]:
@@ -216,15 +228,85 @@ class CpSatPlacement(PlacementScheduler):
                 for g, (s, e, xs) in zip(G.groups, groups):
                     c = next(c for c, x in xs.items() if solver.Value(x))
                     solved.append((solver.Value(s), solver.Value(e), r, g.start, g.end, c))
-        solved.sort()
-        free_at = [0] * chip_cores
-        plan = []
-        for s, e, r, start, end, c in solved:
-            free = [k for k in range(chip_cores) if free_at[k] <= s]
-            if len(free) < c:  # cannot happen under the cumulative; fail loudly if it does
-                raise RuntimeError(f"CP-SAT solution over-subscribes the cores at cycle {s}")
-            ids = tuple(free[:c])
-            for k in ids:
-                free_at[k] = e
-            plan.append(PlannedGroup(r, start, end, ids, int(s)))
-        return plan
+        return assign_cores(solved, chip_cores)
+
+
+def assign_cores(solved: list[tuple[int, int, int, int, int, int]], chip_cores: int
+                 ) -> list[PlannedGroup]:
+    """Plan groups ``(start_cycles, end_cycles, request, start, end, cores)`` on core ids:
+    in start order, the lowest-numbered cores free by then (the core cumulative leaves
+    enough free at every start, so this never fails on a solution of the model)."""
+    free_at = [0] * chip_cores
+    plan = []
+    for s, e, r, start, end, c in sorted(solved):
+        free = [k for k in range(chip_cores) if free_at[k] <= s]
+        if len(free) < c:  # cannot happen under the cumulative; fail loudly if it does
+            raise RuntimeError(f"a CP-SAT solution over-subscribes the cores at cycle {s}")
+        ids = tuple(free[:c])
+        for k in ids:
+            free_at[k] = e
+        plan.append(PlannedGroup(r, start, end, ids, int(s)))
+    return plan
+
+
+def _rate(g, c: int, bw: float) -> int:
+    """A group's DRAM demand alone, in thousandths of the bandwidth (rounded down)."""
+    return min(_RATE_UNITS, int(g.dram_bytes[c] / max(1, g.latency_cycles[c]) / bw * _RATE_UNITS))
+
+
+def model_feasible_starts(workload: Workload, plan: list[PlannedGroup],
+                          cands: list[list[Grouping]], kind: str, hw: HardwareConfig,
+                          host_offset: int, host_cycles: int, dram_capacity: float
+                          ) -> tuple[list[PlannedGroup], int]:
+    """``plan`` (a HEFT plan of grouping ``kind``, in priority order) with each group moved to
+    its earliest start >= its producers' ends and its arrival at which the model's three
+    cumulatives (cores, DRAM rate, host slots) still hold: a solution of the CP-SAT model,
+    and its makespan in the model.
+    Core ids by :func:`assign_cores`."""
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    cap_rate = max(1, int(_RATE_UNITS * dram_capacity))
+    info = {}
+    for r, gs in enumerate(cands):
+        G = next((G for G in gs if G.kind == kind), gs[0])
+        for k, g in enumerate(G.groups):
+            info[(r, g.start, g.end)] = (g, [(r, G.groups[p].start, G.groups[p].end)
+                                             for p in G.producers[k]])
+    placed: list[tuple[int, int, int, int]] = []  # (start, end, cores, rate)
+    hosts: list[tuple[int, int]] = []
+    end_of: dict = {}
+    solved = []
+    for p in plan:
+        g, prods = info[(p.request, p.start, p.end)]
+        c = p.cores if p.cores in g.latency_cycles else min(g.latency_cycles)
+        lat, rate = g.latency_cycles[c], _rate(g, c, bw)
+        ready = max([workload.requests[p.request].arrival_cycles]
+                    + [end_of[q] for q in prods if q in end_of])
+        times = sorted({ready} | {e for _, e, _, _ in placed if e > ready}
+                       | {he - host_offset for _, he in hosts if he - host_offset > ready})
+        for t in times:
+            if _fits(placed, hosts, t, lat, c, rate, hw.num_cores, cap_rate, host_offset,
+                     host_cycles, hw.host_launch_slots):
+                break
+        placed.append((t, t + lat, c, rate))
+        if host_cycles:
+            hosts.append((t + host_offset, t + host_offset + host_cycles))
+        end_of[(p.request, p.start, p.end)] = t + lat
+        solved.append((int(t), int(t + lat), p.request, p.start, p.end, c))
+    return assign_cores(solved, hw.num_cores), max(e for _, e, *_ in solved)
+
+
+def _fits(placed, hosts, t, lat, cores, rate, chip, cap_rate, host_offset, host_cycles,
+          slots) -> bool:
+    """Whether a group [t, t + lat) fits beside ``placed`` and ``hosts`` (all cumulatives)."""
+    over = [iv for iv in placed if iv[0] < t + lat and t < iv[1]]
+    for point in {t} | {iv[0] for iv in over if iv[0] > t}:
+        live = [iv for iv in over if iv[0] <= point < iv[1]]
+        if sum(iv[2] for iv in live) + cores > chip or sum(iv[3] for iv in live) + rate > cap_rate:
+            return False
+    if host_cycles:
+        h0, h1 = t + host_offset, t + host_offset + host_cycles
+        hov = [iv for iv in hosts if iv[0] < h1 and h0 < iv[1]]
+        for point in {h0} | {iv[0] for iv in hov if iv[0] > h0}:
+            if sum(1 for iv in hov if iv[0] <= point < iv[1]) + 1 > slots:
+                return False
+    return True
