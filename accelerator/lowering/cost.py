@@ -45,7 +45,7 @@ def _job_cost(em: Emitter, job: TileJob, first: bool, bw: float, latency: int) -
     em.tile(job, first)
     steps, data_bytes, insns = [], 0, 0
     for step in em.steps:
-        load = sum(latency + i.nbytes / bw for i in step.loads)
+        load = sum(max(latency + i.nbytes / bw, i.cycles) for i in step.loads)
         store = sum(latency + i.nbytes / bw for i in step.stores)
         compute = 0.0
         for insn in step.computes:
