@@ -32,8 +32,10 @@ class Insn:
     """One instruction.
 
     - ``cycles``: execution time of a GEMM / ALU once started, from its loop nest
-      (``iter_out * iter_in * uops * II``); 0 for memory instructions, whose time is the
-      DRAM transfer of ``nbytes``.
+      (``iter_out * iter_in * uops * II``). A memory instruction's time is the DRAM
+      transfer of ``nbytes``; its ``cycles`` (0 except for the im2col gather, whose write
+      side scatters more bytes into the input buffer than its read side moves) is a floor
+      on that time.
     - dependency flags: ``pop_prev`` / ``pop_next`` are taken before the instruction runs,
       ``push_prev`` / ``push_next`` after, exactly as in VTA.
     - ``share_key`` (LOAD only, our extension): equal keys within one group's streams mean

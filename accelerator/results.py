@@ -73,6 +73,8 @@ def group_overhead(hw: HardwareConfig, cores: int, active_cores: int | None = No
     monotone in ``run_cycles``, and so is the total with it: a lower bound of the run gives a
     lower bound of the latency."""
     active = cores if active_cores is None else active_cores
+    if active == 0:  # no instructions (a zero-copy Concat): nothing is launched or awaited
+        return GroupOverhead(0, 0)
     barrier = barrier_rounds(active) * hw.barrier_hop_cycles
     if cores > 1:
         barrier += hw.sync_cycles_per_core * cores

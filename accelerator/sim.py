@@ -159,6 +159,10 @@ def _module(env, hw: HardwareConfig, core: _Core, module: int, count: int, dram,
                 yield from dram_models.read(dram, c, insn.nbytes, key)
             else:
                 yield from dram.transfer(c, insn.nbytes, write=op == STORE)
+            if insn.cycles > env.now - start:
+                # a LOAD whose on-chip side is slower than its DRAM side (the im2col gather
+                # writing packed vectors, accelerator/lowering/emit.py load_packed)
+                yield env.timeout(insn.cycles - (env.now - start))
         busy[module] += env.now - start
         if trace is not None and op != FINISH:
             trace.append((c, module, insn.kind, start, env.now, insn.nbytes, insn.layer))

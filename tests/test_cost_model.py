@@ -23,7 +23,7 @@ TRAIN = [get_network("tiny_chain"), get_network("synthetic:1")]
 def test_features_are_finite_and_none_for_infeasible_groups():
     ev = GroupEvaluator(HW)
     net = get_network("tiny_residual")
-    feats, lb = group_features(ev, net, 0, 3, 4)
+    feats, lb = group_features(ev, net, 1, 4, 4)  # (0..2: a launch-bound fusion, refused)
     assert feats.shape == (len(FEATURE_NAMES),) and np.isfinite(feats).all() and lb >= 1
     tight = HW.with_(log_inp_buff_size=8, log_acc_buff_size=8, log_wgt_buff_size=8)
     big = get_network("resnet18")

@@ -111,6 +111,7 @@ def _lower(spec: GroupSpec, cores: int, hw: HardwareConfig) -> LoweredGroup:
                               "cout_chunk": list(plan.cout_chunk),
                               "line_buffer": plan.line_buffer,
                               "weight_outer": plan.weight_outer,
+                              "im2col": plan.im2col,
                               "modelled_cycles": round(plan.cost.cycles),
                               "modelled_dram_bytes": plan.cost.dram_bytes})
 

@@ -56,7 +56,8 @@ def _job_cost(em: Emitter, job: TileJob, first: bool, bw: float, latency: int) -
 def step_times(step: Step, bw: float, latency: int) -> StepTimes:
     """(load, compute, store cycles, drains) of one step: each transfer pays the latency
     and its bytes at ``bw``; computes their cycles, a LOAD.UOP / LOAD.ACC its transfer."""
-    load = sum(latency + i.nbytes / bw for i in step.loads)
+    # a LOAD's cycles are a floor (an im2col gather is bound by the buffer's write port)
+    load = sum(max(latency + i.nbytes / bw, i.cycles) for i in step.loads)
     store = sum(latency + i.nbytes / bw for i in step.stores)
     compute = 0.0
     for insn in step.computes:

@@ -60,7 +60,8 @@ class Emitter:
         self.steps: list[Step] = []
         self.macs = 0
         # what the plan fixes for every tile (the rest is in Emitter._layer_key)
-        self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk)
+        self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk,
+                         plan.im2col)
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
         """Micro-op kernels (and resident weights) of every layer, once per core."""
@@ -69,10 +70,10 @@ class Emitter:
             if not layer.is_gemm:
                 continue
             cout = couts[1] - couts[0] if i == g.n - 1 else g.cout(plan, i)
-            _, _, uops = g.gemm_shape(layer, 1, 1, cout, g.cin_chunk(plan, layer))
+            _, _, uops = g.gemm_shape(layer, 1, 1, cout, g.cin_chunk(plan, layer), plan.im2col)
             step.computes.append(Insn(LOAD, MEM_UOP, nbytes=uops * UOP_BYTES, layer=i))
             if plan.resident and i not in g.onchip_weight:  # (else its producer left it)
-                nbytes = g.weight_sram_bytes(layer, cout, layer.c_in)
+                nbytes = g.weight_sram_bytes(layer, cout, layer.c_in, plan.im2col)
                 step.loads.append(Insn(LOAD, MEM_WGT, layer=i, nbytes=nbytes,
                                        share_key=self.same_weights(i, couts, nbytes)))
 
@@ -119,9 +120,32 @@ class Emitter:
             ch = layer.c_in
         if g.n == 1 and plan.cin_chunk < ch:
             return  # loaded per input-channel chunk in gemm_layer
+        if plan.im2col:
+            self.load_packed(step, i, rng[i], (ext, r0, c0))
+            return
         nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)
         step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
                                share_key=self.same_input(i, (ext, r0, c0, nbytes))))
+
+    def load_packed(self, step: Step, i: int, out: tuple[int, int, int, int], region) -> None:
+        """The im2col gather of a packed tile (``Plan.im2col``): per output row one 2-D DMA
+        (VTA's LOAD: y_size rows of x_size elements at a stride, padding on the fly) reads
+        the kh input rows that row's taps cover, unpadded (the raw image in DRAM has c_in
+        channels, not a block), and its write side scatters every element into the tap
+        lanes of the output pixels that use it. So DRAM moves each input row about
+        kh / stride times (not kh x kw / stride^2: the kw taps of a row come from one read),
+        and the input buffer receives one packed vector per output pixel and block of taps,
+        at one vector per cycle (the buffer's write port): the LOAD lasts the longer of its
+        DRAM transfer and those writes (``Insn.cycles``)."""
+        g, layer = self.g, self.g.spec.layers[i]
+        r0, r1, c0, c1 = out
+        cols = need(layer, c0, c1, 1)
+        in_rows = sum(b - a for a, b in (need(layer, r, r + 1, 0) for r in range(r0, r1)))
+        nbytes = in_rows * (cols[1] - cols[0]) * layer.c_in * layer.batch * self.hw.inp_bits // 8
+        blocks = -(-g.packed_channels(layer) // g.bi)
+        writes = (r1 - r0) * (c1 - c0) * blocks * layer.batch // self.hw.batch
+        step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes, cycles=writes,
+                               share_key=self.same_input(i, (*region, nbytes))))
 
     def layer(self, step: Step, work: LayerWork) -> Step:
         """Every output-channel chunk of one layer in one tile; returns the current step.
@@ -192,11 +216,18 @@ class Emitter:
             # a folded sigmoid / hard swish / SiLU runs on the ALU even where the GEMM's
             # output stage requantises (ReLU / ReLU6 cost nothing: the clamp is the requant's)
             alu_ops += activation_passes(work.layer.activation)
-            self.alu_pass(step, work, kc, alu_ops)
+            if not self.in_place_concat(work.i):
+                self.alu_pass(step, work, kc, alu_ops)
             if stored and store_rows > 0 and store_cols > 0:
                 step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
                     store_rows, store_cols, kc, work.layer.batch)))
         return step
+
+    def in_place_concat(self, i: int) -> bool:
+        """A Concat whose inputs are all computed in the group: each producer wrote its
+        output into its channel slice of the Concat's buffer (zero-copy), so no ALU pass."""
+        layer = self.g.spec.layers[i]
+        return layer.kind == LayerKind.CONCAT and all(s >= 0 for s in self.g.spec.sources[i])
 
     def same_weights(self, i: int, couts: tuple[int, int], chunk) -> tuple | None:
         """Multicast key of a weight load (``hw.dram_multicast``): equal keys within a group
@@ -236,11 +267,11 @@ class Emitter:
                                        share_key=self.same_input(work.i, (rr[0], cc[0], ci,
                                                                           nbytes))))
             if not plan.resident and work.job.load_weights:
-                nbytes = g.weight_sram_bytes(layer, kc, cic)
+                nbytes = g.weight_sram_bytes(layer, kc, cic, plan.im2col)
                 step.loads.append(Insn(LOAD, MEM_WGT, layer=work.i, nbytes=nbytes,
                                        share_key=self.same_weights(
                                            work.i, work.job.couts, (k0, ci, nbytes))))
-            iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic)
+            iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic, plan.im2col)
             step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
                                       cycles=iter_out * iter_in * uops * hw.gemm_ii
                                       + hw.gemm_pipeline_stages, layer=work.i))

@@ -77,6 +77,11 @@ def fits(g: GroupGeometry, plan: Plan, tile: Tile, cout_core: int,
         if not g.reads_into_inp(ext):
             continue  # read chunk by chunk into the accumulator (LOAD ACC), not the input buffer
         r0, r1, c0, c1 = g.ext_window(ext, rng)
+        if plan.im2col:  # the packed tile: one vector of taps per output pixel
+            r0, r1, c0, c1 = rng[0]
+            ext_bytes[ext] = g.act_bytes(max(r1 - r0, 0), max(c1 - c0, 0),
+                                         g.packed_channels(spec.layers[0]), spec.layers[0].batch)
+            continue
         ext_bytes[ext] = g.act_bytes(max(r1 - r0, 0), max(c1 - c0, 0),
                                      ext_channels(g, plan, ext, cout_core),
                                      spec.layers[users[0]].batch)
@@ -116,11 +121,11 @@ def _fits_layer(g: GroupGeometry, plan: Plan, i: int, rng: Ranges, chunk: int,
     rows, cols = rng[i][1] - rng[i][0], rng[i][3] - rng[i][2]
     if layer.is_gemm:
         acc = g.acc_bytes(rows, cols, chunk, layer.batch)
-        _, _, uops = g.gemm_shape(layer, rows, cols, chunk, g.cin_chunk(plan, layer))
+        _, _, uops = g.gemm_shape(layer, rows, cols, chunk, g.cin_chunk(plan, layer), plan.im2col)
         if uops > uop_cap:
             return f"layer {layer.name}: {uops} micro-ops exceed the {uop_cap}-entry uop buffer"
         if not plan.resident:
-            wb = g.weight_sram_bytes(layer, chunk, g.cin_chunk(plan, layer))
+            wb = g.weight_sram_bytes(layer, chunk, g.cin_chunk(plan, layer), plan.im2col)
             if wb > weight_cap(g, plan):
                 return (f"layer {layer.name}: a {chunk}-channel weight chunk needs {wb} B, "
                         f"{weight_cap(g, plan)} B of weight buffer available")
@@ -155,7 +160,7 @@ def cout_chunks(g: GroupGeometry, plan: Plan, rng: Ranges) -> list[int]:
             per_block += window
         blocks = max(1, (hw.acc_buff_bytes // vt) // max(1, per_block))
         if layer.is_gemm and not plan.resident:
-            wb = max(1, g.weight_sram_bytes(layer, g.bo, g.cin_chunk(plan, layer)))
+            wb = max(1, g.weight_sram_bytes(layer, g.bo, g.cin_chunk(plan, layer), plan.im2col))
             blocks = max(1, min(blocks, weight_cap(g, plan) // wb))
         chunks.append(min(pad(g.cout(plan, i), g.bo), blocks * g.bo))
     return chunks

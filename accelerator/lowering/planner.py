@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from accelerator.config import HardwareConfig
-from accelerator.lowering.cost import estimate
+from accelerator.lowering.cost import PlanCost, estimate
 from accelerator.lowering.fit import cout_chunks, fits
 from accelerator.lowering.spec import GroupSpec, Infeasible, Refusal, RefusalKind, pad
 from accelerator.lowering.tiling import GroupGeometry, Plan, Tile
@@ -66,7 +66,7 @@ def _splits(g: GroupGeometry) -> list[str]:
     return ["rows", "channels"]
 
 
-def _template(g: GroupGeometry, split: str) -> Plan:
+def _template(g: GroupGeometry, split: str, im2col: bool = False) -> Plan:
     H, last = g.last.h_out, g.last
     if split == "rows":
         core_rows, core_couts = _bands(H, g.cores), [(0, last.c_out)] * g.cores
@@ -74,8 +74,8 @@ def _template(g: GroupGeometry, split: str) -> Plan:
         core_rows, core_couts = [(0, H)] * g.cores, _bands(last.c_out, g.cores, g.bo)
     plan = Plan(split=split, vthreads=1, tile_rows=1, tile_cols=1, cout_chunk=[],
                 cin_chunk=max(layer.c_in for layer in g.spec.layers), resident=False,
-                core_rows=core_rows, core_couts=core_couts)
-    weights = sum(g.weight_sram_bytes(layer, g.cout(plan, i), layer.c_in)
+                core_rows=core_rows, core_couts=core_couts, im2col=im2col)
+    weights = sum(g.weight_sram_bytes(layer, g.cout(plan, i), layer.c_in, im2col)
                   for i, layer in enumerate(g.spec.layers) if layer.is_gemm)
     plan.resident = weights <= g.hw.wgt_buff_bytes
     return plan
@@ -178,12 +178,14 @@ def _split_plans(g: GroupGeometry, template: Plan) -> list[Plan] | str:
 
 def _candidates(g: GroupGeometry) -> list[Plan]:
     plans, reason = [], "no tile fits"
+    packing = (False, True) if g.packs_taps(g.spec.layers[0]) else (False,)
     for split in _splits(g):
-        found = _split_plans(g, _template(g, split))
-        if isinstance(found, str):
-            reason = found
-        else:
-            plans += found
+        for im2col in packing:
+            found = _split_plans(g, _template(g, split, im2col))
+            if isinstance(found, str):
+                reason = found if not im2col else reason
+            else:
+                plans += found
     if not plans:
         raise Infeasible(Refusal(RefusalKind.NO_TILE_FITS, reason))
     for p in plans:
@@ -275,6 +277,22 @@ def choose(g: GroupGeometry) -> Plan:
         f"overheads vs {round(apart_cycles)} apart)")))
 
 
+def zero_copy(g: GroupGeometry) -> bool:
+    """A Concat alone, every input from DRAM: its producers stored straight into their
+    channel slices of the concatenated tensor (the same bytes at other addresses), so there
+    is nothing left to do: no instructions, no DRAM traffic, no launch."""
+    return g.n == 1 and g.last.kind == LayerKind.CONCAT
+
+
+def _nothing(g: GroupGeometry) -> Plan:
+    """The plan of a zero-copy group: every core idle (empty streams), modelled at 0."""
+    plan = Plan(split="rows", vthreads=1, tile_rows=1, tile_cols=1, cout_chunk=[0],
+                cin_chunk=g.last.c_in, resident=True, core_rows=[(0, 0)] * g.cores,
+                core_couts=[(0, 0)] * g.cores)
+    plan.cost = PlanCost(0.0, 0)
+    return plan
+
+
 def _prefix(spec: GroupSpec) -> GroupSpec:
     """The group without its last layer (what GroupSpec.from_network gives for end - 1)."""
     n = len(spec.layers) - 1
@@ -306,6 +324,8 @@ def plan_cached(spec: GroupSpec, cores: int, hw: HardwareConfig) -> Planned | Re
                 f"{RefusalKind.FUSION_DOES_NOT_PAY.value}: its first {len(spec.layers) - 1} "
                 f"layers are refused (a group grows one layer at a time)"))
     g = GroupGeometry(spec, cores, hw)
+    if zero_copy(g):
+        return Planned(g, _nothing(g))
     try:
         return Planned(g, choose(g))
     except Infeasible as err:

@@ -40,6 +40,7 @@ class Plan:
     core_couts: list[tuple[int, int]]  # per core: slice of the last layer's output channels
     line_buffer: bool = False  # keep the rows shared with the previous row tile on chip
     weight_outer: bool = False  # streamed weights: chunk loop outside the tile loop
+    im2col: bool = False  # a small-channel conv with its kernel taps packed into channels
     cost: "object | None" = field(default=None, compare=False)  # cost.PlanCost, set by the planner
 
 
@@ -186,13 +187,30 @@ class GroupGeometry:
         """Input channels per GEMM pass (only a single-layer group chunks them)."""
         return plan.cin_chunk if self.n == 1 else layer.c_in
 
+    def packs_taps(self, layer: Layer) -> bool:
+        """Whether ``layer`` may run im2col-packed: a single-layer group's dense convolution
+        whose input channels fill less than one block (ResNet's 3-channel conv1), with a
+        kernel larger than 1x1. Its kh x kw x c_in taps become the GEMM's input channels
+        (3 x 7 x 7 = 147 -> 3 blocks of 64 on mlu100 instead of 49 micro-ops on a block that
+        is 95% zeros), as compilers lower small-channel layers (im2col / space-to-depth)."""
+        return (self.n == 1 and layer.kind == LayerKind.CONV2D and layer.groups == 1
+                and layer.c_in < self.bi and layer.kernel != (1, 1))
+
+    @staticmethod
+    def packed_channels(layer: Layer) -> int:
+        """Input channels of the packed (im2col) GEMM: one per kernel tap and channel."""
+        return layer.kernel[0] * layer.kernel[1] * layer.c_in
+
     # ---- per-layer work of a tile -------------------------------------------------
-    def gemm_shape(self, layer: Layer, rows: int, cols: int, cout: int, cin: int
-                   ) -> tuple[int, int, int]:
-        """(iter_out, iter_in, uops) of a GEMM producing rows x cols x cout outputs."""
+    def gemm_shape(self, layer: Layer, rows: int, cols: int, cout: int, cin: int,
+                   packed: bool = False) -> tuple[int, int, int]:
+        """(iter_out, iter_in, uops) of a GEMM producing rows x cols x cout outputs
+        (``packed``: im2col, one micro-op per block of packed taps)."""
         hw = self.hw
         iter_out = rows * cols * layer.batch // hw.batch or 1
         iter_in = -(-cout // self.bo)
+        if packed:
+            return iter_out, iter_in, -(-self.packed_channels(layer) // self.bi)
         cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
         if layer.kind == LayerKind.DEPTHWISE_CONV2D:
             cin_blocks = 1  # one diagonal weight block per output block
@@ -201,8 +219,8 @@ class GroupGeometry:
             kh, kw = -(-kh // layer.stride[0]), -(-kw // layer.stride[1])
         return iter_out, iter_in, kh * kw * cin_blocks
 
-    def weight_sram_bytes(self, layer: Layer, cout: int, cin: int) -> int:
-        _, iter_in, uops = self.gemm_shape(layer, 1, 1, cout, cin)
+    def weight_sram_bytes(self, layer: Layer, cout: int, cin: int, packed: bool = False) -> int:
+        _, iter_in, uops = self.gemm_shape(layer, 1, 1, cout, cin, packed)
         if layer.kind == LayerKind.CONV_TRANSPOSE2D:
             # one GEMM runs one output phase's ceil(k/s)^2 sub-kernel, but the stride^2
             # phases of a tile together use every kernel position: all must be on chip
