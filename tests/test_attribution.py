@@ -86,11 +86,13 @@ def _block(net, first: str, last: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("network, first, last, min_speedup, min_bytes_saved", [
-    # measured fused vs apart: latency 2.78x / 1.94x / 2.26x / 1.55x, bytes 3.17x / 3.33x / 2.50x / 1.82x
+    # measured fused vs apart: latency 2.78x / 1.94x / 1.27x / 1.03x, bytes 3.17x / 3.33x / 1.20x /
+    # 1.01x. SqueezeNet's fire blocks gained 2.26x / 1.55x while the Concat was a DRAM copy;
+    # zero-copy (producers store into their slices) took most of what fusion saved there
     ("mobilenet_v2", "features.2.expand", "features.2.project", 2.0, 2.5),
     ("mobilenet_v2", "features.3.expand", "features.3.add", 1.5, 2.5),
-    ("squeezenet1_1", "features.3.squeeze", "features.3.concat", 1.7, 2.0),
-    ("squeezenet1_1", "features.6.squeeze", "features.6.concat", 1.3, 1.5),
+    ("squeezenet1_1", "features.3.squeeze", "features.3.concat", 1.2, 1.15),
+    ("squeezenet1_1", "features.6.squeeze", "features.6.concat", 1.0, 1.0),
 ])
 def test_fusion_cuts_dram_bytes_and_latency_on_memory_bound_blocks(
         network, first, last, min_speedup, min_bytes_saved):

@@ -85,6 +85,12 @@ def test_roofline_every_zoo_layer(network_name):
             lowered = lower_group(spec, cores, hw)
             assert lowered.feasible, f"{layer.name} on {hw.name} x{cores}: {lowered.reason}"
             sim = simulate(lowered.programs, hw)
+            if layer.kind == LayerKind.CONCAT:
+                # zero-copy: its producers store into their slices, the group does nothing
+                assert not any(lowered.programs) and sim.cycles == 0, layer.name
+                assert sim.dram_bytes_read == sim.dram_bytes_written == 0, layer.name
+                checked += 1
+                continue
             compute, dram = roofline_cycles(layer, hw, cores)
             assert sim.cycles >= compute, (layer.name, hw.name, cores, sim.cycles, compute)
             assert sim.cycles >= dram, (layer.name, hw.name, cores, sim.cycles, dram)
@@ -271,7 +277,9 @@ def test_fusion_never_increases_dram_bytes_unless_faster():
         assert fused.latency_cycles < sum(s.latency_cycles for s in separate), (
             net.name, start, end, cores)
     print(f"\n{checked} windows, {more_bytes} move more bytes (all faster), {refused} refused")
-    assert checked > 1000 and refused < checked // 4
+    # 357 of 1,404 are refused since the planner prices the overlapped launch and the per-core
+    # port (model fidelity v3): short windows that only save a launch now lose it
+    assert checked > 1000 and refused < checked // 3
 
 
 def test_fusion_removes_the_intermediate_traffic():

@@ -219,8 +219,15 @@ class Emitter:
             if not self.in_place_concat(work.i):
                 self.alu_pass(step, work, kc, alu_ops)
             if stored and store_rows > 0 and store_cols > 0:
-                step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=g.act_bytes(
-                    store_rows, store_cols, kc, work.layer.batch)))
+                nbytes = g.act_bytes(store_rows, store_cols, kc, work.layer.batch)
+                if work.layer.kind == LayerKind.CONCAT:
+                    # zero-copy: an input from DRAM already sits in its channel slice of the
+                    # concatenated tensor, so only the slices computed here are stored
+                    inside = sum(g.spec.layers[s].c_out for s in g.spec.sources[work.i]
+                                 if s >= 0)
+                    nbytes = nbytes * inside // work.layer.c_in
+                if nbytes:
+                    step.stores.append(Insn(STORE, "OUT", layer=work.i, nbytes=nbytes))
         return step
 
     def in_place_concat(self, i: int) -> bool:

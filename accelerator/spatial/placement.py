@@ -92,7 +92,7 @@ class Placement:
     def pinned(self, core_ids: list[tuple[int, ...]], start: list[int], end: list[int]) -> "Placement":
         """This placement with the cores and times a simulation gave it (for saving)."""
         return replace(self, groups=tuple(
-            replace(g, core_ids=tuple(ids), start_cycles=int(s), end_cycles=int(e))
+            replace(g, core_ids=tuple(ids) or None, start_cycles=int(s), end_cycles=int(e))
             for g, ids, s, e in zip(self.groups, core_ids, start, end)))
 
     # ---- checks ------------------------------------------------------------------------
@@ -183,7 +183,7 @@ class Placement:
             d = {"request": g.request, "start": g.start, "end": g.end, "cores": g.cores}
             if g.after:
                 d["after"] = list(g.after)
-            if g.core_ids is not None:
+            if g.core_ids:
                 d["core_ids"] = list(g.core_ids)
             if g.start_cycles is not None:
                 d["start_cycles"], d["end_cycles"] = g.start_cycles, g.end_cycles
@@ -204,7 +204,7 @@ class Placement:
                 groups.append(PlacedGroup(
                     int(g.get("request", 0)), int(g["start"]), int(g["end"]), int(g["cores"]),
                     tuple(int(j) for j in g.get("after", ())),
-                    tuple(int(c) for c in ids) if ids is not None else None,
+                    tuple(int(c) for c in ids) if ids else None,  # [] = ran on none (no work)
                     int(g["start_cycles"]) if g.get("start_cycles") is not None else None,
                     int(g["end_cycles"]) if g.get("end_cycles") is not None else None))
         except (KeyError, TypeError, ValueError) as err:

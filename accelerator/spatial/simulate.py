@@ -170,6 +170,15 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
         pending = [done[j] for j in deps[k] if not done[j].triggered]
         if pending:
             yield env.all_of(pending)
+        low = lowered[k]
+        if not any(low.programs):
+            # no instructions (a zero-copy Concat): nothing is launched, no core is held,
+            # as group_overhead charges nothing for it
+            records[k] = GroupRecord(g.request, g.start, g.end, g.cores, (), int(env.now),
+                                     int(env.now), 0, 0, 0, 0.0, [] if trace else None)
+            launched[k].succeed()
+            done[k].succeed()
+            return
         ids = yield from pool.acquire(g.cores, g.core_ids)
         launch = env.now
         launched[k].succeed()
@@ -195,7 +204,6 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
             yield driver
         end = env.now
         pool.release(ids)
-        low = lowered[k]
         records[k] = GroupRecord(
             g.request, g.start, g.end, g.cores, tuple(ids), int(launch), int(end),
             int(run_cycles), tally.read - run.instruction_bytes, tally.written,

@@ -11,7 +11,8 @@ they agree when the durations are the simulated ones):
   ``k-1``'s launch (in-order issue), its request's arrival and the end of every group in its
   dependencies, and at which ``cores`` cores are free (its ``core_ids`` if pinned);
 - it takes the lowest-numbered cores free at ``t``, holds them for its duration, and frees
-  them when it ends.
+  them when it ends; a group with no work (duration 0: a zero-copy Concat) holds no core
+  and ends when it is launched.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def replay(groups, deps: list[tuple[int, ...]], arrivals: list[int],
     last_launch = 0
     for k, g in enumerate(groups):
         ready = max([last_launch, arrivals[k]] + [ends[j] for j in deps[k]])
+        if durations[k] <= 0:  # no work (a zero-copy Concat): holds no core, ends at once
+            starts.append(ready)
+            ends.append(ready)
+            ids_of.append(())
+            last_launch = ready
+            continue
         t, ids = choose_cores(free_at, g.cores, ready, g.core_ids)
         end = t + int(durations[k])
         for c in ids:

@@ -96,8 +96,8 @@ def layers_faster_on_fewer_cores(network: Network, hw: HardwareConfig) -> tuple[
     for i, layer in enumerate(network.layers):
         spec = GroupSpec.from_network(network, i, i + 1)
         runs = [r for c in hw.allowed_core_counts if (r := run_layer(spec, c, hw)) is not None]
-        if not runs or runs[-1].cores != most:
-            continue
+        if not runs or runs[-1].cores != most or runs[-1].latency_cycles == 0:
+            continue  # (0: a zero-copy Concat does nothing on any core count)
         considered += 1
         best = min(runs, key=lambda r: (r.latency_cycles, r.cores))
         if runs[-1].latency_cycles < SLOWER * best.latency_cycles:
