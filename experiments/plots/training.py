@@ -45,8 +45,9 @@ Plots (:func:`plot_run` writes them to ``RUN_DIR/plots/``):
   ``ppo-search@<budget>`` results of a network are joined into a curve over budgets;
 - ``schedules_<network>.png``: for each built-in network whose results carry ``schedule``,
   the ``ppo``, ``heuristic`` and ``oracle`` schedules as rows of fused groups;
-- ``speedup-<hw>.png`` and ``quality_vs_cost-<hw>.png`` for every ``eval-<hw>.json``
-  (``fusiongym evaluate RUN_DIR --hw ...``: the run evaluated on other hardware).
+- ``speedup-<suffix>.png`` and ``quality_vs_cost-<suffix>.png`` for every other evaluation
+  (``eval_<hw>_<digest>.json`` listed in ``evals.json``, or an older run's ``eval-<hw>.json``:
+  the run evaluated on other hardware or networks).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from experiments.orchestration.eval_files import evaluation_files, plot_suffix
 from experiments.plots import PlotError, new_figure, save_figure
 
 if TYPE_CHECKING:
@@ -397,7 +399,7 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
         raise RunDirError(f"run directory {str(run_dir)!r} not found")
     has_curve = (run_dir / CURVE_FILE).is_file()
     has_eval = (run_dir / EVAL_FILE).is_file()
-    if not has_curve and not has_eval and not any(run_dir.glob("eval-*.json")):
+    if not has_curve and not evaluation_files(run_dir):
         raise RunDirError(f"{run_dir}: neither {CURVE_FILE} nor {EVAL_FILE} found")
     out_dir = run_dir / PLOTS_DIR
     written = []
@@ -420,11 +422,13 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
             p = out_dir / f"schedules_{re.sub(r'[^A-Za-z0-9_.-]+', '_', net)}.png"
             if plot_eval_schedules(evaluation, net, p, dpi=dpi) is not None:
                 written.append(p)
-    for other in sorted(run_dir.glob("eval-*.json")):  # `fusiongym evaluate --hw`: other hardware
+    # every other evaluation (other hardware or networks), by the index and older names
+    for other in evaluation_files(run_dir)[1 if has_eval else 0:]:
         evaluation = load_eval(other)
-        where = f"{name} on {evaluation['hardware'] or other.stem[5:]}"
+        suffix = plot_suffix(other)
+        where = f"{name} on {evaluation['hardware'] or suffix}"
         for stem, plot in (("speedup", plot_speedup), ("quality_vs_cost", plot_quality_vs_cost)):
-            p = out_dir / f"{stem}-{other.stem[5:]}.png"
+            p = out_dir / f"{stem}-{suffix}.png"
             plot(evaluation, p, title=f"{where}: {stem.replace('_', ' ')}", dpi=dpi)
             written.append(p)
     return written
