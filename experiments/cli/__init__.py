@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("networks", "hardware", "simulate", "oracle", "train", "evaluate", "plot", "bench", "sweep",
+COMMANDS = ("networks", "hardware", "simulate", "oracle", "schedule", "train", "evaluate", "plot", "bench", "sweep",
             "demo")
 
 

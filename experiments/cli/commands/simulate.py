@@ -9,7 +9,7 @@ Examples::
     fusiongym simulate --network resnet18                       # no fusion, default cores
     fusiongym simulate --network resnet18 --hw pynq --json
     fusiongym simulate --network mobilenet_v2 --cores 4         # no fusion, 4 cores each
-    fusiongym simulate --network resnet18 --schedule best.json  # from `fusiongym oracle --save`
+    fusiongym simulate --network resnet18 --schedule best.json  # from `fusiongym schedule|oracle --save`
     fusiongym simulate --onnx model.onnx --trace trace.json     # open in ui.perfetto.dev
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from accelerator.errors import UserInputError
 from experiments.cli.arguments import add_hw, add_network_source, add_schedule
@@ -55,7 +56,16 @@ def _schedule(args: argparse.Namespace, network, hw):
     if args.cores is not None:
         raise SimulateArgumentError("--cores only applies to --schedule no-fusion; a saved "
                                     "schedule carries a core count per group")
-    return Schedule.load(args.schedule)
+    from accelerator.schedule_export import hardware_hash, load_schedule_file
+
+    schedule, made_for = load_schedule_file(args.schedule)
+    if made_for is not None and made_for != hardware_hash(hw):
+        # still a valid replay (groups and cores are hardware-independent), but the
+        # export's plans and expected cycles were for other hardware
+        print(f"fusiongym: note: {args.schedule} was made for hardware {made_for}, not "
+              f"{hw.name} ({hardware_hash(hw)}): its plans and expected cycles do not apply",
+              file=sys.stderr)
+    return schedule
 
 
 def run(args: argparse.Namespace) -> int:
