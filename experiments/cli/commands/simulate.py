@@ -71,13 +71,14 @@ def _schedule(args: argparse.Namespace, network, hw):
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.evaluator import evaluate
-    from accelerator.workloads.loader import load_network
+    from experiments.cli.schedule_output import load_cli_network
 
     hw = load_config(args.hw)
-    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
+    network, _, notes = load_cli_network(args)
     schedule = _schedule(args, network, hw)
     result = evaluate(network, schedule, hw)
     summary = _summary(network, schedule, result, hw, args)
+    summary["notes"] = notes
     if args.trace:
         from accelerator.fileio import atomic_write_text
         from accelerator.trace_export import schedule_trace
@@ -139,6 +140,8 @@ def _print_human(s: dict) -> None:
     print(format_table(["#", "layers", "names", "cores", "latency cycles", "DRAM read B",
                         "DRAM written B", "energy uJ", "load", "compute", "store"], rows))
     print()
+    for note in s["notes"]:
+        print(f"note          {note}")
     print(f"latency       {s['latency_cycles']} cycles = {s['latency_ms']:.4g} ms "
           f"at {s['clock_mhz']:g} MHz")
     print(f"DRAM          {s['dram_bytes_read']} B read, {s['dram_bytes_written']} B written")
