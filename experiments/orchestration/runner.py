@@ -173,6 +173,7 @@ class _EvalSetup:
     resweep: tuple[Path, int] | None = None  # (thresholds file, the sweep's simulator calls)
     stem: str = eval_files.DEFAULT_STEM  # the evaluation's file names (eval_files.py)
     training_hashes: frozenset[str] = frozenset()  # content hashes of the training networks
+    specs: tuple[str, ...] = ()  # the networks as given (zoo name, synthetic:..., .onnx path)
 
     @property
     def env_kwargs(self) -> dict:
@@ -200,6 +201,8 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, hw: str |
     result = {"run": str(setup.run_dir), "hardware": setup.hw.name,
               "hardware_hash": eval_files.hardware_hash(setup.hw),
               "objective": setup.cfg.env.objective, "networks": [n.name for n in setup.nets],
+              # how each network was named (an ONNX path), so plots can load it again
+              "network_specs": dict(zip((n.name for n in setup.nets), setup.specs)),
               "seen_in_training": seen,
               "notes": setup.notes, "results": rows, "summary": _summary(rows),
               "timings": timings}  # wall times apart, so the rest is byte-identical per seed
@@ -238,7 +241,8 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
     cfg = _open_run(run_dir)
     trained_on = training_hardware(cfg)
     hw = load_config(hw_spec if hw_spec is not None else cfg.eval_hardware)
-    nets = [load_network(n) for n in (networks or cfg.eval_networks)]
+    specs = tuple(str(n) for n in (networks or cfg.eval_networks))
+    nets = [load_network(n) for n in specs]
     policy = PPOScheduler(run_dir / "model.zip", env_kwargs=cfg.env.model_dump())
     notes = []
     training_hashes = frozenset(load_network(n).content_hash() for n in cfg.train_networks)
@@ -263,7 +267,7 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
         log(f"note: {notes[-1]}")
         policy = None
     return _EvalSetup(run_dir, cfg, hw, nets, policy, notes, stem=stem,
-                      training_hashes=training_hashes)
+                      training_hashes=training_hashes, specs=specs)
 
 
 def _policy_mismatch(policy, hw: HardwareConfig, network: Network, env_kwargs: dict) -> str:
