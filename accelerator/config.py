@@ -255,12 +255,39 @@ class HardwareConfig(BaseModel):
         return make_config(data, source="override")
 
 
+# fields given as log2 of a quantity (VTA's convention), and the quantity's unit
+LOG2_FIELDS = {"log_inp_width": "bits", "log_wgt_width": "bits", "log_acc_width": "bits",
+               "log_batch": "rows", "log_block": "lanes", "log_uop_buff_size": "bytes",
+               "log_inp_buff_size": "bytes", "log_wgt_buff_size": "bytes",
+               "log_acc_buff_size": "bytes"}
+
+
+def log2_hint(key: str, value: Any = None) -> str:
+    """' (log2 of bytes: ...)' for a log2 field, '' otherwise; with a power-of-two value
+    that looks like the quantity itself, the log2 the user probably meant."""
+    unit = LOG2_FIELDS.get(key)
+    if unit is None:
+        return ""
+    hint = f"log2 of {unit}: the value v means 2**v {unit}"
+    if isinstance(value, int) and not isinstance(value, bool) and value > 64 \
+            and value & (value - 1) == 0:
+        hint += f"; {value} {unit} is {value.bit_length() - 1}"
+    return f" ({hint})"
+
+
 def _flatten_error(err: ValidationError, source: str) -> str:
+    import difflib
+
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+        near = difflib.get_close_matches(loc, list(HardwareConfig.model_fields), n=1)
+        if near:
+            msg += f"; did you mean {near[0]}?"
+    elif loc in LOG2_FIELDS:
+        msg += log2_hint(loc, first.get("input"))
     msg = msg.removeprefix("Value error, ")  # a cross-field check names its keys itself
     return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
 

@@ -159,6 +159,31 @@ def clear_default_evaluators() -> None:
     _DEFAULT.clear()
 
 
+def unschedulable_message(network: Network, evaluator: "GroupEvaluator",
+                          max_group_layers: int) -> str:
+    """Why ``network`` has no feasible schedule, naming the layer that blocks it: the first
+    layer that no feasible group reaching it from layer 0 can cover (lowering only; the
+    plans are cached, so after a DP this costs nothing). The reason is that layer's own,
+    alone on the hardware's default core count, as ``simulate`` reports it."""
+    hw = evaluator.hw
+    n = len(network)
+    counts = hw.allowed_core_counts
+    reachable = [True] + [False] * n
+    for j in range(1, n + 1):
+        reachable[j] = any(reachable[s] and evaluator.infeasible_reason(network, s, j, c) is None
+                           for s in range(max(0, j - max_group_layers), j) for c in counts)
+    blocked = max(j for j in range(n) if reachable[j])  # first layer no group gets past
+    layer = network.layers[blocked]
+    alone = {c: evaluator.infeasible_reason(network, blocked, blocked + 1, c) for c in counts}
+    if all(alone.values()):
+        why = alone[hw.default_cores] or next(iter(alone.values()))
+        return (f"{network.name}: no feasible schedule: layer {blocked} ({layer.name}) cannot "
+                f"run on any core count {list(counts)} of {hw.name}: {why}")
+    return (f"{network.name}: no feasible schedule: no group of at most {max_group_layers} "
+            f"layers can cover layer {blocked} ({layer.name}) after a feasible prefix "
+            f"(alone it runs on {[c for c, r in alone.items() if r is None]} cores)")
+
+
 def evaluate(network: Network, schedule: Schedule, hw: HardwareConfig,
              evaluator: GroupEvaluator | None = None) -> ScheduleResult:
     """Latency, traffic and energy of a schedule (each group simulated, memoized)."""

@@ -89,8 +89,9 @@ class HeuristicScheduler(Scheduler):
         for c in counts:
             if evaluator.infeasible_reason(network, i, i + 1, c) is None:
                 return c
+        reason = evaluator.infeasible_reason(network, i, i + 1, evaluator.hw.default_cores)
         raise UserInputError(f"{network.name}: layer {i} ({network.layers[i].name}) cannot "
-                             "run alone on any allowed core count")
+                             f"run alone on any allowed core count: {reason}")
 
     def _schedule(self, network: Network, hw: HardwareConfig,
                   evaluator: GroupEvaluator) -> Schedule:

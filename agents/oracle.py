@@ -31,7 +31,7 @@ import sys
 
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator
+from accelerator.evaluator import GroupEvaluator, unschedulable_message
 from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from accelerator.objectives import check_objective, group_value
@@ -85,8 +85,8 @@ class OracleScheduler(Scheduler):
             if bar is not None:
                 bar.close()
         if best[n] == math.inf:
-            raise InfeasibleError(f"{network.name}: no feasible schedule with groups of at "
-                                  f"most {self.max_group_layers} layers")
+            raise InfeasibleError(unschedulable_message(network, evaluator,
+                                                        self.max_group_layers))
         groups: list[Group] = []
         j = n
         while j > 0:

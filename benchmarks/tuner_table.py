@@ -1,7 +1,7 @@
 """The README's held-out tables of a trained run, from its evaluation files.
 
-``python -m benchmarks.tuner_table RUN_DIR`` reads ``eval.json`` and every
-``eval-<hardware>.json`` that ``fusiongym evaluate RUN_DIR [--hw ...]`` wrote and prints, as
+``python -m benchmarks.tuner_table RUN_DIR`` reads ``eval.json`` and every other
+evaluation (``evals.json``'s index, or an older run's ``eval-<hardware>.json``) that ``fusiongym evaluate RUN_DIR [--hw ...]`` wrote and prints, as
 markdown: the geo-mean ratio to the oracle and total simulator calls of every scheduler on
 each hardware config (one column pair per config), then the per-network ratios of the
 zero-simulation schedulers. Nothing is recomputed: the numbers are the evaluation's.
@@ -18,9 +18,14 @@ PER_NETWORK = ("ppo", "bound-dp", "heuristic", "cost-model-dp")
 
 
 def load_evaluations(run_dir: Path) -> list[dict]:
-    """The run's own evaluation first, then the ``--hw`` ones by file name."""
-    files = [run_dir / "eval.json"] + sorted(run_dir.glob("eval-*.json"))
-    found = [json.loads(p.read_text()) for p in files if p.is_file()]
+    """The run's own evaluation first, then the others (evals.json's index, older
+    ``eval-<hw>.json`` files). Only evaluations over the run's own network set go in one
+    table: an evaluation of other networks has other rows."""
+    from experiments.orchestration.eval_files import evaluation_files
+
+    found = [json.loads(p.read_text()) for p in evaluation_files(run_dir)]
+    if found:
+        found = [e for e in found if e.get("networks") == found[0].get("networks")]
     if not found:
         raise FileNotFoundError(f"{run_dir}: no eval.json / eval-*.json (run fusiongym evaluate)")
     return found

@@ -60,13 +60,18 @@ class GroupFeasibility:
         self._feasible: dict[tuple[int, int, int], bool] = {}
         self._alone: dict[int, tuple[bool, ...]] = {}
         self._safe_from: int | None = None
+        self._explain: Callable[[], str] | None = None  # names the blocking layer (for_network)
         self._ok: dict[tuple[int, int, int], bool] | None = None
 
     @classmethod
     def for_network(cls, network: Network, evaluator: GroupEvaluator,
                     max_group_layers: int) -> "GroupFeasibility":
-        return cls(len(network), evaluator.hw.allowed_core_counts, max_group_layers,
+        from accelerator.evaluator import unschedulable_message
+
+        feas = cls(len(network), evaluator.hw.allowed_core_counts, max_group_layers,
                    lambda s, e, c: evaluator.infeasible_reason(network, s, e, c) is None)
+        feas._explain = lambda: unschedulable_message(network, evaluator, max_group_layers)
+        return feas
 
     # ---- primitive feasibility ------------------------------------------------------
     def feasible(self, start: int, end: int, cores: int) -> bool:
@@ -140,6 +145,8 @@ class GroupFeasibility:
     def check_schedulable(self, name: str = "network") -> None:
         """Raise InfeasibleError if no complete feasible schedule exists."""
         if self.n == 0 or not any(self.valid_actions(0, None, None)[1:]):
+            if self.n and self._explain is not None:
+                raise InfeasibleError(self._explain())
             raise InfeasibleError(
                 f"{name}: no feasible schedule exists (no grouping of at most "
                 f"{self.max_group_layers} layers on core counts {list(self.core_counts)} "

@@ -200,9 +200,15 @@ class FusionEnv(gym.Env):
     def step(self, action):
         if self.network is None or self._i >= len(self.network):
             raise RuntimeError("call reset() before step() (the episode has ended)")
+        if not self.action_space.contains(action):
+            # Gymnasium's contract: an action outside the space is the caller's bug, never
+            # silently "repaired" (repair is for in-range actions the mask forbids)
+            raise ValueError(f"action {action!r} is outside the action space "
+                             f"Discrete({self.action_space.n}): 0 = FUSE, 1..{self.action_space.n - 1}"
+                             f" = START on {list(self.core_counts)} cores")
         action = int(action)
         info: dict[str, Any] = {}
-        if not (0 <= action < self.action_space.n and self._mask[action]):
+        if not self._mask[action]:
             action = self._repair(action)
             info["repaired_action"] = action
         reward = 0.0

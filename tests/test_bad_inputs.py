@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
-from helpers.catalogue import CATALOGUE, materialise as _materialise, snapshot as _snapshot
+from helpers.catalogue import CATALOGUE, ERRORS, NOTES, materialise as _materialise, snapshot as _snapshot
 
 
 def test_catalogue_is_big_enough():
@@ -24,7 +24,7 @@ def test_catalogue_is_big_enough():
     assert {"oracle", "networks", "plot", "evaluate", "train"} <= commands
 
 
-@pytest.mark.parametrize("case", CATALOGUE, ids=[c["name"] for c in CATALOGUE])
+@pytest.mark.parametrize("case", ERRORS, ids=[c["name"] for c in ERRORS])
 def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys):
     _materialise(case, tmp_path)
     before = _snapshot(tmp_path)
@@ -38,6 +38,34 @@ def test_bad_input_gives_one_line_and_exit_2(case, tmp_path, capsys):
     assert case["expect"] in lines[0]
     assert "Traceback" not in err
     assert _snapshot(tmp_path) == before, "a bad input left files behind"
+
+
+@pytest.mark.parametrize("case", NOTES, ids=[c["name"] for c in NOTES])
+def test_a_message_of_a_successful_run_is_where_the_user_looks(case, tmp_path, capsys):
+    _materialise(case, tmp_path)
+    before = _snapshot(tmp_path)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in case["argv"]]
+    assert main(argv) == case["exit"]
+    out, err = capsys.readouterr()
+    text = out if case["stream"] == "stdout" else err
+    assert case["expect"] in text, text
+    assert "Traceback" not in err
+    if case.get("one_key_per_line"):
+        keys = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+        assert len(keys) > 20 and all(ln.split("#")[0].count(": ") == 1 for ln in keys), text
+    assert _snapshot(tmp_path) == before, "the run left files behind"
+
+
+@pytest.mark.parametrize("preset", ["mlu100", "pynq", "ultra96", "vta16"])
+def test_every_preset_prints_one_key_per_line_and_reads_back(preset, tmp_path, capsys):
+    from accelerator.config import load_config
+
+    assert main(["hardware", preset]) == 0
+    text = capsys.readouterr().out
+    keys = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert all(ln.split("  #")[0].count(": ") == 1 for ln in keys), text
+    (tmp_path / "back.yaml").write_text(text)
+    assert load_config(str(tmp_path / "back.yaml")).key == load_config(preset).key
 
 
 def test_a_bad_input_in_a_fresh_process_has_no_traceback(tmp_path):

@@ -140,3 +140,22 @@ def test_tuner_table_reads_every_evaluation_of_a_run(tmp_path, capsys):
     assert "| net | 1.250 / 1.010 / - / - | 1.500 / 1.010 / - / - |" in out
     assert tuner_table([str(tmp_path / "missing")]) == 2
     assert "no eval.json" in capsys.readouterr().err
+
+
+def test_published_eval_markdown_reads_back_as_an_evaluation(tmp_path):
+    """The README's quality-vs-cost pictures are redrawn from the published tables."""
+    from pathlib import Path
+
+    from benchmarks.eval_markdown import main as eval_markdown, parse
+    from experiments.plots.training import load_eval
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "results" / "quick_eval_mlu100.md"
+    evaluation = parse(page.read_text())
+    assert evaluation["hardware"] == "mlu100" and evaluation["networks"] == ["mobilenet_v2", "alexnet"]
+    rows = {(r["network"], r["scheduler"]): r for r in evaluation["results"]}
+    assert rows[("alexnet", "oracle")]["latency_cycles"] == 792605
+    assert rows[("mobilenet_v2", "ppo")]["ratio_to_oracle"] == 1.0054
+    assert eval_markdown([str(page), str(tmp_path / "run")]) == 0
+    assert len(load_eval(tmp_path / "run")["results"]) == len(evaluation["results"])
+    (tmp_path / "bad.md").write_text("# something else\n")
+    assert eval_markdown([str(tmp_path / "bad.md"), str(tmp_path / "x")]) == 2

@@ -194,6 +194,17 @@ def test_invalid_actions_are_repaired():
     assert info["repaired_action"] == start_default
 
 
+@pytest.mark.parametrize("action", [99, -1, 1.5, "1"])
+def test_an_action_outside_the_action_space_raises(action):
+    """Gymnasium's contract (the issue's env.step(99) / env.step(-1)): only in-range actions
+    that the mask forbids are repaired."""
+    env = make_env(hw=HW)
+    env.reset(options={"network": "tiny_chain"})
+    with pytest.raises(ValueError, match="outside the action space Discrete"):
+        env.step(action)
+    env.step(np.int64(1))  # numpy integers in range are actions
+
+
 def test_step_after_the_end_raises():
     env = make_env()
     env.reset(seed=0)

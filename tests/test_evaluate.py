@@ -45,15 +45,25 @@ def _rows(path: Path) -> dict[str, dict]:
     return {r["scheduler"]: r for r in json.loads(path.read_text())["results"]}
 
 
+def _indexed(run_dir: Path, hardware: str, networks: list[str]) -> Path:
+    """The evaluation file that evals.json lists for this hardware and network set."""
+    index = json.loads((run_dir / "evals.json").read_text())
+    (entry,) = [e for e in index["evaluations"]
+                if e["hardware"] == hardware and e["networks"] == networks]
+    return run_dir / entry["json"]
+
+
 def test_unseen_hardware_file_gets_its_own_eval_files(run_dir: Path, tmp_path: Path):
     hw_file = tmp_path / "slowdram.yaml"
     hw_file.write_text(yaml.safe_dump(SLOW_DRAM_HW))
     assert main(["evaluate", str(run_dir), "--hw", str(hw_file), "--no-progress"]) == 0
     assert not (run_dir / "eval.json").exists()  # the run's own evaluation is untouched
-    data = json.loads((run_dir / "eval-slowdram.json").read_text())
+    path = _indexed(run_dir, "slowdram", ["tiny_residual"])
+    assert path.name.startswith("eval_slowdram_")
+    data = json.loads(path.read_text())
     assert data["hardware"] == "slowdram"
     assert any("not in training" in note for note in data["notes"])
-    rows = _rows(run_dir / "eval-slowdram.json")
+    rows = _rows(path)
     labels = [search_label(f) for f in SEARCH_BUDGET_FRACTIONS]
     assert {"no-fusion", "heuristic", "ppo", "cost-model-dp", "oracle", *labels} <= set(rows)
     oracle_calls = rows["oracle"]["sim_calls"]
@@ -62,12 +72,12 @@ def test_unseen_hardware_file_gets_its_own_eval_files(run_dir: Path, tmp_path: P
         assert rows[label]["latency_cycles"] <= rows["ppo"]["latency_cycles"]
     assert rows["cost-model-dp"]["sim_calls"] == 0
     assert all(r["ratio_to_oracle"] >= 1.0 for r in rows.values())
-    assert "| tiny_residual | cost-model-dp |" in (run_dir / "eval-slowdram.md").read_text()
+    assert "| tiny_residual | cost-model-dp |" in path.with_suffix(".md").read_text()
 
 
 def test_policy_that_cannot_act_on_the_hardware_is_left_out(run_dir: Path):
     assert main(["evaluate", str(run_dir), "--hw", "pynq", "--no-progress"]) == 0
-    data = json.loads((run_dir / "eval-pynq.json").read_text())
+    data = json.loads(_indexed(run_dir, "pynq", ["tiny_residual"]).read_text())
     schedulers = {r["scheduler"] for r in data["results"]}
     assert "ppo" not in schedulers and not any(s.startswith("ppo-search") for s in schedulers)
     assert {"heuristic", "cost-model-dp", "oracle"} <= schedulers
@@ -115,8 +125,31 @@ def test_resweep_counts_the_sweep_in_its_cost_and_keeps_its_table(run_dir: Path,
     assert sweeps == ["slowdram"]  # the second evaluation reused the kept table
     assert json.loads((run_dir / "heuristic_thresholds-slowdram.json").read_text())[
         "hardware"] == "slowdram"
-    rows = _rows(run_dir / "eval-slowdram.json")
+    rows = _rows(_indexed(run_dir, "slowdram", ["tiny_residual"]))
     # same table as the shipped one here, so the same schedule, plus the sweep's calls
     assert rows["heuristic-resweep"]["schedule"] == rows["heuristic"]["schedule"]
     assert rows["heuristic-resweep"]["sim_calls"] == rows["heuristic"]["sim_calls"] + 123
     assert load_config(str(hw_file)).name == "slowdram"
+
+
+def test_a_second_evaluation_of_other_networks_leaves_the_first_intact(run_dir: Path,
+                                                                        tmp_path: Path):
+    """The issue's lost table: evaluating other networks (one of them a training network)
+    adds its own files; the run's own evaluation stays byte for byte, and the training
+    network is marked in the new table."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("eval*"))
+    assert main(["evaluate", str(run), "--no-progress"]) == 0
+    first = {p.name: p.read_bytes() for p in (run / "eval.json", run / "eval.md")}
+    assert main(["evaluate", str(run), "--networks", "tiny_chain", "tiny_residual",
+                 "--no-progress"]) == 0
+    assert {p.name: p.read_bytes() for p in (run / "eval.json", run / "eval.md")} == first
+    second = _indexed(run, "mlu100", ["tiny_chain", "tiny_residual"])
+    assert second.name != "eval.json"
+    data = json.loads(second.read_text())
+    assert data["seen_in_training"] == ["tiny_chain"]
+    assert any("seen in training" in n and "tiny_chain" in n for n in data["notes"])
+    assert "| tiny_chain * | no-fusion |" in second.with_suffix(".md").read_text()
+    index = json.loads((run / "evals.json").read_text())
+    assert [e["json"] for e in index["evaluations"]] == ["eval.json", second.name]
+    assert index["evaluations"][0]["default"] and not index["evaluations"][1]["default"]

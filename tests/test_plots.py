@@ -255,6 +255,54 @@ def test_group_zoom_shows_that_group_only(net, schedule, hw, traces):
     assert "g2: head (1 core)" in [t.get_text() for t in ax.texts]
 
 
+def test_group_labels_are_whole_and_below_the_title(net, hw):
+    """Few groups: horizontal labels with the cores, the title drawn above them."""
+    sched = Schedule(tuple(Group(i, i + 1, 1) for i in range(5)), net.name, net.content_hash())
+    fig = plot_pipeline(net, sched, hw, options=PipelineOptions())
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if (t.get_gid() or "").startswith("group-label|")]
+    assert [t.get_text() for t in labels][:2] == ["g0: conv1 (1 core)", "g1: conv2 (1 core)"]
+    title_bottom = ax.title.get_window_extent(renderer).y0
+    assert all(t.get_window_extent(renderer).y1 <= title_bottom + 0.5 for t in labels)
+
+
+def test_many_group_labels_are_not_truncated(hw):
+    """Many groups: rotated labels carry the whole first-layer name and the cores, and the
+    title is drawn above the tallest of them (the issue's cut and overlapping labels)."""
+    b = NetworkBuilder("long_names", (16, 16, 16))
+    x = None
+    for i in range(14):
+        x = b.conv(x, 16, 1, 1, name=f"stage{i}.block.downsample_convolution")
+    net = b.build()
+    sched = Schedule.no_fusion(net, 2)
+    fig = plot_pipeline(net, sched, hw, options=PipelineOptions())
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if (t.get_gid() or "").startswith("group-label|")]
+    assert labels and all("…" not in t.get_text() for t in labels)
+    assert "g0 stage0.block.downsample_convolution ×2" in [t.get_text() for t in labels]
+    title_bottom = ax.title.get_window_extent(renderer).y0
+    assert all(t.get_window_extent(renderer).y1 <= title_bottom + 0.5 for t in labels)
+
+
+def test_group_summary_covers_that_group_in_the_unit_asked(net, schedule, hw, traces):
+    fig = plot_utilization(net, schedule, hw, traces=traces, bins=20, group=1, time_unit="us")
+    ax_core, ax_group, ax_bw = fig.axes[:3]
+    (_, r, sim) = traces[1]
+    for m, name in enumerate(MODULE_NAMES):
+        heights = [p.get_height() for p in ax_core.patches if p.get_gid() == f"core-busy|{name}"]
+        assert heights[0] == pytest.approx(sim.busy_cycles[0][m] / r.latency_cycles)
+        gheights = [p.get_height() for p in ax_group.patches if p.get_gid() == f"group-busy|{name}"]
+        assert len(gheights) == 1
+    assert ax_bw.get_xlabel().startswith("time (µs)")
+    assert ax_bw.get_xlim()[1] == pytest.approx(r.latency_cycles / hw.clock_mhz)
+    assert [t.get_text() for t in ax_group.get_xticklabels()] == ["g1 ×2: conv2..add"]
+    assert "group 1 of 3" in fig._suptitle.get_text()
+
+
 def test_microseconds_axis(net, schedule, hw, traces):
     fig = plot_pipeline(net, schedule, hw, traces=traces, options=PipelineOptions(time_unit="us"))
     ax = fig.axes[0]
@@ -419,10 +467,31 @@ def test_quality_vs_cost_scatter(tmp_path):
     assert ax.get_xscale() == "log"
     xy = {c.get_gid(): tuple(c.get_offsets()[0]) for c in points}
     assert xy["point|resnet18|oracle"] == (1000, pytest.approx(1.2))
-    assert xy["point|resnet18|no-fusion"][0] == 1  # 0 calls drawn at 1 on the log axis
-    assert "0 calls drawn at 1" in ax.get_xlabel()
+    assert xy["point|resnet18|no-fusion"][0] < 1  # no simulation: the column left of 1 call
+    assert "no simulation" in ax.get_xlabel()
+    assert "0" in [t.get_text() for t in ax.get_xticklabels()]
     markers = {c.get_paths()[0].vertices.shape for c in points}
     assert len(markers) > 1  # different marker shapes per scheduler
+
+
+def test_quality_axis_keeps_near_optimal_schedulers_apart_from_a_5x_baseline(tmp_path):
+    """The issue's squashed plot: no-fusion at ~5x must not press 1.00-1.05 into a sliver,
+    and schedulers at 0 calls must not sit on top of one another."""
+    results = [{"network": "n", "scheduler": s, "ratio_to_oracle": r, "sim_calls": c,
+                "latency_cycles": 1, "speedup_vs_no_fusion": 1.0}
+               for s, r, c in (("no-fusion", 5.0, 0), ("ppo", 1.004, 0), ("bound-dp", 1.008, 0),
+                               ("heuristic", 1.05, 30), ("oracle", 1.0, 100))]
+    ax = plot_quality_vs_cost({"networks": ["n"], "results": results}).axes[0]
+    to_px = ax.transData.transform
+    y = {c.get_gid().split("|")[2]: to_px(c.get_offsets()[0])[1]
+         for c in ax.collections if (c.get_gid() or "").startswith("point|")}
+    height = ax.bbox.height
+    assert (y["heuristic"] - y["oracle"]) > 0.25 * height  # 1.00 .. 1.05: a quarter or more
+    assert (y["bound-dp"] - y["ppo"]) > 0.02 * height  # 0.4 % apart is visible
+    xs = sorted(to_px(c.get_offsets()[0])[0] for c in ax.collections
+                if (c.get_gid() or "").startswith("point|") and c.get_gid().split("|")[2]
+                in ("no-fusion", "ppo", "bound-dp"))
+    assert min(b - a for a, b in zip(xs, xs[1:])) > 5  # pixels: jittered apart
 
 
 def test_ppo_search_budgets_are_one_curve_per_network(tmp_path):
@@ -435,6 +504,27 @@ def test_ppo_search_budgets_are_one_curve_per_network(tmp_path):
     assert line.get_xdata().tolist() == [1000, 10000]  # budgets in order of simulator calls
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "ppo-search (line: budgets)" in labels and "ppo-search@10%" not in labels
+
+
+def test_plot_run_draws_onnx_schedules_or_says_why_not(tmp_path, net):
+    from helpers.onnx_models import network_to_onnx, save as save_onnx
+
+    path = save_onnx(network_to_onnx(net), tmp_path / "mine.onnx")
+    run = tmp_path / "run"
+    run.mkdir()
+    sched = [{"start": i, "end": i + 1, "cores": 1} for i in range(len(net))]
+    results = [{"network": "mine", "scheduler": s, "latency_cycles": 10, "ratio_to_oracle": 1.0,
+                "speedup_vs_no_fusion": 1.0, "sim_calls": 1, "schedule": sched}
+               for s in ("heuristic", "oracle")]
+    evaluation = {"networks": ["mine"], "results": results}
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    heard: list[str] = []
+    names = [p.name for p in plot_run(run, log=heard.append)]
+    assert "schedules_mine.png" not in names
+    assert heard and "not a built-in network" in heard[0]
+    evaluation["network_specs"] = {"mine": str(path)}
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    assert "schedules_mine.png" in [p.name for p in plot_run(run)]
 
 
 def test_plot_run_plots_evaluations_on_other_hardware(tmp_path):

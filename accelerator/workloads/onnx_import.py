@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
@@ -72,6 +72,9 @@ class OnnxImport:
     host_side: dict[str, int]  # op type -> final nodes left to the host
     opset: int
     producer: str
+    # layer name -> the ONNX nodes it came from (its own node first, then those folded into
+    # it); '' for a node the file left unnamed. For exports a compiler maps back to its graph.
+    layer_nodes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def load_onnx(path: str | Path, validate: bool = False) -> Network:
@@ -125,7 +128,9 @@ def _result(model, importer: "_Importer", network: Network) -> OnnxImport:
     return OnnxImport(network=network, notes=tuple(importer.notes),
                       folded=dict(importer.folded), shape_only=dict(importer.shape_only),
                       host_side=dict(importer.host_side), opset=opset,
-                      producer=f"{model.producer_name} {model.producer_version}".strip())
+                      producer=f"{model.producer_name} {model.producer_version}".strip(),
+                      layer_nodes={layer.name: tuple(nodes) for layer, nodes
+                                   in zip(importer.layers, importer.layer_nodes)})
 
 
 # ---- loading and checking ------------------------------------------------------------------
@@ -283,6 +288,7 @@ class _Importer(VisionOps, SequenceOps):
             self.values = {input_name: _Value(None, tuple(dims))}
         self.constants: dict[str, object] = {t.name: t for t in graph.initializer}
         self.layers: list[Layer] = []
+        self.layer_nodes: list[list[str]] = []  # per layer: its ONNX node names
         self.layer_output: list[str] = []  # tensor whose readers decide whether we may fold
         self.names: set[str] = set()
         self.folded: Counter[str] = Counter()
@@ -389,6 +395,7 @@ class _Importer(VisionOps, SequenceOps):
         ``axes`` their labels, ``output`` the tensor it writes (default: the node's)."""
         layer = Layer(name=self.unique_name(node, index), batch=self.batch, **fields)
         self.layers.append(layer)
+        self.layer_nodes.append([node.name])
         self.layer_output.append(output or node.output[0])
         if dims is None:
             dims = (self.batch, layer.c_out, layer.h_out, layer.w_out)
@@ -426,6 +433,7 @@ class _Importer(VisionOps, SequenceOps):
 
     def fold(self, node, handle: int, layer: Layer, value: _Value) -> None:
         self.layers[handle] = layer
+        self.layer_nodes[handle].append(node.name)
         self.layer_output[handle] = node.output[0]
         self.folded[node.op_type] += 1
         self.notes.append(f"folded {node.op_type} {node.name!r} into {layer.name!r}")

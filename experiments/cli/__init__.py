@@ -11,8 +11,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("networks", "hardware", "simulate", "oracle", "place", "train", "evaluate", "plot",
-            "bench", "sweep", "demo", "explore")
+COMMANDS = ("networks", "hardware", "simulate", "oracle", "schedule", "place", "train",
+            "evaluate", "plot", "bench", "sweep", "demo", "explore")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
 """Train and evaluate from an experiment config; everything lands in a run directory.
 
 ``runs/NAME/`` holds ``config.yaml`` (the resolved config), ``model.zip``,
-``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md``,
-``eval-<hardware>.json`` / ``.md`` (``evaluate --hw``), ``cost_model.npz`` (the learned cost
+``checkpoints/``, ``tb/`` (TensorBoard), ``curve.csv``, ``eval.json``, ``eval.md`` (the run's
+own evaluation), ``eval_<hardware>_<digest>.json`` / ``.md`` (any other hardware or network
+set, never overwritten; see eval_files.py), ``evals.json`` (their index), ``cost_model.npz`` (the learned cost
 model, trained at the first evaluation from the training networks) and ``plots/``. Every
 file is written atomically, so a crash leaves no half-written file.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from accelerator.schedule import Schedule
 from accelerator.workloads.loader import load_network
 from accelerator.workloads.network import Network
 from experiments.cli.output import format_table, markdown_table
+from experiments.orchestration import eval_files
 from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
 from experiments.orchestration.hardware_pool import training_hardware
 
@@ -170,6 +171,9 @@ class _EvalSetup:
     notes: list[str]
     cost_model: object | None = None
     resweep: tuple[Path, int] | None = None  # (thresholds file, the sweep's simulator calls)
+    stem: str = eval_files.DEFAULT_STEM  # the evaluation's file names (eval_files.py)
+    training_hashes: frozenset[str] = frozenset()  # content hashes of the training networks
+    specs: tuple[str, ...] = ()  # the networks as given (zoo name, synthetic:..., .onnx path)
 
     @property
     def env_kwargs(self) -> dict:
@@ -179,8 +183,10 @@ class _EvalSetup:
 def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, hw: str | None = None,
                  resweep: bool = False, progress: bool = True,
                  log: Callable[[str], None] = print) -> dict:
-    """Compare every scheduler on held-out networks; writes eval.json and eval.md, or
-    eval-<hardware>.json / .md when ``hw`` (a preset name or file) is given."""
+    """Compare every scheduler on held-out networks. The run's own evaluation (its hardware,
+    its config's eval networks) is eval.json / eval.md; any other gets its own pair of files
+    (experiments/orchestration/eval_files.py), indexed in evals.json, so that no evaluation
+    ever replaces a different one. ``result["files"]`` names the pair written."""
     setup = _eval_setup(Path(run_dir), networks, hw, log)
     _prepare_learned_baselines(setup, resweep, progress, log)
     rows: list[dict] = []
@@ -191,21 +197,24 @@ def evaluate_run(run_dir: Path, networks: Sequence[str] | None = None, hw: str |
         net_rows, net_timings = _score_network(setup, net, found)
         rows += net_rows
         timings += net_timings
+    seen = [n.name for n in setup.nets if n.content_hash() in setup.training_hashes]
     result = {"run": str(setup.run_dir), "hardware": setup.hw.name,
+              "hardware_hash": eval_files.hardware_hash(setup.hw),
               "objective": setup.cfg.env.objective, "networks": [n.name for n in setup.nets],
+              # how each network was named (an ONNX path), so plots can load it again
+              "network_specs": dict(zip((n.name for n in setup.nets), setup.specs)),
+              "seen_in_training": seen,
               "notes": setup.notes, "results": rows, "summary": _summary(rows),
               "timings": timings}  # wall times apart, so the rest is byte-identical per seed
-    json_path, md_path = eval_files(setup.run_dir, None if hw is None else setup.hw.name)
+    json_path, md_path = eval_files.file_pair(setup.run_dir, setup.stem)
     atomic_write_json(json_path, result)
     atomic_write_text(md_path, render_markdown(result))
+    eval_files.record(setup.run_dir, {
+        "json": json_path.name, "markdown": md_path.name, "hardware": setup.hw.name,
+        "hardware_hash": result["hardware_hash"], "networks": result["networks"],
+        "seen_in_training": seen, "default": setup.stem == eval_files.DEFAULT_STEM})
+    result["files"] = [str(json_path), str(md_path)]  # for the caller; not in the file
     return result
-
-
-def eval_files(run_dir: Path, hw_name: str | None) -> tuple[Path, Path]:
-    """eval.json / eval.md, or eval-<hardware>.json / .md for an evaluation with ``--hw``
-    (so that evaluating on other hardware never overwrites the run's own evaluation)."""
-    stem = "eval" if hw_name is None else f"eval-{_slug(hw_name)}"
-    return Path(run_dir) / f"{stem}.json", Path(run_dir) / f"{stem}.md"
 
 
 def _open_run(run_dir: Path) -> ExperimentConfig:
@@ -232,9 +241,20 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
     cfg = _open_run(run_dir)
     trained_on = training_hardware(cfg)
     hw = load_config(hw_spec if hw_spec is not None else cfg.eval_hardware)
-    nets = [load_network(n) for n in (networks or cfg.eval_networks)]
+    specs = tuple(str(n) for n in (networks or cfg.eval_networks))
+    nets = [load_network(n) for n in specs]
     policy = PPOScheduler(run_dir / "model.zip", env_kwargs=cfg.env.model_dump())
     notes = []
+    training_hashes = frozenset(load_network(n).content_hash() for n in cfg.train_networks)
+    seen = [n.name for n in nets if n.content_hash() in training_hashes]
+    if seen:
+        notes.append(f"seen in training (marked *, not held out): {', '.join(seen)}")
+        log(f"note: {notes[-1]}")
+    own_hw = load_config(cfg.eval_hardware)
+    is_default = (hw.key == own_hw.key and hw.name == own_hw.name
+                  and [n.content_hash() for n in nets]
+                  == [load_network(n).content_hash() for n in cfg.eval_networks])
+    stem = eval_files.evaluation_stem(hw, nets, is_default)
     if all(hw.key != h.key for h in trained_on):
         table_hw = load_thresholds(str(shipped_table(hw)))["hardware"]
         how = "its own table" if table_hw == hw.name else f"its table derived on {table_hw} as is"
@@ -246,7 +266,8 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
         notes.append(f"ppo and ppo-search left out: {mismatch}")
         log(f"note: {notes[-1]}")
         policy = None
-    return _EvalSetup(run_dir, cfg, hw, nets, policy, notes)
+    return _EvalSetup(run_dir, cfg, hw, nets, policy, notes, stem=stem,
+                      training_hashes=training_hashes, specs=specs)
 
 
 def _policy_mismatch(policy, hw: HardwareConfig, network: Network, env_kwargs: dict) -> str:
@@ -354,8 +375,7 @@ def _score_network(setup: _EvalSetup, net: Network,
     return rows, timings
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "hardware"
+_slug = eval_files.slug
 
 
 def _summary(rows: list[dict]) -> list[dict]:
@@ -374,7 +394,9 @@ def _table_rows(result: dict) -> tuple[list[str], list[list]]:
     wall = {(t["network"], t["scheduler"]): t["wall_seconds"] for t in result["timings"]}
     headers = ["network", "scheduler", "latency (cycles)", "ratio to oracle",
                "speedup vs no-fusion", "sim calls", "groups", "seconds"]
-    rows = [[r["network"], r["scheduler"], r["latency_cycles"], f"{r['ratio_to_oracle']:.4f}",
+    seen = set(result.get("seen_in_training", []))
+    rows = [[r["network"] + (" *" if r["network"] in seen else ""), r["scheduler"],
+             r["latency_cycles"], f"{r['ratio_to_oracle']:.4f}",
              f"{r['speedup_vs_no_fusion']:.3f}x", r["sim_calls"], r["groups"],
              f"{wall[(r['network'], r['scheduler'])]:.2f}"] for r in result["results"]]
     return headers, rows

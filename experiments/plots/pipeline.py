@@ -212,10 +212,11 @@ def plot_pipeline(network: Network, schedule: Schedule, hw: HardwareConfig,
     fig, ax = _new_axes(layout)
     kinds_seen = _draw_module_rows(ax, layout)
     _draw_dram_row(ax, layout)
-    _draw_groups(ax, layout, network, schedule)
+    labels = _draw_groups(ax, layout, network, schedule)
     _style_axes(ax, layout, options.time_unit)
+    # the title sits above the tallest group label, measured, so they never overlap
     ax.set_title(_title(layout, network, schedule, hw, options), fontsize=10, loc="left",
-                 pad=(8 if layout.few_groups else 70))
+                 pad=_label_height_points(fig, labels) + 6)
     _legend(ax, kinds_seen)
     fig.fusiongym = {"aggregated": layout.aggregated, "rows": layout.labels,
                      "bins": options.bins if layout.aggregated else 0,
@@ -250,7 +251,7 @@ def _layout(traces: list[GroupTrace], schedule: Schedule, hw: HardwareConfig,
 
 
 def _new_axes(layout: _Layout):
-    label_room_in = 0.35 if layout.few_groups else 1.3
+    label_room_in = 0.35 if layout.few_groups else 1.8  # rotated full layer names
     height = min(40.0, 1.4 + label_room_in + 0.24 * layout.n_rows + 0.6)
     fig = new_figure(14.0, max(3.4, height), layout="constrained")
     ax = fig.add_subplot()
@@ -317,12 +318,23 @@ def _draw_dram_row(ax, layout: _Layout) -> None:
                     gid=f"{DRAM_ROW}|binned", zorder=2)
 
 
-def _draw_groups(ax, layout: _Layout, network: Network, schedule: Schedule) -> None:
-    """Group boundaries, hatched launch and barrier spans, and group labels."""
+def _label_height_points(fig, labels: list) -> float:
+    """Height (points) of the tallest label above the axes, as the renderer draws it."""
+    if not labels:
+        return 2.0
+    renderer = fig.canvas.get_renderer()
+    tallest_px = max(t.get_window_extent(renderer).height for t in labels)
+    return tallest_px * 72.0 / fig.dpi + 4  # + the 1 % gap between axes and labels
+
+
+def _draw_groups(ax, layout: _Layout, network: Network, schedule: Schedule) -> list:
+    """Group boundaries, hatched launch and barrier spans, and group labels (returned).
+    A group too narrow for its label beside the previous one's is left unlabelled."""
     data, scale, few_groups = layout.data, layout.scale, layout.few_groups
     t0, t1 = data.t0, data.t1
     min_gap = (t1 - t0) * (0.012 if not few_groups else 0.0)  # ~one rotated label width
     last_label_x = -np.inf
+    labels = []
     for k in data.groups:
         start, run0, run1, end = data.spans[k]
         for a, b in ((start, run0), (run1, end)):
@@ -336,13 +348,15 @@ def _draw_groups(ax, layout: _Layout, network: Network, schedule: Schedule) -> N
         mid = (max(start, t0) + min(end, t1)) / 2
         if mid - last_label_x >= min_gap:
             last_label_x = mid
-            ax.text(mid * scale, 1.01, _group_label(k, network, schedule, few_groups),
-                    transform=ax.get_xaxis_transform(), ha="center", va="bottom",
-                    fontsize=8 if few_groups else 6.5, rotation=0 if few_groups else 90,
-                    clip_on=False, gid=f"group-label|{k}")
+            labels.append(ax.text(
+                mid * scale, 1.01, _group_label(k, network, schedule, few_groups),
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=8 if few_groups else 6.5, rotation=0 if few_groups else 90,
+                clip_on=False, gid=f"group-label|{k}"))
     last_end = data.spans[-1][3] if data.spans else 0
     if t0 <= last_end <= t1:
         ax.axvline(last_end * scale, color="black", linewidth=0.8, alpha=0.7, zorder=3)
+    return labels
 
 
 def _group_label(k: int, network: Network, schedule: Schedule, few_groups: bool) -> str:
@@ -351,7 +365,8 @@ def _group_label(k: int, network: Network, schedule: Schedule, few_groups: bool)
     if few_groups:
         return f"g{k}: {first}" + (f" +{len(g) - 1}" if len(g) > 1 else "") + \
                f" ({g.cores} core{'s' if g.cores > 1 else ''})"
-    return f"g{k} " + (first if len(first) <= 18 else first[:17] + "…")
+    # the whole name (never cut: it is how a reader finds the layer), layers and cores
+    return f"g{k} {first}" + (f" +{len(g) - 1}" if len(g) > 1 else "") + f" ×{g.cores}"
 
 
 def _style_axes(ax, layout: _Layout, time_unit: str) -> None:

@@ -45,8 +45,9 @@ Plots (:func:`plot_run` writes them to ``RUN_DIR/plots/``):
   ``ppo-search@<budget>`` results of a network are joined into a curve over budgets;
 - ``schedules_<network>.png``: for each built-in network whose results carry ``schedule``,
   the ``ppo``, ``heuristic`` and ``oracle`` schedules as rows of fused groups;
-- ``speedup-<hw>.png`` and ``quality_vs_cost-<hw>.png`` for every ``eval-<hw>.json``
-  (``fusiongym evaluate RUN_DIR --hw ...``: the run evaluated on other hardware).
+- ``speedup-<suffix>.png`` and ``quality_vs_cost-<suffix>.png`` for every other evaluation
+  (``eval_<hw>_<digest>.json`` listed in ``evals.json``, or an older run's ``eval-<hw>.json``:
+  the run evaluated on other hardware or networks).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from experiments.orchestration.eval_files import evaluation_files, plot_suffix
 from experiments.plots import PlotError, new_figure, save_figure
 
 if TYPE_CHECKING:
@@ -166,7 +168,9 @@ def load_eval(path: str | Path) -> dict:
     for r in results:  # networks that only appear in results go last, in order of appearance
         if r["network"] not in networks:
             networks.append(r["network"])
+    specs = data.get("network_specs")
     return {"networks": networks, "results": results, "objective": objective,
+            "network_specs": specs if isinstance(specs, dict) else {},
             "hardware": str(data.get("hardware", ""))}
 
 
@@ -277,12 +281,36 @@ def _curve_family(scheduler: str) -> str:
     return SEARCH_CURVE_PREFIX.rstrip("@") if scheduler.startswith(SEARCH_CURVE_PREFIX) else scheduler
 
 
+# the quality axis: ratios to the oracle on a symmetric log of the excess over 1, so that
+# 1.001 .. 1.05 (where the good schedulers differ) and 2 .. 5 (no fusion) are both legible
+EXCESS_LINEAR_BELOW = 0.001  # excesses under 0.1 % are drawn linearly (the oracle sits at 0)
+RATIO_TICKS = (1.0, 1.001, 1.002, 1.005, 1.01, 1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0,
+               20.0)
+ZERO_CALLS_X = 0.4  # where "no simulator call" sits on the log x axis, left of 1 call
+
+
+def _ratio_to_axis(r):
+    e = np.asarray(r, dtype=float) - 1.0
+    return np.sign(e) * np.log10(1.0 + np.abs(e) / EXCESS_LINEAR_BELOW)
+
+
+def _axis_to_ratio(y):
+    y = np.asarray(y, dtype=float)
+    return 1.0 + np.sign(y) * EXCESS_LINEAR_BELOW * (10.0 ** np.abs(y) - 1.0)
+
+
 def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None = None,
                          title: str = "", dpi: int = 100) -> "Figure":
     """Ratio to oracle against simulator calls (log x): marker = scheduler, colour = network.
 
-    Results named ``ppo-search@<budget>`` are one search at several simulator budgets: per
-    network they are joined into a line (quality as the budget grows)."""
+    The ratio axis is a symmetric log of the excess over the oracle (``RATIO_TICKS``), so a
+    no-fusion point at 5x does not squash the schedulers within 1 %. Schedulers that ran no
+    simulation sit at the left in a column of their own ("0"), spread apart so that none
+    hides another. Results named ``ppo-search@<budget>`` are one search at several
+    simulator budgets: per network they are joined into a line (quality as the budget
+    grows)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     if not isinstance(evaluation, dict):
         evaluation = load_eval(evaluation)
     results = evaluation["results"]
@@ -290,34 +318,55 @@ def plot_quality_vs_cost(evaluation: dict | str | Path, path: str | Path | None 
     families = list(dict.fromkeys(_curve_family(s) for s in _schedulers(results)))
     colors = dict(zip(networks, _palette(len(networks))))
     markers = {s: MARKERS[j % len(MARKERS)] for j, s in enumerate(families)}
-    fig = new_figure(8.5, 5.5, layout="constrained")
+    zero_families = [f for f in families
+                     if any(_curve_family(r["scheduler"]) == f and r["sim_calls"] == 0
+                            for r in results)]
+    fig = new_figure(9.0, 6.0, layout="constrained")
     ax = fig.add_subplot()
-    zero_calls = False
+    ax.set_yscale("function", functions=(_ratio_to_axis, _axis_to_ratio))
+    ax.set_xscale("log")
     curves: dict[str, list[tuple[float, float]]] = {}
+    ratios = []
     for r in results:
         calls, ratio = r["sim_calls"], r["ratio_to_oracle"]
         if math.isnan(calls) or math.isnan(ratio):
             continue
-        if calls < 1:
-            zero_calls = True
-            calls = 1.0  # log axis: no search at all is drawn at one call
         family = _curve_family(r["scheduler"])
+        if calls < 1:  # one column for "no search", one slot per scheduler in it
+            j = zero_families.index(family)
+            calls = ZERO_CALLS_X * 10 ** (0.07 * (j - (len(zero_families) - 1) / 2))
         if family != r["scheduler"]:
             curves.setdefault(r["network"], []).append((calls, ratio))
-        ax.scatter([calls], [ratio], marker=markers[family], s=55, alpha=0.8,
+        ratios.append(ratio)
+        ax.scatter([calls], [ratio], marker=markers[family], s=55, alpha=0.85,
                    color=colors[r["network"]], edgecolor="black", linewidth=0.5, zorder=3,
                    gid=f"point|{r['network']}|{r['scheduler']}")
     for net, points in curves.items():
         xs, ys = zip(*sorted(points))
         ax.plot(xs, ys, color=colors[net], linewidth=1.2, alpha=0.8, zorder=2,
                 gid=f"search-curve|{net}")
-    ax.set_xscale("log")
+    top = max(ratios, default=1.0)
+    ax.set_ylim(_axis_to_ratio(-0.15), _axis_to_ratio(float(_ratio_to_axis(top)) + 0.25))
+    ax.yaxis.set_major_locator(FixedLocator([t for t in RATIO_TICKS if t <= top * 1.6]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3f}".rstrip("0").rstrip(".")
+                                               if v < 1.1 else f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    if zero_families:
+        ax.axvline(ZERO_CALLS_X * 2, color="#888888", linewidth=0.8, linestyle=":")
+        ax.set_xlim(left=ZERO_CALLS_X / 1.6)
+        ticks = [ZERO_CALLS_X] + [t for t in (1, 10, 100, 1_000, 10_000, 100_000)
+                                  if t <= max(r["sim_calls"] for r in results
+                                              if not math.isnan(r["sim_calls"])) * 3]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: "0" if v == ZERO_CALLS_X else f"{v:,.0f}"))
     ax.set_xlabel("simulator calls (search cost, log scale)"
-                  + ("; 0 calls drawn at 1" if zero_calls else ""))
+                  + ("; left of the dotted line: no simulation" if zero_families else ""))
     objective = evaluation.get("objective", "latency")
-    ax.set_ylabel(f"{objective} / oracle {objective} (1 = optimal)")
-    ax.grid(color="#dddddd", linewidth=0.5, which="both")
+    ax.set_ylabel(f"{objective} / oracle {objective} (1 = optimal)\n"
+                  f"symmetric log of the excess over 1")
+    ax.grid(color="#dddddd", linewidth=0.5, which="major")
     ax.set_axisbelow(True)
     _quality_legend(ax, families, markers, networks, colors, curves)
     ax.set_title(title or "quality vs search cost", fontsize=11, loc="left")
@@ -365,31 +414,59 @@ def eval_schedules(evaluation: dict, network: str,
     return {s: found[s] for s in schedulers if s in found}
 
 
-def plot_eval_schedules(evaluation: dict | str | Path, network: str,
-                        path: str | Path | None = None, dpi: int = 100) -> "Figure | None":
-    """The schedules that eval.json recorded for ``network`` (ppo / heuristic / oracle), as
-    rows of fused groups. None if the network is not a built-in one or no schedule is there."""
+def diagram_network(evaluation: dict, network: str):
+    """``(Network, "")`` to draw ``network``'s schedules with, or ``(None, why not)``: a zoo
+    name loads as is, any other network (an ONNX model) by the name the evaluation was
+    given (``network_specs``), if that file is still there."""
     from accelerator.errors import UserInputError
+    from accelerator.workloads.loader import load_network
     from accelerator.workloads.zoo import get_network
+
+    try:
+        return get_network(network), ""
+    except UserInputError:
+        pass
+    spec = (evaluation.get("network_specs") or {}).get(network)
+    if not spec:
+        return None, (f"{network} is not a built-in network and the evaluation does not say "
+                      "where it came from (re-run `fusiongym evaluate` to record it)")
+    try:
+        net = load_network(spec)
+    except UserInputError as err:
+        return None, f"{network}: cannot load {spec!r} again: {err}"
+    return net, ""
+
+
+def plot_eval_schedules(evaluation: dict | str | Path, network: str,
+                        path: str | Path | None = None, dpi: int = 100,
+                        why_not: list[str] | None = None) -> "Figure | None":
+    """The schedules that eval.json recorded for ``network`` (ppo / heuristic / oracle), as
+    rows of fused groups. None if no schedule is recorded or the network cannot be loaded
+    again; then the reason is appended to ``why_not``."""
     from experiments.plots.schedule_diagram import plot_schedules
 
     if not isinstance(evaluation, dict):
         evaluation = load_eval(evaluation)
     found = eval_schedules(evaluation, network)
     if not found:
+        if why_not is not None:
+            why_not.append(f"{network}: the evaluation recorded no schedule to draw")
         return None
-    try:
-        net = get_network(network)
-    except UserInputError:
-        return None  # e.g. an ONNX model: nothing to draw the layers from
+    net, why = diagram_network(evaluation, network)
+    if net is None:
+        if why_not is not None:
+            why_not.append(why)
+        return None
     return plot_schedules(net, [s for s, _ in found.values()], path=path, labels=list(found),
                           latencies=[lat for _, lat in found.values()], dpi=dpi)
 
 
-def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
+def plot_run(run_dir: str | Path, dpi: int = 100,
+             log=lambda message: None) -> list[Path]:
     """Write every plot the run directory has data for into ``RUN_DIR/plots/``.
 
-    Returns the paths written. A run with neither ``curve.csv`` nor ``eval.json`` is an
+    Returns the paths written; ``log`` hears why a plot could not be drawn (a schedule
+    diagram of a network that cannot be loaded again). A run with neither ``curve.csv`` nor ``eval.json`` is an
     error; a run with one of them gets the plots that file supports.
     """
     run_dir = Path(run_dir)
@@ -397,7 +474,7 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
         raise RunDirError(f"run directory {str(run_dir)!r} not found")
     has_curve = (run_dir / CURVE_FILE).is_file()
     has_eval = (run_dir / EVAL_FILE).is_file()
-    if not has_curve and not has_eval and not any(run_dir.glob("eval-*.json")):
+    if not has_curve and not evaluation_files(run_dir):
         raise RunDirError(f"{run_dir}: neither {CURVE_FILE} nor {EVAL_FILE} found")
     out_dir = run_dir / PLOTS_DIR
     written = []
@@ -418,13 +495,19 @@ def plot_run(run_dir: str | Path, dpi: int = 100) -> list[Path]:
         written.append(p)
         for net in evaluation["networks"]:
             p = out_dir / f"schedules_{re.sub(r'[^A-Za-z0-9_.-]+', '_', net)}.png"
-            if plot_eval_schedules(evaluation, net, p, dpi=dpi) is not None:
+            why_not: list[str] = []
+            if plot_eval_schedules(evaluation, net, p, dpi=dpi, why_not=why_not) is not None:
                 written.append(p)
-    for other in sorted(run_dir.glob("eval-*.json")):  # `fusiongym evaluate --hw`: other hardware
+            elif why_not and evaluation["results"] and any(
+                    r.get("schedule") for r in evaluation["results"] if r["network"] == net):
+                log(f"schedule diagram not drawn: {why_not[0]}")
+    # every other evaluation (other hardware or networks), by the index and older names
+    for other in evaluation_files(run_dir)[1 if has_eval else 0:]:
         evaluation = load_eval(other)
-        where = f"{name} on {evaluation['hardware'] or other.stem[5:]}"
+        suffix = plot_suffix(other)
+        where = f"{name} on {evaluation['hardware'] or suffix}"
         for stem, plot in (("speedup", plot_speedup), ("quality_vs_cost", plot_quality_vs_cost)):
-            p = out_dir / f"{stem}-{other.stem[5:]}.png"
+            p = out_dir / f"{stem}-{suffix}.png"
             plot(evaluation, p, title=f"{where}: {stem.replace('_', ' ')}", dpi=dpi)
             written.append(p)
     return written

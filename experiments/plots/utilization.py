@@ -95,19 +95,29 @@ def utilization_data(traces: list[GroupTrace], hw: HardwareConfig, bins: int = 3
 
 def plot_utilization(network: Network, schedule: Schedule, hw: HardwareConfig,
                      path: "str | Path | None" = None, traces: list[GroupTrace] | None = None,
-                     bins: int = 300, dpi: int = 100) -> "Figure":
-    """Three-panel utilization summary (per core, per group, DRAM bandwidth over time)."""
+                     bins: int = 300, dpi: int = 100, group: int | None = None,
+                     time_unit: str = "cycles") -> "Figure":
+    """Three-panel utilization summary (per core, per group, DRAM bandwidth over time).
+
+    ``group``: summarise that group alone (its launch at time 0), as the pipeline plot's
+    ``--group`` shows it; ``time_unit``: ``cycles`` or ``us`` for the time axis."""
     if traces is None:
         traces = simulate_schedule_trace(network, schedule, hw)
-    n_cores = max(g.cores for g in schedule.groups)
+    ids = list(range(len(traces)))
+    if group is not None:
+        start = group_spans(traces, hw)[group][0]
+        # the group alone, its launch at time 0
+        traces, ids = [traces[group]._replace(offset_cycles=traces[group].offset_cycles - start)], [group]
+    n_cores = max(schedule.groups[k].cores for k in ids)
     data = utilization_data(traces, hw, bins=bins, cores=n_cores)
+    scale = 1.0 if time_unit == "cycles" else 1.0 / hw.clock_mhz
 
-    fig = new_figure(12.0, 9.0, layout="constrained")
-    ax_core, ax_group, ax_bw = fig.subplots(3, 1, gridspec_kw={"height_ratios": [1, 1, 1]})
-    _draw_core_panel(ax_core, data, n_cores)
-    _draw_group_panel(ax_group, data, len(traces))
-    _draw_bandwidth_panel(ax_bw, data, group_spans(traces, hw), bins)
-    fig.suptitle(_suptitle(network, schedule, hw, data, len(traces)), fontsize=11)
+    fig = new_figure(12.0, 9.5, layout="constrained")
+    ax_core, ax_group, ax_bw = fig.subplots(3, 1, gridspec_kw={"height_ratios": [1, 1.25, 1]})
+    _draw_core_panel(ax_core, data, n_cores, "whole schedule" if group is None else f"group {group}")
+    _draw_group_panel(ax_group, data, [_group_tick(network, schedule, k) for k in ids])
+    _draw_bandwidth_panel(ax_bw, data, group_spans(traces, hw), bins, scale, time_unit)
+    fig.suptitle(_suptitle(network, schedule, hw, data, ids, group), fontsize=11)
     fig.fusiongym = {"data": data}
     if path is not None:
         save_figure(fig, path, dpi=dpi)
@@ -135,34 +145,44 @@ def _finish_busy_axis(ax, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_axisbelow(True)
 
 
-def _draw_core_panel(ax, data: UtilizationData, n_cores: int) -> None:
+def _group_tick(network: Network, schedule: Schedule, k: int) -> str:
+    """``g3 ×4: layer1.0.conv1..layer1.0.add``: what ran, on how many cores."""
+    g = schedule.groups[k]
+    first, last = network.layers[g.start].name, network.layers[g.end - 1].name
+    return f"g{k} ×{g.cores}: {first}" + (f"..{last}" if g.end - g.start > 1 else "")
+
+
+def _draw_core_panel(ax, data: UtilizationData, n_cores: int, what: str) -> None:
     x = np.arange(n_cores)
     _busy_bars(ax, x, data.core_busy_fraction, "core-busy")
     ax.set_xticks(x, [f"c{c}" for c in x], fontsize=8)
     pad = max(0.0, (6 - n_cores) / 2)  # a single core's bars stay bar-sized, not page-wide
     ax.set_xlim(-0.6 - pad, n_cores - 0.4 + pad)
     _finish_busy_axis(ax, "core", "busy / schedule time",
-                      "busy fraction per core and module (whole schedule, launch and barrier "
+                      f"busy fraction per core and module ({what}, launch and barrier "
                       "time included)")
 
 
-def _draw_group_panel(ax, data: UtilizationData, n_groups: int) -> None:
+def _draw_group_panel(ax, data: UtilizationData, labels: list[str]) -> None:
+    n_groups = len(labels)
     xg = np.arange(n_groups)
     _busy_bars(ax, xg, data.group_busy_fraction, "group-busy")
     ticks = xg[::thin_ticks(n_groups, 40)]
-    ax.set_xticks(ticks, [f"g{k}" for k in ticks], fontsize=7,
-                  rotation=90 if len(ticks) > 20 else 0)
-    ax.set_xlim(-0.6, n_groups - 0.4)
-    _finish_busy_axis(ax, "group (in schedule order)", "busy / (group time × cores)",
-                      "busy fraction per group")
+    ax.set_xticks(ticks, [labels[k] for k in ticks], fontsize=6.5 if n_groups > 8 else 8,
+                  rotation=90 if n_groups > 4 else 0)
+    pad = max(0.0, (6 - n_groups) / 2)  # one group's bars stay bar-sized
+    ax.set_xlim(-0.6 - pad, n_groups - 0.4 + pad)
+    _finish_busy_axis(ax, "group (in schedule order): ×cores: first..last layer",
+                      "busy / (group time × cores)", "busy fraction per group")
 
 
 def _draw_bandwidth_panel(ax, data: UtilizationData, spans: list[tuple[int, int, int, int]],
-                          bins: int) -> None:
-    """Achieved DRAM bytes per cycle per bin against the peak and the mean."""
+                          bins: int, scale: float = 1.0, time_unit: str = "cycles") -> None:
+    """Achieved DRAM bytes per cycle per bin against the peak and the mean; the time axis
+    in cycles, or µs (``scale`` = 1 / clock MHz)."""
     from matplotlib.ticker import EngFormatter
 
-    edges = data.bin_edges
+    edges = data.bin_edges * scale
     bw = data.dram_bytes_per_cycle
     ax.fill_between(edges, np.append(bw, bw[-1]), step="post", color=DRAM_COLOR, alpha=0.75,
                     linewidth=0, label="achieved (per bin)", gid="dram-bandwidth")
@@ -171,23 +191,26 @@ def _draw_bandwidth_panel(ax, data: UtilizationData, spans: list[tuple[int, int,
     ax.axhline(data.mean_dram_bytes_per_cycle, color="#1f77b4", linewidth=1.0,
                label=f"mean {data.mean_dram_bytes_per_cycle:.3g} B/cycle")
     for start, *_ in spans[1:]:
-        ax.axvline(start, color="black", linewidth=0.4, alpha=0.35)
-    ax.set_xlim(0, data.total_cycles)
+        ax.axvline(start * scale, color="black", linewidth=0.4, alpha=0.35)
+    ax.set_xlim(0, data.total_cycles * scale)
     ax.set_ylim(0, data.peak_bytes_per_cycle * 1.3)  # room for the legend above the peak
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
-    ax.set_xlabel("time (cycles); thin lines = group boundaries")
+    unit = "cycles" if time_unit == "cycles" else "µs"
+    ax.set_xlabel(f"time ({unit}); thin lines = group boundaries")
     ax.set_ylabel("DRAM bytes / cycle")
-    bin_width = data.total_cycles / bins if bins else 0
+    bin_width = data.total_cycles * scale / bins if bins else 0
     ax.set_title(f"DRAM bandwidth over time ({bins} bins of "
-                 f"{EngFormatter(sep='', places=1)(bin_width)} cycles; instruction fetch "
+                 f"{EngFormatter(sep='', places=1)(bin_width)} {unit}; instruction fetch "
                  "included)", fontsize=10, loc="left")
     ax.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
 
 
 def _suptitle(network: Network, schedule: Schedule, hw: HardwareConfig,
-              data: UtilizationData, n_groups: int) -> str:
-    cores_used = sorted({g.cores for g in schedule.groups})
-    return (f"{network.name} on {hw.name}: {n_groups} groups on "
+              data: UtilizationData, ids: list[int], group: int | None) -> str:
+    cores_used = sorted({schedule.groups[k].cores for k in ids})
+    what = (f"{len(ids)} groups" if group is None
+            else f"group {group} of {len(schedule.groups)} ({_group_tick(network, schedule, group)})")
+    return (f"{network.name} on {hw.name}: {what} on "
             f"{'/'.join(map(str, cores_used))} core{'s' if cores_used != [1] else ''}, "
             f"{data.total_cycles:,} cycles "
             f"({data.total_cycles / hw.clock_mhz:,.1f} µs), "

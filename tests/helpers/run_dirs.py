@@ -29,3 +29,22 @@ def make_run_dir(path, networks=NETWORKS, schedulers=SCHEDULERS, curve=True, eva
                                 "wall_seconds": 0.01 * s})
         (path / "eval.json").write_text(json.dumps({"networks": networks, "results": results}))
     return path
+
+
+def make_untrained_run(path, config: dict):
+    """A run directory with ``config`` and an untrained MaskablePPO policy (mechanics of
+    the commands that read a run, not its quality). Imports torch: call it from a fixture."""
+    import yaml
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from envs.fusion_env import FusionEnv
+    from experiments.orchestration.config import parse_config
+
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = parse_config(config)
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    venv = DummyVecEnv([lambda: FusionEnv([config["train_networks"][0]], hw=cfg.hardware,
+                                          **cfg.env.model_dump())])
+    MaskablePPO("MlpPolicy", venv, seed=0, device="cpu").save(str(path / "model.zip"))
+    return path

@@ -13,9 +13,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Compare no-fusion, heuristic, random (small budget and the "
                                    "oracle's budget), PPO, ppo-search (the policy guiding a "
                                    "search, at several simulator budgets), the learned cost "
-                                   "model's DP and the oracle on held-out networks; writes "
-                                   "eval.json and eval.md into the run directory (with --hw: "
-                                   "eval-<hardware>.json / .md).")
+                                   "model's DP and the oracle on held-out networks. The run's "
+                                   "own evaluation (its hardware, its eval_networks) is "
+                                   "eval.json / eval.md; any other hardware or network set gets "
+                                   "its own eval_<hardware>_<digest>.json / .md, listed in "
+                                   "evals.json, so no evaluation overwrites another. Training "
+                                   "networks are marked * in the table.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--hw", help="evaluate on this hardware (preset name or YAML / JSON file) "
                                 "instead of the run's own")
@@ -31,15 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.orchestration.runner import eval_files, evaluate_run, render_text
+    from experiments.orchestration.runner import evaluate_run, render_text
 
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     result = evaluate_run(args.run_dir, args.networks, hw=args.hw, resweep=args.resweep,
                           progress=not args.no_progress and sys.stderr.isatty(), log=log)
+    paths = result.pop("files")
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
         print(render_text(result))
-        paths = eval_files(args.run_dir, None if args.hw is None else result["hardware"])
-        print(f"\nwritten: {paths[0]}, {paths[1]}")
+        print(f"\nwritten: {paths[0]}, {paths[1]} (index: {Path(paths[0]).parent / 'evals.json'})")
     return 0

@@ -46,9 +46,26 @@ def derived(hw) -> dict[str, float | int]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def key_lines(mapping: dict) -> list[str]:
+    """One ``key: value`` line per key whatever the preset holds (PyYAML would print a
+    mapping of scalars alone as one flow-style blob), log2 fields commented with their
+    unit and what the value means."""
     import yaml
 
+    from accelerator.config import LOG2_FIELDS
+
+    lines = []
+    for key, value in mapping.items():
+        text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+        text = text.removesuffix("...").strip()  # a plain scalar's end-of-document marker
+        line = f"{key}: {text}"
+        if key in LOG2_FIELDS:
+            line += f"  # log2 of {LOG2_FIELDS[key]}: {1 << value:,} {LOG2_FIELDS[key]}"
+        lines.append(line)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
 
     hw = load_config(args.spec)
@@ -57,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"config": hw.file_mapping(), "derived": facts}, indent=2))
         return 0
     print(f"# hardware {hw.name}: every key, as --hw takes it back")
-    print(yaml.safe_dump(hw.file_mapping(), sort_keys=False, default_flow_style=None), end="")
+    for line in key_lines(hw.file_mapping()):
+        print(line)
     print(f"# {hw.num_cores} cores x {hw.macs_per_cycle:,} MAC/cycle = "
           f"{hw.peak_macs_per_cycle:,} MAC/cycle = {facts['peak_int8_tops']:.4g} int8 TOPS "
           f"at {hw.clock_mhz:g} MHz")

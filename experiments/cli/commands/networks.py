@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 MIB = 2**20
 
@@ -62,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
 def _describe_onnx(args: argparse.Namespace) -> int:
     from accelerator.workloads.onnx_import import import_onnx
 
+    from experiments.cli.schedule_output import batch_notes
+
     result = import_onnx(args.onnx)
     net = result.network
+    batch = batch_notes(result.notes)
+    for note in batch:  # every number below is for batch 1: say so where a human looks
+        print(f"fusiongym: note: {note}", file=sys.stderr)
     if args.json:
         summary = _summary(net, with_layers=True)
         summary.update(file=str(args.onnx), opset=result.opset, producer=result.producer,
@@ -75,6 +81,8 @@ def _describe_onnx(args: argparse.Namespace) -> int:
     print(f"{args.onnx}: {len(net)} layers, {net.macs / 1e9:.4g} GMACs, "
           f"{net.weight_bytes() / MIB:.4g} MiB weights (int8), input {c}x{h}x{w}, "
           f"batch {net.layers[0].batch}, opset {result.opset}, hash {net.content_hash()}")
+    for note in batch:
+        print(f"note: {note}")
     for label, counts in (("folded", result.folded), ("shape-only", result.shape_only),
                           ("host-side", result.host_side)):
         if counts:

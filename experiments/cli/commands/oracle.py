@@ -12,7 +12,7 @@ Examples::
 
     fusiongym oracle --network resnet18
     fusiongym oracle --network synthetic:7:20 --hw pynq --max-group-layers 4
-    fusiongym oracle --onnx model.onnx --save best.json
+    fusiongym oracle --onnx model.onnx --save best.json   # the schedule export (see `schedule`)
     fusiongym oracle --network tiny_chain --json
     fusiongym oracle --networks resnet18 resnet34 --num-workers 4   # Ray, shared groups once
 """
@@ -24,6 +24,7 @@ import json
 
 from accelerator.objectives import ADDITIVE_OBJECTIVES
 from experiments.cli.arguments import add_hw, add_network_source
+from experiments.cli.commands.schedule import add_export_outputs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,10 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="longest fused group considered (default: 8)")
     parser.add_argument("--objective", choices=ADDITIVE_OBJECTIVES, default="latency",
                         help="what to minimise (default: latency)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--save", metavar="OUT.json",
-                        help="write the schedule as JSON (atomically); replay it with "
-                             "`fusiongym simulate`")
+    add_export_outputs(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--ray-address", metavar="ADDR",
                         help="with --networks: join a running Ray cluster ('auto', HEAD:6379); "
@@ -56,10 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.errors import UserInputError
-    from accelerator.evaluator import default_evaluator, evaluate
-    from accelerator.workloads.loader import load_network
-    from agents.baselines import NoFusionScheduler
+    from accelerator.evaluator import default_evaluator
     from agents.oracle import OracleScheduler
+    from experiments.cli.schedule_output import load_cli_network, report
 
     if args.networks:
         from experiments.parallel.oracle_batch import run_cli
@@ -69,61 +66,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("--ray-address and --num-workers go with --networks")
     if args.max_group_layers < 1:
         raise UserInputError(f"--max-group-layers must be >= 1, got {args.max_group_layers}")
-    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
+    loaded = load_cli_network(args)
     hw = load_config(args.hw)
     evaluator = default_evaluator(hw)
     oracle = OracleScheduler(max_group_layers=args.max_group_layers, objective=args.objective,
                              progress=False if (args.no_progress or args.json) else None,
                              evaluator=evaluator)
-    schedule = oracle.schedule(network, hw)
-    cost = oracle.last_cost
-    result = evaluate(network, schedule, hw, evaluator)
-    baseline = evaluate(network, NoFusionScheduler(evaluator).schedule(network, hw), hw,
-                        evaluator)
-    if args.save:
-        schedule.save(args.save)
-    groups = [{
-        "start": g.start, "end": g.end, "cores": g.cores,
-        "layers": [layer.name for layer in network.layers[g.start:g.end]],
-        "latency_cycles": r.latency_cycles, "energy_pj": r.energy_pj,
-    } for g, r in zip(schedule.groups, result.groups)]
-    summary = {
-        "network": network.name, "network_hash": network.content_hash(),
-        "hardware": hw.name, "max_group_layers": args.max_group_layers,
-        "objective": args.objective, "layers": len(network), "groups": groups,
-        "latency_cycles": result.latency_cycles, "latency_ms": result.seconds * 1e3,
-        "energy_pj": result.energy_pj,
-        "no_fusion_latency_cycles": baseline.latency_cycles,
-        "no_fusion_energy_pj": baseline.energy_pj,
-        "speedup": baseline.latency_cycles / result.latency_cycles,
-        "sim_calls": cost.sim_calls, "wall_seconds": round(cost.wall_seconds, 3),
-        "saved": args.save,
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    _print_human(summary, hw)
-    return 0
-
-
-def _print_human(s: dict, hw) -> None:
-    from experiments.cli.output import format_table
-
-    rows = []
-    for k, g in enumerate(s["groups"]):
-        names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
-        rows.append([k, f"{g['start']}..{g['end'] - 1}", len(g["layers"]), names, g["cores"],
-                     g["latency_cycles"]])
-    print(f"{s['network']} on {s['hardware']}: {s['layers']} layers -> {len(s['groups'])} "
-          f"group{'' if len(s['groups']) == 1 else 's'} "
-          f"(at most {s['max_group_layers']} layers each, minimising {s['objective']})")
-    print(format_table(["#", "layers", "n", "names", "cores", "latency cycles"], rows))
-    print()
-    print(f"latency     {s['latency_cycles']} cycles = {s['latency_ms']:.4g} ms "
-          f"at {hw.clock_mhz:g} MHz")
-    print(f"no fusion   {s['no_fusion_latency_cycles']} cycles "
-          f"(every layer alone on {hw.default_cores} core(s))")
-    print(f"speedup     {s['speedup']:.3f}x over no fusion")
-    print(f"search      {s['sim_calls']} simulator calls, {s['wall_seconds']:.2f} s")
-    if s["saved"]:
-        print(f"saved       {s['saved']}")
+    schedule = oracle.schedule(loaded[0], hw)
+    return report(args, loaded, hw, evaluator, schedule, "oracle", oracle.last_cost,
+                  extra={"max_group_layers": args.max_group_layers,
+                         "objective": args.objective})

@@ -169,7 +169,8 @@ def _utilization(args: argparse.Namespace) -> int:
                               bins=args.bins, time_unit=args.unit, all_cores=args.all_cores,
                               dpi=args.dpi)
     plot_pipeline(network, schedule, hw, out, options, traces=traces)
-    plot_utilization(network, schedule, hw, summary, traces=traces, dpi=args.dpi)
+    plot_utilization(network, schedule, hw, summary, traces=traces, dpi=args.dpi,
+                     group=args.group, time_unit=args.unit)
     _print_paths([out, summary], args.json)
     return 0
 
@@ -209,7 +210,8 @@ def _run_dir(args: argparse.Namespace) -> int:
     from experiments.plots.training import CURVE_FILE, EVAL_FILE, plot_run
 
     _check_positive("--dpi", args.dpi)
-    paths = plot_run(args.run_dir, dpi=args.dpi)
+    paths = plot_run(args.run_dir, dpi=args.dpi,
+                     log=lambda message: print(f"note: {message}", file=sys.stderr))
     run_dir = Path(args.run_dir)
     for name in (CURVE_FILE, EVAL_FILE):
         if not (run_dir / name).is_file():

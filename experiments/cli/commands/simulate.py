@@ -9,7 +9,7 @@ Examples::
     fusiongym simulate --network resnet18                       # no fusion, default cores
     fusiongym simulate --network resnet18 --hw pynq --json
     fusiongym simulate --network mobilenet_v2 --cores 4         # no fusion, 4 cores each
-    fusiongym simulate --network resnet18 --schedule best.json  # from `fusiongym oracle --save`
+    fusiongym simulate --network resnet18 --schedule best.json  # from `fusiongym schedule|oracle --save`
     fusiongym simulate --onnx model.onnx --trace trace.json     # open in ui.perfetto.dev
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from accelerator.errors import UserInputError
 from experiments.cli.arguments import add_hw, add_network_source, add_schedule
@@ -59,23 +60,33 @@ def _schedule(args: argparse.Namespace, network, hw):
     if args.cores is not None:
         raise SimulateArgumentError("--cores only applies to --schedule no-fusion; a saved "
                                     "schedule carries a core count per group")
-    return Schedule.load(args.schedule)
+    from accelerator.schedule_export import hardware_hash, load_schedule_file
+
+    schedule, made_for = load_schedule_file(args.schedule)
+    if made_for is not None and made_for != hardware_hash(hw):
+        # still a valid replay (groups and cores are hardware-independent), but the
+        # export's plans and expected cycles were for other hardware
+        print(f"fusiongym: note: {args.schedule} was made for hardware {made_for}, not "
+              f"{hw.name} ({hardware_hash(hw)}): its plans and expected cycles do not apply",
+              file=sys.stderr)
+    return schedule
 
 
 def run(args: argparse.Namespace) -> int:
     from accelerator.config import load_config
     from accelerator.evaluator import evaluate
-    from accelerator.workloads.loader import load_network
+    from experiments.cli.schedule_output import load_cli_network
 
     from experiments.cli.commands.place import is_placement_path, replay
 
     if args.networks or args.workload or is_placement_path(args.schedule):
         return replay(args)  # a placement: every group in one simulation
     hw = load_config(args.hw)
-    network = load_network(args.onnx, onnx=True) if args.onnx else load_network(args.network)
+    network, _, notes = load_cli_network(args)
     schedule = _schedule(args, network, hw)
     result = evaluate(network, schedule, hw)
     summary = _summary(network, schedule, result, hw, args)
+    summary["notes"] = notes
     if args.trace:
         from accelerator.fileio import atomic_write_text
         from accelerator.trace_export import schedule_trace
@@ -137,6 +148,8 @@ def _print_human(s: dict) -> None:
     print(format_table(["#", "layers", "names", "cores", "latency cycles", "DRAM read B",
                         "DRAM written B", "energy uJ", "load", "compute", "store"], rows))
     print()
+    for note in s["notes"]:
+        print(f"note          {note}")
     print(f"latency       {s['latency_cycles']} cycles = {s['latency_ms']:.4g} ms "
           f"at {s['clock_mhz']:g} MHz")
     print(f"DRAM          {s['dram_bytes_read']} B read, {s['dram_bytes_written']} B written")
