@@ -32,6 +32,7 @@ from accelerator.evaluator import GroupEvaluator, default_evaluator, evaluate
 from accelerator.isa import MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, LOAD
 from accelerator.lowering import lower_group
 from accelerator.lowering.planner import plan_cached
+from accelerator.lowering.spec import Refusal
 from accelerator.schedule import Schedule, ScheduleError
 from accelerator.workloads.network import Network
 
@@ -75,9 +76,9 @@ def _core_record(core: int, plan, program, hw: HardwareConfig) -> dict:
 
 def _plan_record(spec, cores: int, hw: HardwareConfig) -> dict:
     planned = plan_cached(spec, cores, hw)
-    if isinstance(planned, str):  # evaluate() refuses such a schedule before we get here
-        raise ScheduleError(f"group is infeasible: {planned}")
-    _, plan = planned
+    if isinstance(planned, Refusal):  # evaluate() refuses such a schedule before we get here
+        raise ScheduleError(f"group is infeasible: {planned.reason}")
+    plan = planned.plan
     lowered = lower_group(spec, cores, hw)
     vt = plan.vthreads
     return {
@@ -85,6 +86,7 @@ def _plan_record(spec, cores: int, hw: HardwareConfig) -> dict:
         "tile_cols": plan.tile_cols, "tiles": lowered.tiles,
         "halo": _halo(plan, spec), "weight_order": _weight_order(plan),
         "cout_chunk": list(plan.cout_chunk), "cin_chunk": plan.cin_chunk,
+        "im2col": bool(plan.im2col),
         "modelled_cycles": round(plan.cost.cycles) if plan.cost else None,
         "modelled_dram_bytes": plan.cost.dram_bytes if plan.cost else None,
         # what the plan was fitted against: per virtual thread, as fit.py checks it
