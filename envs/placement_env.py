@@ -204,6 +204,8 @@ class PlacementEnv(gym.Env):
                          "fractions": fraction_core_counts(h), "feas": {}, "tables": {},
                          "reference": {}} for h in self.hardware]
         self.workload: Workload | None = None
+        self.hw = self.hardware[0]  # the current chip and its evaluator (reset may switch)
+        self.evaluator: GroupEvaluator = self._per_hw[0]["ev"]
 
     # ---- gymnasium API ------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -286,7 +288,11 @@ class PlacementEnv(gym.Env):
         self._next[r] = i + 1
         _, s, e, c = self._groups[k]
         work = group_work(self.evaluator, net, s, e, c)
-        self._durations[k] = int(latency_lower_bound(self.evaluator, net, s, e, c))
+        bound = latency_lower_bound(self.evaluator, net, s, e, c)
+        if work is None or bound is None:  # the mask offered an infeasible group: a bug
+            raise RuntimeError(f"{self.workload.requests[r].name} layers {s}..{e - 1} on {c} "
+                               "cores was offered but cannot be lowered")
+        self._durations[k] = int(bound)
         self._bytes[k] = work.dram_bytes
         self._deps[k] = tuple(group_producers(net, s, e, self._owner[r]))
         before = self._estimate
