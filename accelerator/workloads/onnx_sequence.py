@@ -294,6 +294,7 @@ class SequenceOps:
             else:
                 self.layers.append(part)
                 self.layer_output.append(out)
+                self.layer_nodes.append(list(self.layer_nodes[handle]) + [node.name])
                 part_handle = len(self.layers) - 1
             dims = value.dims[:axis] + (size,) + value.dims[axis + 1:]
             self.set_view(node, part_handle, dims, axes, output=i)
