@@ -51,6 +51,8 @@ the repaired hint is used (``info["fallback"]``).
 
 from __future__ import annotations
 
+import math
+
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator
 from accelerator.spatial.placement import Placement
@@ -167,11 +169,19 @@ class CpSatPlacement(PlacementScheduler):
         makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
         m.AddMaxEquality(makespan, ends)
         m.Minimize(makespan)
-        hint_plan, hint_model = model_feasible_starts(workload, hint_plan, cands, hint_kind, hw,
-                                          host_offset, host_cycles,
-                                          self.dram_capacity)
-        self._hint(m, chosen_vars, hint_kind, hint_plan,
-                   [r.arrival_cycles for r in workload.requests])
+        # the hint's grouping may have been dropped from a big model (max_intervals): then
+        # CP-SAT gets no hint, and the hint plan itself (a valid placement) is the fallback
+        hinted = all(any(G.kind == hint_kind and {(g.start, g.end) for g in G.groups}
+                         == {(q.start, q.end) for q in hint_plan if q.request == r} for G in gs)
+                     for r, gs in enumerate(cands))
+        if hinted:
+            hint_plan, hint_model = model_feasible_starts(workload, hint_plan, cands, hint_kind,
+                                                          hw, host_offset, host_cycles,
+                                                          self.dram_capacity)
+            self._hint(m, chosen_vars, hint_kind, hint_plan,
+                       [r.arrival_cycles for r in workload.requests])
+        else:
+            hint_model = math.inf
 
         solver = cp_model.CpSolver()
         if self.work_limit is not None:
@@ -188,7 +198,7 @@ class CpSatPlacement(PlacementScheduler):
                      "wall_capped": status != cp_model.OPTIMAL and (
                          self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
                      "solver_wall_s": round(solver.WallTime(), 1)}
-        self.info["hint_model_cycles"] = hint_model
+        self.info["hint_model_cycles"] = hint_model if hinted else None
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() <= hint_model:
             plan = self._plan(solver, chosen_vars, hw.num_cores)
             self.info.update(model_makespan_cycles=int(solver.ObjectiveValue()),
