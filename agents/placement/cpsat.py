@@ -208,6 +208,12 @@ class CpSatPlacement(PlacementScheduler):
             self.info["fallback"] = f"CP-SAT {name} found nothing better: the repaired hint"
         placement = plan_to_placement(workload, plan)
         self.last_result = self.simulate(workload, placement, hw, ev)
+        if not hinted:  # CP-SAT started cold: never return worse than the plan it was not given
+            fallback = plan_to_placement(workload, hint_plan)
+            other = self.simulate(workload, fallback, hw, ev)
+            if other.makespan_cycles < self.last_result.makespan_cycles:
+                self.info["fallback"] = "the unhinted solution simulated slower than the hint plan"
+                placement, self.last_result = fallback, other
         return placement
 
     @staticmethod
