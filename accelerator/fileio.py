@@ -38,3 +38,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_json_object(path: str | Path, error: type[Exception], what: str) -> dict:
+    """The JSON object in ``path``; a missing file, bad JSON or a non-object raise ``error``
+    with one line naming the file (``what`` says what the file should be: "schedule" ...)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} file {str(path)!r} not found") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise error(f"{path}: not valid JSON: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a JSON object with 'groups'")
+    return data

@@ -9,13 +9,12 @@ oracle's dynamic programme exact. What a schedule costs is computed by
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_json
+from accelerator.fileio import atomic_write_json, read_json_object
 from accelerator.workloads.network import Network
 
 
@@ -100,15 +99,7 @@ class Schedule:
 
     @staticmethod
     def load(path: str | Path) -> "Schedule":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ScheduleError(f"schedule file {str(path)!r} not found") from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise ScheduleError(f"{path}: not valid JSON: {str(err).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise ScheduleError(f"{path}: expected a JSON object with 'groups'")
+        data = read_json_object(path, ScheduleError, "schedule")
         return Schedule.from_dict(data, str(path))
 
     def describe(self, network: Network) -> list[str]:

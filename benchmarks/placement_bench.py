@@ -2,8 +2,8 @@
 
     python -m benchmarks.placement_bench [--workload resnet50x4] [--cores-per-group 4] [--repeats 3]
 
-The placement: each request's sequential oracle groups with their core counts capped at
-``--cores-per-group``, requests side by side (so that they co-run and contend for DRAM).
+The placement: each request's sequential oracle schedule restricted to at most
+``--cores-per-group`` cores (the DP over those counts), requests side by side (so that they co-run and contend for DRAM).
 Lowering is done once, untimed (it is the planner's cost, measured elsewhere); the timed part
 is :func:`accelerator.spatial.simulate.simulate_placement` with warm lowering caches, best of
 ``--repeats``. The event-rate ratio divides the model's events per second by the bare SimPy
@@ -19,38 +19,18 @@ import time
 from accelerator.config import load_config
 from accelerator.evaluator import GroupEvaluator
 from accelerator.lowering import lower_group
-from accelerator.schedule import Group, Schedule
 from accelerator.spatial.placement import Placement
 from accelerator.spatial.simulate import simulate_placement
 from accelerator.spatial.workload import Workload
+from agents.placement.simple import oracle_schedules
 from benchmarks.bare import from_programs, run_bare
-
-
-def capped_oracle(network, hw, cap: int, ev: GroupEvaluator) -> Schedule:
-    from agents.oracle import OracleScheduler
-
-    schedule = OracleScheduler(progress=False, evaluator=ev).schedule(network, hw)
-    groups = []
-    for g in schedule.groups:
-        c = min(g.cores, cap)
-        if ev.infeasible_reason(network, g.start, g.end, c) is None:
-            groups.append(Group(g.start, g.end, c))
-        else:
-            groups.extend(Group(i, i + 1, c) for i in range(g.start, g.end))
-    return Schedule(tuple(groups), network.name, network.content_hash())
 
 
 def measure(workload_spec: str, hw_name: str, cap: int, repeats: int) -> dict:
     hw = load_config(hw_name)
     workload = Workload.parse([workload_spec])
     ev = GroupEvaluator(hw)
-    cache: dict[str, Schedule] = {}
-    schedules = []
-    for r in workload.requests:
-        h = r.network.content_hash()
-        if h not in cache:
-            cache[h] = capped_oracle(r.network, hw, cap, ev)
-        schedules.append(cache[h])
+    schedules = oracle_schedules(workload, hw, ev, cap)
     placement = Placement.side_by_side(workload, schedules)
     simulate_placement(workload, placement, hw, ev)  # lowering, untimed
     best, result = float("inf"), None

@@ -23,12 +23,11 @@ once, no group starts before its producers end), so a hand-edited file fails in 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from accelerator.config import HardwareConfig
-from accelerator.fileio import atomic_write_json
+from accelerator.fileio import atomic_write_json, read_json_object
 from accelerator.schedule import Schedule, ScheduleError
 from accelerator.spatial.workload import Workload
 from accelerator.workloads.network import Network
@@ -218,15 +217,7 @@ class Placement:
 
     @staticmethod
     def load(path: str | Path) -> "Placement":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise PlacementError(f"placement file {str(path)!r} not found") from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise PlacementError(f"{path}: not valid JSON: {str(err).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise PlacementError(f"{path}: expected a JSON object with 'groups'")
+        data = read_json_object(path, PlacementError, "placement")
         return Placement.from_dict(data, str(path))
 
 

@@ -171,17 +171,10 @@ def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: flo
 def alone_latencies(workload, hw, evaluator) -> list[int]:
     """Each request's latency alone on the whole chip: its network's sequential oracle."""
     from accelerator.evaluator import evaluate
-    from agents.oracle import OracleScheduler
+    from agents.placement.simple import oracle_schedules
 
-    by_hash: dict[str, int] = {}
-    out = []
-    for r in workload.requests:
-        h = r.network.content_hash()
-        if h not in by_hash:
-            schedule = OracleScheduler(progress=False, evaluator=evaluator).schedule(r.network, hw)
-            by_hash[h] = evaluate(r.network, schedule, hw, evaluator).latency_cycles
-        out.append(by_hash[h])
-    return out
+    return [evaluate(r.network, s, hw, evaluator).latency_cycles
+            for r, s in zip(workload.requests, oracle_schedules(workload, hw, evaluator))]
 
 
 def write_outputs(args, workload, placement, hw, result, summary) -> None:
