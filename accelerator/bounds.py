@@ -77,7 +77,8 @@ from dataclasses import dataclass
 
 from accelerator import lowering
 from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator, memo_key
+from accelerator.evaluator import GroupEvaluator
+from accelerator.host import host_cost, host_refusal, runs_on_host
 from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
 from accelerator.pipeline import pipeline_end, token_deps
 from accelerator.results import group_energy_pj, group_latency_cycles
@@ -237,7 +238,22 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
     )
 
 
-# evaluator -> {(spec.key, cores): GroupWork | None (infeasible)}
+def host_work(network: Network, start: int, end: int, hw: HardwareConfig) -> GroupWork | None:
+    """The host-run first layer's :class:`GroupWork` (None for a group that fuses it with
+    accelerator layers: infeasible). Exact, not a bound: no core is active, so the latency
+    bound adds no launch or barrier and equals :func:`accelerator.host.host_cost`'s
+    latency, and the energy bound the host's energy (times ``1 - ENERGY_SLACK``)."""
+    if not runs_on_host(network, start, end, hw):
+        return None
+    cost = host_cost(network, hw)
+    return GroupWork(cycles_lb=cost.latency_cycles, compute_cycles=(),
+                     dram_bytes=cost.dram_bytes_read + cost.dram_bytes_written,
+                     gemm_cycles=0, alu_cycles=0, bytes_read=cost.dram_bytes_read,
+                     bytes_written=cost.dram_bytes_written, instruction_bytes=0,
+                     macs_issued=cost.macs)
+
+
+# evaluator -> {GroupEvaluator.key: GroupWork | None (infeasible)}
 _WORK: "weakref.WeakKeyDictionary[GroupEvaluator, dict]" = weakref.WeakKeyDictionary()
 
 
@@ -251,11 +267,13 @@ def group_work(evaluator: GroupEvaluator, network: Network, start: int, end: int
     if memo is None:
         memo = _WORK[evaluator] = {}
     spec = evaluator.spec(network, start, end)
-    key = memo_key(spec, cores)
+    key = evaluator.key(network, start, end, cores)  # a host-run group is keyed apart
     if key in memo:
         return memo[key]
     hw = evaluator.hw
-    if lowering.infeasibility(spec, cores, hw) is not None:
+    if runs_on_host(network, start, end, hw) or host_refusal(network, start, end, hw):
+        work = host_work(network, start, end, hw)
+    elif lowering.infeasibility(spec, cores, hw) is not None:
         work = None
     else:
         lowered = lowering.lower_group(spec, cores, hw)

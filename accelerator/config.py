@@ -65,7 +65,12 @@ class HardwareConfig(BaseModel):
     # launch shows, so it is not among them
     OVERHEAD_FIELDS: ClassVar[tuple[str, ...]] = (
         "launch_overhead_cycles", "launch_dispatch_cycles", "barrier_hop_cycles",
-        "sync_cycles_per_core")
+        "sync_cycles_per_core", "host_call_overhead_cycles")
+    # the host-layer knobs (accelerator/host.py); they change nothing while the first layer
+    # runs on the accelerator, so they are then left out of ``key`` and old memos stay valid
+    HOST_FIELDS: ClassVar[tuple[str, ...]] = (
+        "first_layer_on", "host_clock_mhz", "host_int8_macs_per_cycle",
+        "host_call_overhead_cycles", "host_transfer_bytes_per_cycle")
 
     name: str = "vta"
     target: str = "sim"
@@ -131,6 +136,33 @@ class HardwareConfig(BaseModel):
     sync_cycles_per_core: int = Field(
         200, ge=0, description="legacy host-polled barrier: the host reads each allocated "
                                "core's done flag in turn (linear; kept so vta16 reproduces)")
+    # --- where the first layer runs (accelerator/host.py has the rule and the formula) ---
+    # Defaults describe a PYNQ-Z1's host, the board VTA's own deployment runs on: TVM's VTA
+    # tutorials (deploy_classification, tune_relay_vta) start offloading at ResNet-18's
+    # first max-pool (start_pack = "nn.max_pool2d"), so the first convolution runs on the
+    # Zynq-7020's dual-core ARM Cortex-A9.
+    first_layer_on: Literal["accelerator", "host"] = Field(
+        "accelerator", description="where the network's first convolution (layer 0, reading "
+                                   "the network input) runs: on the accelerator, or on the "
+                                   "host CPU as VTA's deployment does")
+    host_clock_mhz: float = Field(
+        650.0, gt=0, description="host CPU clock (PYNQ-Z1: the Zynq-7020's Cortex-A9 at "
+                                 "650 MHz, Digilent's PYNQ-Z1 reference manual)")
+    host_int8_macs_per_cycle: float = Field(
+        8.0, gt=0, description="int8 MACs per host cycle the host sustains on a convolution, "
+                               "all its cores together. ASSUMPTION: the A9's 64-bit NEON "
+                               "datapath does 8 int8 multiply-accumulates per cycle "
+                               "(VMLAL.S8 on a D register) per core, 16 on two cores; half "
+                               "of that peak sustained")
+    host_call_overhead_cycles: int = Field(
+        1000, ge=0, description="per host-layer call: the runtime dispatching the host "
+                                "kernel and handing its output to the accelerator. "
+                                "ASSUMPTION: ~10 us (1,000 cycles at 100 MHz)")
+    host_transfer_bytes_per_cycle: float = Field(
+        0.0, ge=0, description="bytes per accelerator cycle the host layer's input, weights "
+                               "and output move at between the host and the accelerator's "
+                               "DRAM; 0 = the shared DRAM's bandwidth (a SoC whose CPU and "
+                               "accelerator share one DDR, as the Zynq's do)")
     # --- energy (pJ), see the module docstring for the source ---
     energy_pj_per_mac: float = Field(0.25, ge=0)
     energy_pj_per_sram_byte: float = Field(1.5, ge=0)
@@ -230,9 +262,12 @@ class HardwareConfig(BaseModel):
     def key(self) -> str:
         """Stable identity of everything that changes a group's simulated numbers (the memo
         key). ``host_launch_slots`` only matters when groups co-run, which the memo never
-        holds (an isolated group's result), so it is left out and old memos stay valid."""
-        return json.dumps(self.model_dump(exclude={"name", "target", "hw_ver",
-                                                   "host_launch_slots"}), sort_keys=True)
+        holds (an isolated group's result), so it is left out and old memos stay valid; so
+        are the host-layer knobs while ``first_layer_on`` is ``"accelerator"``."""
+        exclude = {"name", "target", "hw_ver", "host_launch_slots"}
+        if self.first_layer_on == "accelerator":
+            exclude |= set(self.HOST_FIELDS)
+        return json.dumps(self.model_dump(exclude=exclude), sort_keys=True)
 
     def without_overheads(self) -> "HardwareConfig":
         """A copy with every launch / barrier knob (``OVERHEAD_FIELDS``) at 0: what the
@@ -311,6 +346,8 @@ def make_config(data: dict[str, Any], source: str = "config") -> HardwareConfig:
     if isinstance(ours.get("core_counts"), list):
         ours["core_counts"] = tuple(ours["core_counts"])
     for float_key in ("clock_mhz", "dram_bandwidth_bytes_per_cycle", "dram_port_bytes_per_cycle",
+                      "host_clock_mhz", "host_int8_macs_per_cycle",
+                      "host_transfer_bytes_per_cycle",
                       "energy_pj_per_mac",
                       "energy_pj_per_sram_byte", "energy_pj_per_dram_byte"):
         if isinstance(ours.get(float_key), int) and not isinstance(ours[float_key], bool):

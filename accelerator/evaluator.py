@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from accelerator.config import HardwareConfig
+from accelerator.host import host_refusal, host_result, runs_on_host
 from accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
 from accelerator.results import GroupResult, ScheduleResult, group_energy_pj, group_latency_cycles
 from accelerator.schedule import Schedule, ScheduleError
@@ -84,11 +85,19 @@ class GroupEvaluator:
         return spec
 
     def key(self, network: Network, start: int, end: int, cores: int) -> MemoKey:
-        """The memo key of layers ``start .. end-1`` of ``network`` on ``cores`` cores."""
-        return memo_key(self.spec(network, start, end), cores)
+        """The memo key of layers ``start .. end-1`` of ``network`` on ``cores`` cores (a
+        host-run first layer, :mod:`accelerator.host`, is keyed apart from the same shape on
+        the accelerator)."""
+        key = memo_key(self.spec(network, start, end), cores)
+        return ("host",) + key if runs_on_host(network, start, end, self.hw) else key
 
     def infeasible_reason(self, network: Network, start: int, end: int, cores: int) -> str | None:
         """Why the group cannot run (None if it can). Lowering only, no simulation."""
+        if runs_on_host(network, start, end, self.hw):
+            return None
+        why = host_refusal(network, start, end, self.hw)
+        if why is not None:
+            return why
         refusal = infeasibility(self.spec(network, start, end), cores, self.hw)
         return refusal.reason if refusal is not None else None
 
@@ -98,8 +107,11 @@ class GroupEvaluator:
         return self._memo.get(key)
 
     def knows(self, network: Network, start: int, end: int, cores: int) -> bool:
-        """Whether the memo holds the group, so :meth:`result` costs no simulation."""
-        return self.key(network, start, end, cores) in self._memo
+        """Whether :meth:`result` costs no simulation: the memo holds the group, or the
+        host decides it (:mod:`accelerator.host`: a formula or a refusal)."""
+        return (self.key(network, start, end, cores) in self._memo
+                or runs_on_host(network, start, end, self.hw)
+                or host_refusal(network, start, end, self.hw) is not None)
 
     def insert(self, key: MemoKey, result: GroupResult, *, from_store: bool = False) -> None:
         """Memoize a result computed elsewhere (a Ray worker, a store read in bulk), counted
@@ -115,7 +127,11 @@ class GroupEvaluator:
         return list(self._memo)
 
     def result(self, network: Network, start: int, end: int, cores: int) -> GroupResult:
-        """The group's cost: from the memo, else the on-disk store, else simulated."""
+        """The group's cost: from the memo, else the on-disk store, else simulated; the
+        host's formula for the host-run first layer (:mod:`accelerator.host`), no simulation."""
+        on_host = host_result(network, start, end, cores, self.hw)
+        if on_host is not None:
+            return on_host
         spec = self.spec(network, start, end)
         hit = self._memo.get(memo_key(spec, cores))
         if hit is not None:
