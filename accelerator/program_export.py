@@ -21,6 +21,7 @@ from pathlib import Path
 from accelerator.config import HardwareConfig
 from accelerator.fileio import atomic_write_json, atomic_write_text
 from accelerator.isa import LOAD, MODULE_NAMES, STORE, Insn
+from accelerator.host import host_refusal, runs_on_host
 from accelerator.lowering import GroupSpec, lower_group
 from accelerator.schedule import Schedule, ScheduleError
 from accelerator.schedule_export import hardware_hash
@@ -64,6 +65,14 @@ def emit_program(network: Network, schedule: Schedule, hw: HardwareConfig,
     out_dir.mkdir(parents=True, exist_ok=True)
     groups = []
     for k, g in enumerate(schedule.groups):
+        if runs_on_host(network, g.start, g.end, hw):  # accelerator/host.py: no streams
+            groups.append({"index": k, "start": g.start, "end": g.end, "cores": g.cores,
+                           "layers": [network.layers[g.start].name], "runs_on": "host",
+                           "streams": []})
+            continue
+        why = host_refusal(network, g.start, g.end, hw)
+        if why is not None:
+            raise ScheduleError(f"group {g.start}..{g.end - 1} is infeasible: {why}")
         lowered = lower_group(GroupSpec.from_network(network, g.start, g.end), g.cores, hw)
         if not lowered.feasible:
             raise ScheduleError(f"group {g.start}..{g.end - 1} on {g.cores} cores is "

@@ -8,6 +8,9 @@ The export adds, per group, what the lowering decided and what the simulator mea
   halo handling (line buffer or recompute), weight order (resident / tile loop outermost /
   weight-stationary), channel chunks, and per core its slice of the output, its instruction
   count, the bytes it moves per buffer and the buffer capacities it was planned against;
+- where it runs (``runs_on``): the accelerator, or, for a first layer the config puts on the
+  host (``first_layer_on: host``, :mod:`accelerator.host`), the host, whose record replaces the
+  plan with the host cost's parts (no core holds it);
 - the expected cycles, DRAM bytes and energy (the simulator's, launch and barrier included);
 - the hardware it was made for, by content hash (``HardwareConfig.key``; the name is not
   part of the hash), with the full resolved config so the file stands alone.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator, default_evaluator, evaluate
+from accelerator.host import HOST, ACCELERATOR, host_cost, runs_on_host
 from accelerator.isa import MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, LOAD
 from accelerator.lowering import lower_group
 from accelerator.lowering.planner import plan_cached
@@ -96,6 +100,14 @@ def _plan_record(spec, cores: int, hw: HardwareConfig) -> dict:
     }
 
 
+def _host_record(network: Network, hw: HardwareConfig) -> dict:
+    """The host-run first layer (accelerator/host.py): no plan, no core, its cost's parts."""
+    cost = host_cost(network, hw)
+    return {"overhead_cycles": cost.overhead_cycles, "compute_cycles": cost.compute_cycles,
+            "transfer_cycles": cost.transfer_cycles, "host_clock_mhz": hw.host_clock_mhz,
+            "host_int8_macs_per_cycle": hw.host_int8_macs_per_cycle}
+
+
 def export_schedule(network: Network, schedule: Schedule, hw: HardwareConfig,
                     evaluator: GroupEvaluator | None = None, scheduler: str = "",
                     onnx_nodes: dict[str, tuple[str, ...]] | None = None) -> dict:
@@ -113,9 +125,12 @@ def export_schedule(network: Network, schedule: Schedule, hw: HardwareConfig,
             if layer.name in onnx_nodes:
                 entry["onnx_nodes"] = list(onnx_nodes[layer.name])
             layers.append(entry)
+        on_host = runs_on_host(network, g.start, g.end, hw)
+        where = ({"host": _host_record(network, hw)} if on_host
+                 else {"plan": _plan_record(spec, g.cores, hw)})
         groups.append({
             "index": k, "start": g.start, "end": g.end, "cores": g.cores, "layers": layers,
-            "plan": _plan_record(spec, g.cores, hw),
+            "runs_on": HOST if on_host else ACCELERATOR, **where,
             "expected": {"latency_cycles": r.latency_cycles,
                          "dram_bytes_read": r.dram_bytes_read,
                          "dram_bytes_written": r.dram_bytes_written,

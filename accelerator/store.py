@@ -48,7 +48,7 @@ STORE_FORMAT = 1  # bump when the table layout or the value format changes
 MODEL_SOURCES = ("isa.py", "workloads/network.py", "op_costs.py", "lowering/__init__.py",
                  "lowering/spec.py", "lowering/tiling.py", "lowering/fit.py", "lowering/emit.py",
                  "lowering/cost.py", "lowering/planner.py", "sim.py", "dram.py", "results.py",
-                 "evaluator.py", "config.py", "objectives.py", "pipeline.py")
+                 "evaluator.py", "config.py", "objectives.py", "pipeline.py", "host.py")
 RESULT_FIELDS = tuple(f.name for f in fields(GroupResult))
 # Fields that describe the group's position, not its cost: not trusted from the store.
 _POSITION_FIELDS = ("start", "end")

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import run_group
+from accelerator.host import host_result
 from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
 from accelerator.results import GroupOverhead, GroupResult, group_overhead
@@ -56,6 +57,13 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
     out: list[GroupTrace] = []
     t = 0
     for k, g in enumerate(schedule.groups):
+        on_host = host_result(network, g.start, g.end, g.cores, hw)
+        if on_host is not None and on_host.feasible:
+            t += on_host.latency_cycles  # the host-run first layer: no accelerator events
+            continue
+        if on_host is not None:
+            raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) is infeasible: "
+                                f"{on_host.reason}")
         spec = GroupSpec.from_network(network, g.start, g.end)
         result, _, sim = run_group(spec, g.cores, hw, g.start, trace=True)
         if not result.feasible or sim is None:

@@ -37,7 +37,7 @@ from accelerator.evaluator import GroupEvaluator, evaluate
 from accelerator.spatial.bounds import makespan_lower_bound
 from accelerator.spatial.metrics import multiprogram, throughput_per_second
 from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import replay
+from accelerator.spatial.timeline import host_flags, replay
 from accelerator.spatial.workload import Workload
 from accelerator.workloads.zoo import ZOO
 from agents.placement import PLACEMENT_SCHEDULERS, make_placement_scheduler
@@ -112,7 +112,8 @@ def contention(hw, spec: str) -> dict:
     durations = [ev.result(w.requests[g.request].network, g.start, g.end, g.cores).latency_cycles
                  for g in placement.groups]
     arrivals = [w.requests[g.request].arrival_cycles for g in placement.groups]
-    estimate = replay(placement.groups, deps, arrivals, durations, hw.num_cores).makespan_cycles
+    estimate = replay(placement.groups, deps, arrivals, durations, hw.num_cores,
+                      host_flags(w, placement.groups, hw)).makespan_cycles
     fair = simulate_placement(w, placement, hw.with_(dram_arbitration="fair_share"),
                               GroupEvaluator(hw.with_(dram_arbitration="fair_share")))
     burst_hw = hw.with_(dram_arbitration="burst")

@@ -16,7 +16,7 @@ from accelerator.errors import UserInputError
 from accelerator.evaluator import GroupEvaluator, default_evaluator
 from accelerator.spatial.placement import PlacedGroup, Placement, group_producers
 from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import replay
+from accelerator.spatial.timeline import host_flags, replay
 from accelerator.spatial.workload import Workload
 from accelerator.schedule import Schedule
 from accelerator.workloads.network import Network
@@ -381,7 +381,8 @@ class PlacementEnv(gym.Env):
         if self._groups:
             arrivals = [w.requests[g[0]].arrival_cycles for g in self._groups]
             groups = [PlacedGroup(r, s, e, c) for r, s, e, c in self._groups]
-            self._line = replay(groups, self._deps, arrivals, self._durations, self.hw.num_cores)
+            self._line = replay(groups, self._deps, arrivals, self._durations, self.hw.num_cores,
+                                host_flags(w, groups, self.hw))
             self._estimate = self._line.makespan_cycles
         self._active = [r for r in range(len(w))
                         if self._next[r] < len(w.requests[r].network)][:self.max_slots]

@@ -18,6 +18,11 @@ slow each other down only through the DRAM (the bus and their cores' ports) and 
 contention is a result of the model. A chain of groups, each alone on the chip, costs exactly
 what the sequential evaluation says (tested over the zoo).
 
+A host-run first layer (``first_layer_on: host``, :mod:`accelerator.host`) holds no core: it
+waits for the host CPU (one such layer at a time, a resource of its own, apart from the launch
+slots) and then takes its formula's cycles there; its DRAM bytes are counted but are not put on
+the simulated bus.
+
 Multicast keys are namespaced per group (they are only unique within one group's streams).
 A group's energy comes from its own counters (issued MACs, GEMM / ALU cycles, the DRAM bytes
 its own transfers moved), so energy stays a sum over groups.
@@ -33,6 +38,7 @@ from accelerator import dram as dram_models
 from accelerator.config import HardwareConfig
 from accelerator.errors import DeadlockError
 from accelerator.evaluator import GroupEvaluator, default_evaluator
+from accelerator.host import HostCost, host_cost, host_energy_pj, host_refusal, runs_on_host
 from accelerator.lowering import LoweredGroup, lower_group
 from accelerator.results import group_energy_pj
 from accelerator.sim import GroupRun
@@ -134,21 +140,25 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
     """Run every group of ``placement`` in one environment (see the module docstring)."""
     deps = placement.validate(workload, hw)
     ev = evaluator if evaluator is not None else default_evaluator(hw)
-    lowered: list[LoweredGroup] = []
+    lowered: list[LoweredGroup | HostCost] = []  # a host-run first layer: its host cost
     for k, g in enumerate(placement.groups):
         net = workload.requests[g.request].network
-        spec = ev.spec(net, g.start, g.end)
-        low = lower_group(spec, g.cores, hw)
-        if not low.feasible:
+        if runs_on_host(net, g.start, g.end, hw):
+            lowered.append(host_cost(net, hw))
+            continue
+        why = host_refusal(net, g.start, g.end, hw)
+        low = lower_group(ev.spec(net, g.start, g.end), g.cores, hw) if why is None else None
+        if low is None or not low.feasible:
             raise PlacementError(f"group {k} ({workload.requests[g.request].name} layers "
                                  f"{g.start}..{g.end - 1}) on {g.cores} cores is infeasible: "
-                                 f"{low.reason}")
+                                 f"{why or low.reason}")
         lowered.append(low)
 
     env = simpy.Environment()
     dram = dram_models.make_dram(env, hw, hw.num_cores, trace)
     pool = _CorePool(env, hw.num_cores)
     host = simpy.Resource(env, capacity=hw.host_launch_slots)
+    host_cpu = simpy.Resource(env, capacity=1)  # one host-run layer computes at a time
     n = len(placement.groups)
     launched = [env.event() for _ in range(n)]
     done = [env.event() for _ in range(n)]
@@ -171,6 +181,20 @@ def simulate_placement(workload: Workload, placement: Placement, hw: HardwareCon
         if pending:
             yield env.all_of(pending)
         low = lowered[k]
+        if isinstance(low, HostCost):
+            # the host-run first layer (accelerator/host.py): holds no core, waits for the
+            # host CPU, costs its formula there
+            with host_cpu.request() as cpu:
+                yield cpu
+                launch = env.now
+                launched[k].succeed()
+                yield env.timeout(low.latency_cycles)
+            records[k] = GroupRecord(
+                g.request, g.start, g.end, g.cores, (), int(launch), int(env.now),
+                low.compute_cycles + low.transfer_cycles, low.dram_bytes_read,
+                low.dram_bytes_written, host_energy_pj(low, hw), [] if trace else None)
+            done[k].succeed()
+            return
         if not any(low.programs):
             # no instructions (a zero-copy Concat): nothing is launched, no core is held,
             # as group_overhead charges nothing for it

@@ -12,12 +12,19 @@ they agree when the durations are the simulated ones):
   dependencies, and at which ``cores`` cores are free (its ``core_ids`` if pinned);
 - it takes the lowest-numbered cores free at ``t``, holds them for its duration, and frees
   them when it ends; a group with no work (duration 0: a zero-copy Concat) holds no core
-  and ends when it is launched.
+  and ends when it is launched;
+- a host-run first layer (``on_host[k]``, :mod:`accelerator.host`) holds no core either: it
+  is launched once the host CPU is free (one such group at a time) and holds it for its
+  duration.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
+
+from accelerator.config import HardwareConfig
+from accelerator.host import runs_on_host
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,28 @@ def choose_cores(free_at: list[int], cores: int, ready: int,
 
 
 def replay(groups, deps: list[tuple[int, ...]], arrivals: list[int],
-           durations: list[int], chip_cores: int) -> Timeline:
+           durations: list[int], chip_cores: int,
+           on_host: Sequence[bool] | None = None) -> Timeline:
     """The launch rule over ``durations`` (one per group, launch to end). ``groups`` are
     :class:`~accelerator.spatial.placement.PlacedGroup`; ``arrivals[k]`` is group ``k``'s
-    request's arrival."""
+    request's arrival; ``on_host[k]`` says group ``k`` runs on the host CPU (default: none
+    does; :func:`host_flags` gives them)."""
     free_at = [0] * chip_cores
+    host_free_at = 0
     starts: list[int] = []
     ends: list[int] = []
     ids_of: list[tuple[int, ...]] = []
     last_launch = 0
     for k, g in enumerate(groups):
         ready = max([last_launch, arrivals[k]] + [ends[j] for j in deps[k]])
+        if on_host is not None and on_host[k]:
+            t = max(ready, host_free_at)
+            host_free_at = t + int(durations[k])
+            starts.append(t)
+            ends.append(host_free_at)
+            ids_of.append(())
+            last_launch = t
+            continue
         if durations[k] <= 0:  # no work (a zero-copy Concat): holds no core, ends at once
             starts.append(ready)
             ends.append(ready)
@@ -73,3 +91,9 @@ def replay(groups, deps: list[tuple[int, ...]], arrivals: list[int],
         ids_of.append(ids)
         last_launch = t
     return Timeline(tuple(starts), tuple(ends), tuple(ids_of))
+
+
+def host_flags(workload, groups, hw: HardwareConfig) -> list[bool]:
+    """Per group of a placement: does it run on the host CPU (:mod:`accelerator.host`)?"""
+    return [runs_on_host(workload.requests[g.request].network, g.start, g.end, hw)
+            for g in groups]

@@ -30,7 +30,7 @@ import numpy as np
 
 from accelerator.bounds import latency_lower_bound
 from accelerator.spatial.placement import Placement
-from accelerator.spatial.timeline import replay
+from accelerator.spatial.timeline import host_flags, replay
 from accelerator.spatial.workload import Workload
 from envs.placement_env import PlacementEnv
 from envs.placement_reference import bound_planner, planner_schedule
@@ -54,7 +54,8 @@ def estimate_cycles(workload: Workload, placement: Placement, env: PlacementEnv)
     durations = [latency_lower_bound(env.evaluator, workload.requests[g.request].network,
                                      g.start, g.end, g.cores) for g in placement.groups]
     arrivals = [workload.requests[g.request].arrival_cycles for g in placement.groups]
-    return replay(placement.groups, deps, arrivals, durations, env.hw.num_cores).makespan_cycles
+    return replay(placement.groups, deps, arrivals, durations, env.hw.num_cores,
+                  host_flags(workload, placement.groups, env.hw)).makespan_cycles
 
 
 class ListTeacher:

@@ -36,6 +36,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 from accelerator.config import HardwareConfig
 from accelerator.errors import UserInputError
 from accelerator.evaluator import GroupEvaluator, evaluate, memo_key, run_group
+from accelerator.host import host_layers
 from accelerator.lowering import GroupSpec
 from accelerator.results import GroupResult
 from accelerator.schedule import Schedule
@@ -243,6 +244,11 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
         import_ray("the oracle batch")
     t0 = time.perf_counter()
     nets = _networks(networks)
+    hosted = [net.name for net in nets if host_layers(net, hw)]
+    if hosted:  # its workers simulate group shapes, which do not say where a layer runs
+        raise UserInputError(f"the oracle batch does not support first_layer_on: host "
+                             f"({', '.join(hosted)} would run layer 0 on the host); run "
+                             "`fusiongym oracle` per network instead")
     evaluator = evaluator if evaluator is not None else GroupEvaluator(hw)
     if evaluator.hw.key != hw.key:
         raise UserInputError(f"the evaluator was built for hardware {evaluator.hw.name!r}, "
