@@ -192,3 +192,17 @@ def test_a_placement_fusing_the_host_layer_is_refused():
     bad = Placement((PlacedGroup(0, 0, 2, 1), PlacedGroup(0, 2, 5, 1, after=(0,))))
     with pytest.raises(PlacementError, match="runs on the host"):
         simulate_placement(w, bad, MLU_HOST, GroupEvaluator(MLU_HOST))
+
+
+def test_the_benchmark_row_compares_both_places(capsys):
+    from benchmarks import host_first_layer
+
+    row = host_first_layer.measure("tiny_chain", "mlu100")
+    hw = MLU_HOST
+    net = get_network("tiny_chain")
+    assert row.host_first_layer_cycles == GroupEvaluator(hw).result(net, 0, 1, 1).latency_cycles
+    assert row.faster in ("host", "accelerator")
+    assert (row.faster == "host") == (row.host_oracle_cycles < row.accel_oracle_cycles)
+    # a network whose layer 0 is not an image convolution: one line, exit 2
+    assert host_first_layer.main(["--hw", "mlu100", "--networks", "bert_base"]) == 2
+    assert "layer 0 is not a convolution" in capsys.readouterr().err
