@@ -20,6 +20,7 @@ from accelerator.host import host_layers
 from accelerator.schedule import Group, Schedule, ScheduleError
 from accelerator.schedule_export import export_schedule
 from accelerator.spatial.placement import Placement, PlacementError, PlacedGroup
+from accelerator.spatial.bounds import makespan_lower_bound
 from accelerator.spatial.simulate import simulate_placement
 from accelerator.spatial.timeline import host_flags, replay
 from accelerator.spatial.workload import Workload
@@ -168,6 +169,10 @@ def test_a_placement_with_host_groups_holds_no_core_and_replays():
     spans = sorted((rec.launch_cycles, rec.end_cycles) for rec in hosted)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
     assert spans[-1][0] >= 2 * host_cycles
+    # the makespan bound stays sound and sees the host's queue
+    bound = makespan_lower_bound(w, MLU_HOST, ev)
+    assert bound.host_cycles == 3 * host_cycles
+    assert bound.makespan_cycles <= result.makespan_cycles
     # the timeline replays the same launch rule over the simulated durations
     deps = placement.validate(w, MLU_HOST)
     durations = [rec.end_cycles - rec.launch_cycles for rec in result.groups]

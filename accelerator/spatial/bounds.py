@@ -3,7 +3,7 @@
 Coverage: every placement whose groups have at most ``max_group_layers`` layers (default 8,
 the oracle's limit; every placement scheduler in ``agents.placement`` makes such groups),
 *whatever* the grouping, core counts, launch order and core ids. Longer groups are not
-covered. Three facts of the simulator (:mod:`accelerator.spatial.simulate`) make it:
+covered. These facts of the simulator (:mod:`accelerator.spatial.simulate`) make it:
 
 1. *A group's time is at least its isolated lower bound.* A group holds its cores from its
    launch to its end for at least :func:`accelerator.bounds.latency_lower_bound` of its
@@ -28,7 +28,13 @@ covered. Three facts of the simulator (:mod:`accelerator.spatial.simulate`) make
    missing P cost 0): a DP again. P is the longest path by each layer's cheapest single-layer
    bound, and the whole topological order when the network is a chain.
 
-The bound is the largest of the three. It is the bound of the groups' *own* work; DRAM
+5. *The host.* A host-run first layer (``first_layer_on: host``, :mod:`accelerator.host`)
+   holds no core and its bytes are not on the simulated bus, so it adds nothing to (2) or (3)
+   (area and bytes 0); it is never fused (a longer group is infeasible), so every placement
+   runs each request's host layer, one at a time on the host, each for exactly its cost:
+   host bound ``first arrival + sum over requests of their host layer's cycles``.
+
+The bound is the largest of these. It is the bound of the groups' *own* work; DRAM
 contention between co-running groups is what it cannot see, so the gap of a placement to it
 is partly contention no schedule can avoid.
 """
@@ -41,6 +47,7 @@ from dataclasses import dataclass
 from accelerator.bounds import group_work, latency_lower_bound
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator, default_evaluator
+from accelerator.host import host_cost, host_layers, runs_on_host
 from accelerator.spatial.workload import Workload
 from accelerator.workloads.network import Network
 
@@ -54,6 +61,7 @@ class MakespanBound:
     dram_cycles: int
     critical_path_cycles: int
     max_group_layers: int  # sound over placements whose groups have at most this many layers
+    host_cycles: int = 0  # the host runs the requests' host-run first layers one at a time
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class _RequestBound:
     area_core_cycles: float
     dram_bytes: float
     path_cycles: float
+    host_cycles: int = 0
 
 
 def _dp(n: int, max_len: int, cost) -> float:
@@ -114,8 +123,9 @@ def request_bound(network: Network, ev: GroupEvaluator, max_group_layers: int = 
                 if lb is None:
                     continue
                 work = group_work(ev, network, i, j, c)
-                area = min(area, c * lb)
-                nbytes = min(nbytes, work.dram_bytes)
+                on_host = runs_on_host(network, i, j, hw)  # fact 5: no core, not on the bus
+                area = min(area, 0 if on_host else c * lb)
+                nbytes = min(nbytes, 0 if on_host else work.dram_bytes)
                 fastest = min(fastest, lb)
             got = table[(i, j)] = (area, nbytes, fastest)
         return got
@@ -132,7 +142,8 @@ def request_bound(network: Network, ev: GroupEvaluator, max_group_layers: int = 
             return 0.0  # a group off the path costs nothing here (feasible or not: a relaxation)
         return entry(i, j)[2]
 
-    return _RequestBound(area, nbytes, _dp(n, max_group_layers, path_cost))
+    hosted = host_cost(network, hw).latency_cycles if host_layers(network, hw) else 0
+    return _RequestBound(area, nbytes, _dp(n, max_group_layers, path_cost), hosted)
 
 
 def makespan_lower_bound(workload: Workload, hw: HardwareConfig,
@@ -154,5 +165,6 @@ def makespan_lower_bound(workload: Workload, hw: HardwareConfig,
     dram = first + max(0, math.ceil(total / hw.dram_bandwidth_bytes_per_cycle - 0.5))
     path = max(r.arrival_cycles + math.ceil(b.path_cycles)
                for r, b in zip(workload.requests, bounds))
-    return MakespanBound(max(area, dram, path), int(area), int(dram), int(path),
-                         max_group_layers)
+    host = first + sum(b.host_cycles for b in bounds)
+    return MakespanBound(max(area, dram, path, host), int(area), int(dram), int(path),
+                         max_group_layers, int(host))

@@ -50,8 +50,11 @@ def report(args: argparse.Namespace, loaded: tuple, hw, evaluator, schedule,
         from accelerator.program_export import emit_program
 
         emit_program(network, schedule, hw, program_dir)
+    from accelerator.host import runs_on_host
+
     groups = [{
         "start": g.start, "end": g.end, "cores": g.cores,
+        "runs_on": "host" if runs_on_host(network, g.start, g.end, hw) else "accelerator",
         "layers": [layer.name for layer in network.layers[g.start:g.end]],
         "latency_cycles": r.latency_cycles, "energy_pj": r.energy_pj,
     } for g, r in zip(schedule.groups, result.groups)]
@@ -80,7 +83,8 @@ def print_human(s: dict, hw) -> None:
     rows = []
     for k, g in enumerate(s["groups"]):
         names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
-        rows.append([k, f"{g['start']}..{g['end'] - 1}", len(g["layers"]), names, g["cores"],
+        cores = "host" if g.get("runs_on") == "host" else g["cores"]  # accelerator/host.py
+        rows.append([k, f"{g['start']}..{g['end'] - 1}", len(g["layers"]), names, cores,
                      g["latency_cycles"]])
     limit = (f"at most {s['max_group_layers']} layers each, minimising {s['objective']}"
              if "max_group_layers" in s else f"scheduler: {s['scheduler']}")

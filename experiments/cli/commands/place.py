@@ -130,6 +130,8 @@ def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: flo
     from accelerator.spatial.metrics import multiprogram, throughput_per_second
     from accelerator.spatial.simulate import simulate_placement
 
+    from accelerator.host import runs_on_host
+
     result = simulate_placement(workload, placement, hw, evaluator)
     bound = makespan_lower_bound(workload, hw, evaluator).makespan_cycles
     groups = []
@@ -139,6 +141,8 @@ def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: flo
             "group": k, "request": req.name, "start": g.start, "end": g.end,
             "layers": [layer.name for layer in req.network.layers[g.start:g.end]],
             "cores": g.cores, "core_ids": list(g.core_ids),
+            "runs_on": ("host" if runs_on_host(req.network, g.start, g.end, hw)
+                        else "accelerator"),
             "start_cycles": g.launch_cycles, "end_cycles": g.end_cycles,
             "run_cycles": g.run_cycles, "energy_pj": g.energy_pj})
     requests = [{"name": r.name, "network": r.network.name, "arrival_cycles": r.arrival_cycles,
@@ -264,8 +268,11 @@ def print_human(s: dict) -> None:
     for g in s["groups"]:
         names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
         ids = g["core_ids"]
-        span = f"{ids[0]}-{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) else ",".join(
-            map(str, ids))
+        if not ids:  # the host-run first layer, or a zero-copy Concat: no core held
+            span = "host" if g.get("runs_on") == "host" else "-"
+        else:
+            span = f"{ids[0]}-{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) else \
+                ",".join(map(str, ids))
         rows.append([g["group"], g["request"], f"{g['start']}..{g['end'] - 1}", names,
                      g["cores"], span, g["start_cycles"], g["end_cycles"]])
     print(format_table(["#", "request", "layers", "names", "cores", "core ids", "start",

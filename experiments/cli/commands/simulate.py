@@ -102,14 +102,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(network, schedule, result, hw, args) -> dict:
+    from accelerator.host import runs_on_host
+
     modules = ("load", "compute", "store")
     latency = result.latency_cycles
     busy = {m: sum(r.busy_cycles.get(m, 0) for r in result.groups) for m in modules}
-    core_cycles = sum(r.latency_cycles * r.cores for r in result.groups)
+    on_host = [runs_on_host(network, g.start, g.end, hw) for g in schedule.groups]
+    # a host-run first layer (accelerator/host.py) holds no core
+    core_cycles = sum(r.latency_cycles * r.cores
+                      for r, h in zip(result.groups, on_host) if not h) or 1
     groups = []
     for k, (g, r) in enumerate(zip(schedule.groups, result.groups)):
         groups.append({
             "group": k, "start": g.start, "end": g.end, "cores": g.cores,
+            "runs_on": "host" if on_host[k] else "accelerator",
             "layers": [layer.name for layer in network.layers[g.start:g.end]],
             "latency_cycles": r.latency_cycles,
             "dram_bytes_read": r.dram_bytes_read, "dram_bytes_written": r.dram_bytes_written,
@@ -142,7 +148,8 @@ def _print_human(s: dict) -> None:
     for g in s["groups"]:
         names = g["layers"][0] + (f" .. {g['layers'][-1]}" if len(g["layers"]) > 1 else "")
         u = g["utilization"]
-        rows.append([g["group"], f"{g['start']}..{g['end'] - 1}", names, g["cores"],
+        cores = "host" if g.get("runs_on") == "host" else g["cores"]
+        rows.append([g["group"], f"{g['start']}..{g['end'] - 1}", names, cores,
                      g["latency_cycles"], g["dram_bytes_read"], g["dram_bytes_written"],
                      g["energy_uj"], u["load"], u["compute"], u["store"]])
     print(format_table(["#", "layers", "names", "cores", "latency cycles", "DRAM read B",
