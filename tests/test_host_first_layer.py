@@ -211,3 +211,23 @@ def test_the_benchmark_row_compares_both_places(capsys):
     # a network whose layer 0 is not an image convolution: one line, exit 2
     assert host_first_layer.main(["--hw", "mlu100", "--networks", "bert_base"]) == 2
     assert "layer 0 is not a convolution" in capsys.readouterr().err
+
+
+def test_the_placement_env_never_fuses_the_host_layer_and_never_dead_ends():
+    from envs.placement_env import PlacementEnv
+
+    env = PlacementEnv(["tiny_chainx2"], MLU_HOST)
+    check_env(env, skip_render_check=True)
+    for seed in range(3):
+        env.reset(seed=seed)
+        done, info = False, {}
+        while not done:
+            mask = env.action_masks()
+            assert mask.any(), "a masked walk dead-ended"
+            action = int(mask.nonzero()[0][seed % int(mask.sum())])
+            _, _, done, truncated, info = env.step(action)
+            done = done or truncated
+        placement = info["placement"]
+        placement.validate(env.workload, MLU_HOST)
+        firsts = [g for g in placement.groups if g.start == 0]
+        assert len(firsts) == 2 and all(g.end == 1 for g in firsts)
