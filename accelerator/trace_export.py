@@ -25,7 +25,7 @@ from accelerator.isa import MODULE_NAMES
 from accelerator.lowering import GroupSpec
 from accelerator.results import GroupOverhead, GroupResult, group_overhead
 from accelerator.schedule import Schedule, ScheduleError
-from accelerator.sim import SimResult
+from accelerator.sim import SimResult, simulate
 from accelerator.workloads.network import Network
 
 SCHEDULE_PID_OFFSET = 1  # the schedule process comes after the cores
@@ -59,7 +59,10 @@ def simulate_schedule_trace(network: Network, schedule: Schedule,
     for k, g in enumerate(schedule.groups):
         on_host = host_result(network, g.start, g.end, g.cores, hw)
         if on_host is not None and on_host.feasible:
-            t += on_host.latency_cycles  # the host-run first layer: no accelerator events
+            # the host-run first layer: no accelerator work, so an empty run (as a zero-copy
+            # Concat's) that keeps one trace per group; its time is the host's
+            out.append(GroupTrace(t, on_host, simulate([[]], hw, trace=True)))
+            t += on_host.latency_cycles
             continue
         if on_host is not None:
             raise ScheduleError(f"group {k} (layers {g.start}..{g.end - 1}) is infeasible: "

@@ -231,3 +231,23 @@ def test_the_placement_env_never_fuses_the_host_layer_and_never_dead_ends():
         placement.validate(env.workload, MLU_HOST)
         firsts = [g for g in placement.groups if g.start == 0]
         assert len(firsts) == 2 and all(g.end == 1 for g in firsts)
+
+
+def test_program_and_trace_exports_skip_the_host_group(tmp_path):
+    from accelerator.program_export import emit_program
+    from accelerator.trace_export import simulate_schedule_trace
+
+    net = get_network("tiny_chain")
+    ev = GroupEvaluator(MLU_HOST)
+    s = OracleScheduler(progress=False, evaluator=ev).schedule(net, MLU_HOST)
+    manifest = emit_program(net, s, MLU_HOST, tmp_path)
+    assert manifest["groups"][0]["runs_on"] == "host" and manifest["groups"][0]["streams"] == []
+    assert all(g["streams"] for g in manifest["groups"][1:])
+    traces = simulate_schedule_trace(net, s, MLU_HOST)
+    assert len(traces) == len(s.groups)
+    assert traces[0].sim.cycles == 0 and not traces[0].sim.trace  # no accelerator events
+    host_cycles = ev.result(net, 0, 1, 1).latency_cycles
+    assert traces[0].result.latency_cycles == host_cycles
+    assert traces[1].offset_cycles >= host_cycles  # the accelerator starts after the host
+    with pytest.raises(ScheduleError, match="runs on the host"):
+        emit_program(net, Schedule((Group(0, 2, 1), Group(2, 5, 1))), MLU_HOST, tmp_path / "x")
