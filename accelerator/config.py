@@ -150,10 +150,10 @@ class HardwareConfig(BaseModel):
                                  "650 MHz, Digilent's PYNQ-Z1 reference manual)")
     host_int8_macs_per_cycle: float = Field(
         8.0, gt=0, description="int8 MACs per host cycle the host sustains on a convolution, "
-                               "all its cores together. ASSUMPTION: the A9's 64-bit NEON "
-                               "datapath does 8 int8 multiply-accumulates per cycle "
-                               "(VMLAL.S8 on a D register) per core, 16 on two cores; half "
-                               "of that peak sustained")
+                               "all its cores together. ASSUMPTION: on the A9 pair, half of "
+                               "one 8-lane int8 multiply-accumulate (VMLAL.S8 on a 64-bit D "
+                               "register, the width of the A9's NEON datapath) per core per "
+                               "cycle, which is an upper limit")
     host_call_overhead_cycles: int = Field(
         1000, ge=0, description="per host-layer call: the runtime dispatching the host "
                                 "kernel and handing its output to the accelerator. "
