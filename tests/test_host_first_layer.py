@@ -251,3 +251,11 @@ def test_program_and_trace_exports_skip_the_host_group(tmp_path):
     assert traces[1].offset_cycles >= host_cycles  # the accelerator starts after the host
     with pytest.raises(ScheduleError, match="runs on the host"):
         emit_program(net, Schedule((Group(0, 2, 1), Group(2, 5, 1))), MLU_HOST, tmp_path / "x")
+
+
+def test_a_placement_pinning_the_host_group_to_cores_is_refused():
+    w = Workload.parse(["tiny_chain"])
+    bad = Placement((PlacedGroup(0, 0, 1, 1, core_ids=(0,)), PlacedGroup(0, 1, 5, 1, after=(0,))))
+    with pytest.raises(PlacementError, match="holds no core"):
+        bad.validate(w, MLU_HOST)
+    bad.validate(w, load_config("mlu100"))  # on the accelerator the pin is fine

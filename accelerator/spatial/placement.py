@@ -28,6 +28,7 @@ from pathlib import Path
 
 from accelerator.config import HardwareConfig
 from accelerator.fileio import atomic_write_json, read_json_object
+from accelerator.host import runs_on_host
 from accelerator.schedule import Schedule, ScheduleError
 from accelerator.spatial.workload import Workload
 from accelerator.workloads.network import Network
@@ -120,6 +121,10 @@ class Placement:
             if g.cores not in hw.allowed_core_counts:
                 raise PlacementError(f"{where}: {g.cores} cores is not allowed on {hw.name} "
                                      f"(allowed: {list(hw.allowed_core_counts)})")
+            if g.core_ids is not None and runs_on_host(workload.requests[g.request].network,
+                                                       g.start, g.end, hw):
+                raise PlacementError(f"{where}: layer 0 runs on the host (first_layer_on: "
+                                     "host) and holds no core; drop its core_ids")
             if g.core_ids is not None:
                 ids = g.core_ids
                 if len(ids) != g.cores or len(set(ids)) != len(ids) or not all(
