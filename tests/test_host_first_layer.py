@@ -259,3 +259,27 @@ def test_a_placement_pinning_the_host_group_to_cores_is_refused():
     with pytest.raises(PlacementError, match="holds no core"):
         bad.validate(w, MLU_HOST)
     bad.validate(w, load_config("mlu100"))  # on the accelerator the pin is fine
+
+
+@pytest.mark.parametrize("name", ["list", "cpsat", "partition", "sequential"])
+def test_placement_schedulers_put_the_host_layer_on_no_core(name):
+    from agents.placement.registry import make_placement_scheduler
+
+    w = Workload.parse(["tiny_chainx3"])
+    ev = GroupEvaluator(MLU_HOST)
+    options = {"time_limit_s": 5.0, "work_limit": 2.0} if name == "cpsat" else {}
+    scheduler = make_placement_scheduler(name, **options)
+    placement = scheduler.place(w, MLU_HOST, ev)
+    flags = host_flags(w, placement.groups, MLU_HOST)
+    assert sum(flags) == 3
+    assert all(g.core_ids is None for g, f in zip(placement.groups, flags) if f)
+    result = simulate_placement(w, placement, MLU_HOST, ev)
+    assert all(r.core_ids == () for r, f in zip(result.groups, flags) if f)
+    assert makespan_lower_bound(w, MLU_HOST, ev).makespan_cycles <= result.makespan_cycles
+    if name == "list":  # its plan, pinned, replays no later than it planned
+        deps = placement.validate(w, MLU_HOST)
+        durations = [ev.result(w.requests[g.request].network, g.start, g.end,
+                               g.cores).latency_cycles for g in placement.groups]
+        arrivals = [w.requests[g.request].arrival_cycles for g in placement.groups]
+        line = replay(placement.groups, deps, arrivals, durations, MLU_HOST.num_cores, flags)
+        assert line.makespan_cycles <= scheduler.info["estimate_cycles"]

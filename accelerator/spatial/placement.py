@@ -95,6 +95,14 @@ class Placement:
             replace(g, core_ids=tuple(ids) or None, start_cycles=int(s), end_cycles=int(e))
             for g, ids, s, e in zip(self.groups, core_ids, start, end)))
 
+    def without_host_pins(self, workload: Workload, hw: HardwareConfig) -> "Placement":
+        """This placement with no core pinned for a host-run first layer (accelerator/host.py:
+        it holds none), for schedulers whose plans gave it the cores of its nominal count."""
+        groups = tuple(replace(g, core_ids=None) if g.core_ids is not None and runs_on_host(
+            workload.requests[g.request].network, g.start, g.end, hw) else g
+            for g in self.groups)
+        return self if groups == self.groups else replace(self, groups=groups)
+
     # ---- checks ------------------------------------------------------------------------
     def validate(self, workload: Workload, hw: HardwareConfig) -> list[tuple[int, ...]]:
         """Raise PlacementError unless the groups cover each request once in contiguous

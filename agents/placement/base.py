@@ -42,10 +42,11 @@ class PlannedGroup:
     core_ids: tuple[int, ...]
     start_cycles: int
     after: tuple[int, ...] = ()
+    host_cores: int = 0  # a host-run first layer (no core_ids): its schedule's nominal count
 
     @property
     def cores(self) -> int:
-        return len(self.core_ids)
+        return len(self.core_ids) or self.host_cores
 
 
 def plan_to_placement(workload: Workload, plan: list[PlannedGroup], pin: bool = True
@@ -58,7 +59,7 @@ def plan_to_placement(workload: Workload, plan: list[PlannedGroup], pin: bool = 
         p = plan[k]
         after = tuple(sorted(position[j] for j in p.after))
         groups.append(PlacedGroup(p.request, p.start, p.end, p.cores, after,
-                                  tuple(sorted(p.core_ids)) if pin else None))
+                                  tuple(sorted(p.core_ids)) or None if pin else None))
     return Placement(tuple(groups), workload.name, workload.content_hash())
 
 
@@ -86,7 +87,7 @@ class PlacementScheduler(ABC):
         self.last_result = None
         self.info = {}
         t0 = time.perf_counter()
-        placement = self._place(workload, hw, ev)
+        placement = self._place(workload, hw, ev).without_host_pins(workload, hw)
         self.seconds = time.perf_counter() - t0
         self.sim_calls = ev.sim_calls - before + self._placement_sims
         return replace(placement, meta={**placement.meta, "scheduler": self.name})
@@ -95,7 +96,7 @@ class PlacementScheduler(ABC):
                  ev: GroupEvaluator) -> PlacementResult:
         """One whole-placement simulation, counted in ``sim_calls``."""
         self._placement_sims += 1
-        return simulate_placement(workload, placement, hw, ev)
+        return simulate_placement(workload, placement.without_host_pins(workload, hw), hw, ev)
 
     @abstractmethod
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:

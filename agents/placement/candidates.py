@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from accelerator.config import HardwareConfig
 from accelerator.errors import InfeasibleError
 from accelerator.evaluator import GroupEvaluator
+from accelerator.host import runs_on_host
 from accelerator.schedule import Schedule
 from accelerator.spatial.placement import group_producers
 from accelerator.workloads.network import Network
@@ -63,6 +64,7 @@ class CandidateGroup:
     end: int
     latency_cycles: dict[int, int]  # core count -> isolated latency (feasible counts only)
     dram_bytes: dict[int, int]  # core count -> data bytes read + written alone
+    on_host: bool = False  # the host-run first layer (accelerator/host.py): holds no core
 
     @property
     def fastest_cycles(self) -> int:
@@ -88,6 +90,10 @@ def _costed(network: Network, start: int, end: int, hw: HardwareConfig,
         if r.feasible:
             lat[c] = int(r.latency_cycles)
             nbytes[c] = int(r.dram_bytes_read + r.dram_bytes_written)
+    if lat and runs_on_host(network, start, end, hw):
+        # it costs the same on every count and holds none: one nominal count, the smallest
+        c = min(lat)
+        return CandidateGroup(start, end, {c: lat[c]}, {c: nbytes[c]}, on_host=True)
     return CandidateGroup(start, end, lat, nbytes) if lat else None
 
 

@@ -52,6 +52,7 @@ the repaired hint is used (``info["fallback"]``).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator
@@ -237,6 +238,7 @@ class CpSatPlacement(PlacementScheduler):
     def _plan(solver, chosen_vars, chip_cores: int) -> list[PlannedGroup]:
         """The solved groups, core ids assigned greedily in start order (module docstring)."""
         solved = []
+        hosted = set()
         for r, per_request in enumerate(chosen_vars):
             for use, G, groups in per_request:
                 if not solver.Value(use):
@@ -244,7 +246,9 @@ class CpSatPlacement(PlacementScheduler):
                 for g, (s, e, xs) in zip(G.groups, groups):
                     c = next(c for c, x in xs.items() if solver.Value(x))
                     solved.append((solver.Value(s), solver.Value(e), r, g.start, g.end, c))
-        return assign_cores(solved, chip_cores)
+                    if g.on_host:
+                        hosted.add((r, g.start, g.end))
+        return _unpin_host(assign_cores(solved, chip_cores), hosted)
 
 
 def assign_cores(solved: list[tuple[int, int, int, int, int, int]], chip_cores: int
@@ -308,7 +312,16 @@ def model_feasible_starts(workload: Workload, plan: list[PlannedGroup],
             hosts.append((t + host_offset, t + host_offset + host_cycles))
         end_of[(p.request, p.start, p.end)] = t + lat
         solved.append((int(t), int(t + lat), p.request, p.start, p.end, c))
-    return assign_cores(solved, hw.num_cores), max(e for _, e, *_ in solved)
+    hosted = {key for key, (g, _) in info.items() if g.on_host}
+    return (_unpin_host(assign_cores(solved, hw.num_cores), hosted),
+            max(e for _, e, *_ in solved))
+
+
+def _unpin_host(plan: list[PlannedGroup], hosted: set) -> list[PlannedGroup]:
+    """The plan with the host-run first layers (accelerator/host.py) on no core: the model
+    counted them on their nominal core count (an over-estimate), the host holds none."""
+    return [replace(p, core_ids=(), host_cores=p.cores)
+            if (p.request, p.start, p.end) in hosted else p for p in plan]
 
 
 def _fits(placed, hosts, t, lat, cores, rate, chip, cap_rate, host_offset, host_cycles,

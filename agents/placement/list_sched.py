@@ -11,7 +11,8 @@ For one choice of grouping (the same kind for every request: ``oracle``, ``split
 2. *placement*: in that order, each group at the core count (<= the cap) that minimises its
    finish time given when each core is next free (:func:`accelerator.spatial.timeline.
    choose_cores`, the launch rule's own arithmetic) and its producers' ends and its request's
-   arrival; ties go to fewer cores. No insertion into earlier gaps: a core's groups start in
+   arrival; ties go to fewer cores (a host-run first layer takes no core: it waits for the
+   host CPU, one at a time). No insertion into earlier gaps: a core's groups start in
    plan order, so the plan pinned (:func:`~agents.placement.base.plan_to_placement`) replays
    exactly.
 
@@ -72,12 +73,21 @@ def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int) -> tuple[list[
     rank = upward_ranks(nodes)
     order = sorted(range(len(nodes)), key=lambda k: (-rank[k], nodes[k].request, k))
     free_at = [0] * chip_cores
+    host_free_at = 0  # the host CPU runs one host-run first layer at a time
     end_of = [0] * len(nodes)
     plan_index = [0] * len(nodes)
     plan: list[PlannedGroup] = []
     for k in order:
         n = nodes[k]
         ready = max([n.arrival_cycles] + [end_of[p] for p in n.producers])
+        if n.group.on_host:  # holds no core (accelerator/host.py): waits for the host only
+            (c, cycles), = n.group.latency_cycles.items()
+            t = max(ready, host_free_at)
+            end_of[k] = host_free_at = t + cycles
+            plan_index[k] = len(plan)
+            plan.append(PlannedGroup(n.request, n.group.start, n.group.end, (), int(t),
+                                     host_cores=c))
+            continue
         counts = [c for c in n.group.latency_cycles if c <= max_cores] or [
             min(n.group.latency_cycles)]
         best = None
