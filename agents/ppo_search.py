@@ -97,6 +97,7 @@ def policy_prior(policy, network: Network, hw: HardwareConfig, evaluator: GroupE
     from envs.fusion_env import FusionEnv
 
     env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False, **env_kwargs)
+    adapter = policy.adapter(env, hw)
     n, limit = len(network), env.max_group_layers
     obs, _ = env.reset(seed=0, options={"network": network})
     greedy_actions, start_obs, start_masks = [], [], []
@@ -105,7 +106,7 @@ def policy_prior(policy, network: Network, hw: HardwareConfig, evaluator: GroupE
         mask = env.action_masks()
         start_obs.append(obs)
         start_masks.append(mask)
-        action = int(np.argmax(policy.action_probabilities(obs[None], mask[None])[0]))
+        action = int(np.argmax(policy.action_probabilities(obs[None], mask[None], adapter)[0]))
         greedy_actions.append(action)
         obs, _, _, _, info = env.step(action)
     states: list[State] = []
@@ -126,8 +127,8 @@ def policy_prior(policy, network: Network, hw: HardwareConfig, evaluator: GroupE
                 if not mask[0] or t == n - 1:
                     break
                 obs, *_ = env.step(0)
-    start_probs = policy.action_probabilities(np.stack(start_obs), np.stack(start_masks))
-    open_probs = (policy.action_probabilities(np.stack(open_obs), np.stack(open_masks))
+    start_probs = policy.action_probabilities(np.stack(start_obs), np.stack(start_masks), adapter)
+    open_probs = (policy.action_probabilities(np.stack(open_obs), np.stack(open_masks), adapter)
                   if states else np.zeros((0, 1 + len(env.core_counts))))
     return PolicyPrior(info["schedule"], list(start_probs), dict(zip(states, open_probs)),
                        tuple(env.core_counts))
