@@ -85,7 +85,7 @@ class GroupGeometry:
         # Neither a tile's ranges nor a layer's instructions depend on the core count, and
         # the planner's fit checks, its cost samples and the emitter ask for the same tiles
         # again and again, for every core count: both memos are per (group, hardware).
-        self._ranges, self.emit_memo = _shared_memos(spec, hw)
+        self._ranges, self.emit_memo, self.fit_memo = _shared_memos(spec, hw)
         self._out_hw = [(layer.h_out, layer.w_out) for layer in spec.layers]
         # per layer and axis, what need() reads: (passthrough, transposed, k, s, pad, size_in)
         self._need = [tuple(_need_params(layer, axis) for axis in (0, 1)) for layer in spec.layers]
@@ -265,18 +265,19 @@ def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
 
 
 MEMO_GROUPS = 64  # groups whose memos are kept (the oracle asks for each on every core count in a row)
-_MEMOS: "OrderedDict[tuple, tuple[dict, dict]]" = OrderedDict()
+_MEMOS: "OrderedDict[tuple, tuple[dict, dict, dict]]" = OrderedDict()
 
 
-def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict]:
-    """(tile -> ranges, plan fields -> layer key -> emitted instructions) of one group on
-    one hardware, shared by its geometries on every core count (see emit.Emitter.layer).
+def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict, dict]:
+    """(tile -> ranges, plan fields -> layer key -> emitted instructions, fit-check key ->
+    (chunks, reason)) of one group on one hardware, shared by its geometries on every core
+    count (see emit.Emitter.layer and planner._try).
     Least recently used first out, emptied as it goes: the planner's cache keeps geometries
     (and so their memos) alive, and an emptied memo only means recomputing."""
     key = (spec, hw)
     memos = _MEMOS.get(key)
     if memos is None:
-        memos = _MEMOS[key] = ({}, {})
+        memos = _MEMOS[key] = ({}, {}, {})
         if len(_MEMOS) > MEMO_GROUPS:
             for old in _MEMOS.popitem(last=False)[1]:
                 old.clear()
