@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
 from accelerator.lowering.fit import shares_input
 from accelerator.lowering.spec import need, pad
-from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
+from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile, _need
 from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
 from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
@@ -62,9 +62,30 @@ class Emitter:
         # what the plan fixes for every tile (the rest is in Emitter._layer_key)
         self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk,
                          plan.im2col)
+        self.memo = g.emit_memo.setdefault(self.plan_key, {})
+        # per layer, what the key of Emitter.layer() needs that no tile changes: whether a
+        # GEMM loads its input per input-channel chunk, whether an ALU layer loads external
+        # inputs (its key then holds their clipped window)
+        layers, sources = g.spec.layers, g.spec.sources
+        self._chunked_input = [layer.is_gemm and -(-layer.c_in // g.cin_chunk(plan, layer)) > 1
+                               for layer in layers]
+        self._alu_loads = [not layer.is_gemm and bool(sources[i])
+                           for i, layer in enumerate(layers)]
+        self._ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
-        """Micro-op kernels (and resident weights) of every layer, once per core."""
+        """Micro-op kernels (and resident weights) of every layer, once per core (the same
+        for every core with the same channels: replayed like :meth:`layer`)."""
+        key = ("preamble", couts)
+        recorded = self.memo.get(key)
+        if recorded is None:
+            fresh = Step()
+            self._preamble(fresh, couts)
+            recorded = self.memo[key] = (fresh.loads, fresh.computes)
+        step.loads.extend(recorded[0])
+        step.computes.extend(recorded[1])
+
+    def _preamble(self, step: Step, couts: tuple[int, int]) -> None:
         g, plan = self.g, self.plan
         for i, layer in enumerate(g.spec.layers):
             if not layer.is_gemm:
@@ -87,18 +108,20 @@ class Emitter:
         if first:
             self.preamble(step, job.couts)
         ext_done: set[int] = set()
+        last = g.n - 1
+        consumers, ext_sources = g.consumers, self._ext_sources
         for i, layer in enumerate(g.spec.layers):
             r = rng[i]
-            if above is not None and g.consumers[i]:  # rows above are on chip already
+            if above is not None and consumers[i]:  # rows above are on chip already
                 r = (max(r[0], above[i][1]), r[1], r[2], r[3])
             if r[1] <= r[0] or r[3] <= r[2]:
                 continue
-            for s in g.spec.sources[i]:
-                if s < 0 and s not in ext_done:
+            for s in ext_sources[i]:
+                if s not in ext_done:
                     ext_done.add(s)
                     self.load_external(step, s, i, job, rng, above)
-            cout = job.couts[1] - job.couts[0] if i == g.n - 1 else layer.c_out
-            step = self.layer(step, LayerWork(i, layer, r, cout, job))
+            cout = job.couts[1] - job.couts[0] if i == last else layer.c_out
+            step = self.layer(step, i, layer, r, cout, job)
 
     def load_external(self, step: Step, ext: int, i: int, job: TileJob, rng: Ranges,
                       above: Ranges | None) -> None:
@@ -147,46 +170,55 @@ class Emitter:
         step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes, cycles=writes,
                                share_key=self.same_input(i, (*region, nbytes))))
 
-    def layer(self, step: Step, work: LayerWork) -> Step:
-        """Every output-channel chunk of one layer in one tile; returns the current step.
+    def layer(self, step: Step, i: int, layer: Layer, rng: tuple[int, int, int, int],
+              cout: int, job: TileJob) -> Step:
+        """Every output-channel chunk of layer ``i`` in one tile (``rng``: the rows and
+        columns it computes, ``cout``: its output channels on this core); returns the
+        current step.
 
         Replayed from a memo when an earlier tile (of any core, in the planner's cost
         samples or the emission) had the same key: tiles of one band, and bands of equal
         height, emit the same instructions. The key holds every input of :meth:`_layer`
         that is not fixed by the (group, cores, hardware, plan): the sizes it reads, the
         absolute positions only where a multicast key names them (a channel split)."""
-        key = self._layer_key(step, work)
-        memo = self.g.emit_memo.setdefault(self.plan_key, {})
-        recorded = memo.get(key)
+        key = self._layer_key(step, i, layer, rng, cout, job)
+        recorded = self.memo.get(key)
         if recorded is None:
-            last, memo[key] = self._record(step, work)
+            last, self.memo[key] = self._record(step, LayerWork(i, layer, rng, cout, job))
             return last
         segments, macs = recorded
         self.macs += macs
-        for n, (loads, computes, stores) in enumerate(segments):
-            if n:
+        first = True
+        for loads, computes, stores in segments:
+            if first:
+                first = False
+            else:
                 step = Step()
                 self.steps.append(step)
-            step.loads.extend(loads)  # shared: link() copies what it flags
-            step.computes.extend(computes)
-            step.stores.extend(stores)
+            if loads:
+                step.loads.extend(loads)  # shared: link() copies what it flags
+            if computes:
+                step.computes.extend(computes)
+            if stores:
+                step.stores.extend(stores)
         return step
 
-    def _layer_key(self, step: Step, work: LayerWork) -> tuple:
-        g, job, layer, i = self.g, work.job, work.layer, work.i
-        r0, r1, c0, c1 = work.rng
+    def _layer_key(self, step: Step, i: int, layer: Layer, rng: tuple[int, int, int, int],
+                   cout: int, job: TileJob) -> tuple:
+        g = self.g
+        r0, r1, c0, c1 = rng
         extra: tuple = ()
-        if layer.is_gemm:
-            if -(-layer.c_in // g.cin_chunk(self.plan, layer)) > 1:  # per-chunk input loads
-                t = job.tile
-                rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
-                extra = (rr, cc) if self.plan.split == "channels" else (
-                    rr[1] - rr[0], cc[1] - cc[0])
-        elif g.spec.sources[i]:  # LOAD ACC of external inputs: their clipped window
-            rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
+        if self._chunked_input[i]:  # per-chunk input loads: the tile's input window
+            t = job.tile
+            rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
+            extra = (rr, cc) if self.plan.split == "channels" else (
+                rr[1] - rr[0], cc[1] - cc[0])
+        elif self._alu_loads[i]:  # LOAD ACC of external inputs: their clipped window
+            rows, cols = g._need[i]
+            rr, cc = _need(rows, r0, r1), _need(cols, c0, c1)
             extra = (rr[1] - rr[0], cc[1] - cc[0])
         store = g.store_share(i, job.tile) if g.spec.stores[i] else None
-        return (i, r1 - r0, c1 - c0, work.cout, job.chunk, job.load_weights, job.couts, store,
+        return (i, r1 - r0, c1 - c0, cout, job.chunk, job.load_weights, job.couts, store,
                 bool(step.computes), extra)
 
     def _record(self, step: Step, work: LayerWork) -> tuple[Step, tuple[list, int]]:
