@@ -4,6 +4,7 @@ one VTA instruction stream per core with its dependency tokens."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
 from accelerator.lowering.fit import shares_input
@@ -28,9 +29,9 @@ class Step:
         self.drain = drain
 
 
-@dataclass(frozen=True)
-class TileJob:
-    """One tile of one core: which output channels, which chunks, what to load."""
+class TileJob(NamedTuple):
+    """One tile of one core: which output channels, which chunks, what to load (a named
+    tuple: one is made for every tile of every core of every plan estimated)."""
 
     tile: Tile
     couts: tuple[int, int]  # the core's slice of the last layer's output channels
@@ -72,6 +73,7 @@ class Emitter:
         self._alu_loads = [not layer.is_gemm and bool(sources[i])
                            for i, layer in enumerate(layers)]
         self._ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
+        self._ext_channels: dict[tuple[int, int], int | None] = {}  # see _external_channels
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
         """Micro-op kernels (and resident weights) of every layer, once per core (the same
@@ -128,27 +130,46 @@ class Emitter:
         """LOAD INP of an external tensor's window (ALU-only users read it into the
         accumulator chunk by chunk instead: see :meth:`alu_layer`; a matmul's second
         operand comes with the weight loads)."""
-        g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
-        if not g.reads_into_inp(ext):
+        g, plan = self.g, self.plan
+        ch = self._ext_channels.get((ext, i), 0)
+        if ch == 0:
+            ch = self._ext_channels[(ext, i)] = self._external_channels(ext, i)
+        if ch is None:
             return
+        if ch < 0:  # a depthwise core reads only its own channels
+            ch = job.couts[1] - job.couts[0]
         r0, r1, c0, c1 = g.ext_window(ext, rng)
         if above is not None:
             r0 = max(r0, g.ext_window(ext, above)[1])
-        if layer.kind == LayerKind.CONCAT:
-            ch = layer.c_in // max(1, len(g.spec.sources[i]))
-        elif (layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels"
-              and i == g.n - 1):
-            ch = job.couts[1] - job.couts[0]  # a depthwise core reads only its own channels
-        else:
-            ch = layer.c_in
         if g.n == 1 and plan.cin_chunk < ch:
             return  # loaded per input-channel chunk in gemm_layer
         if plan.im2col:
             self.load_packed(step, i, rng[i], (ext, r0, c0))
             return
-        nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)
-        step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
-                               share_key=self.same_input(i, (ext, r0, c0, nbytes))))
+        nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, g.spec.layers[i].batch)
+        share_key = self.same_input(i, (ext, r0, c0, nbytes))
+        # the same load as an earlier tile's (of any core): replayed, link() copies it if
+        # it flags it
+        key = ("load", i, nbytes, share_key)
+        insn = self.memo.get(key)
+        if insn is None:
+            insn = self.memo[key] = Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
+                                         share_key=share_key)
+        step.loads.append(insn)
+
+    def _external_channels(self, ext: int, i: int) -> int | None:
+        """Channels of external tensor ``ext`` that layer ``i`` loads per tile: None if it
+        is not loaded into the input buffer, -1 for a core's own channels (a depthwise last
+        layer under a channel split)."""
+        g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
+        if not g.reads_into_inp(ext):
+            return None
+        if layer.kind == LayerKind.CONCAT:
+            return layer.c_in // max(1, len(g.spec.sources[i]))
+        if (layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels"
+                and i == g.n - 1):
+            return -1
+        return layer.c_in
 
     def load_packed(self, step: Step, i: int, out: tuple[int, int, int, int], region) -> None:
         """The im2col gather of a packed tile (``Plan.im2col``): per output row one 2-D DMA

@@ -3,8 +3,9 @@ layer, buffer footprints) and the Plan record that says how a group is tiled and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.spec import GroupSpec, need, pad
@@ -15,9 +16,9 @@ UOP_BYTES = 4  # VTA micro-ops are 32-bit
 Ranges = list[tuple[int, int, int, int]]  # per layer: (row_lo, row_hi, col_lo, col_hi)
 
 
-@dataclass(frozen=True)
-class Tile:
-    """A tile of the last layer's output: rows [r0, r1) x columns [c0, c1)."""
+class Tile(NamedTuple):
+    """A tile of the last layer's output: rows [r0, r1) x columns [c0, c1) (a named tuple:
+    made and hashed for every tile of every plan tried)."""
 
     r0: int
     r1: int
@@ -151,6 +152,11 @@ class GroupGeometry:
     def ext_window(self, ext: int, rng: Ranges) -> tuple[int, int, int, int]:
         """Rows and columns of external tensor ``ext`` that its users read for ``rng``."""
         users = self.ext_users[ext]
+        if len(users) == 1:  # (the usual case)
+            u = users[0]
+            (a, b), (c, d) = (_need(self._need[u][0], rng[u][0], rng[u][1]),
+                              _need(self._need[u][1], rng[u][2], rng[u][3]))
+            return a, b, c, d
         rows = [_need(self._need[u][0], rng[u][0], rng[u][1]) for u in users]
         cols = [_need(self._need[u][1], rng[u][2], rng[u][3]) for u in users]
         return (min(a for a, _ in rows), max(b for _, b in rows),
