@@ -82,7 +82,7 @@ from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE
                              TOKEN_QUEUES)
 from accelerator.pipeline import pipeline_end, token_deps
 from accelerator.results import group_energy_pj, group_latency_cycles
-from accelerator.workloads.network import Network
+from accelerator.workloads.network import LayerKind, Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
 
@@ -373,6 +373,36 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
         return None
     # the barrier is over the cores that got work (GroupWork lists those only)
     return group_latency_cycles(work.cycles_lb, cores, evaluator.hw, len(work.compute_cycles))
+
+
+def latency_floor(evaluator: GroupEvaluator, network: Network, start: int, end: int,
+                  cores: int) -> int:
+    """A lower bound on the group's latency from its layer shapes alone: no planning, no
+    lowering, and never above :func:`latency_lower_bound` (for a feasible group), so a
+    search may order its candidates by it first and compute their exact bound only for
+    those that could still win (the oracle does).
+
+    The GEMM unit of a core does at most one ``BATCH x BLOCK_IN x BLOCK_OUT`` block product
+    per micro-op, one micro-op per ``gemm_ii`` cycles, and the lowering computes every
+    output of every GEMM layer, so its GEMM instructions on all cores together last at
+    least ``macs * gemm_ii / (BATCH * BLOCK_IN * BLOCK_OUT)`` cycles (padding lanes, halo
+    recompute and duplicated upstream layers only add), and one of the ``cores`` cores at
+    least that over ``cores``: a term of the compute chain in ``cycles_lb`` (fact 4).
+    Transposed convolutions are left out (``Layer.macs`` counts the products of output
+    pixels that their padding crops), and so is every layer when the hardware batch is
+    above 1 (a GEMM's ``iter_out`` rounds rows x cols x batch down to it). The overheads
+    are those of one active core (zero when the group has no MACs: a zero-copy Concat is
+    launched on none), the least any feasible plan pays: they grow with the active cores
+    and with the run."""
+    hw = evaluator.hw
+    spec = evaluator.spec(network, start, end)
+    macs = 0
+    if hw.batch == 1:
+        macs = sum(layer.macs for layer in spec.layers
+                   if layer.kind != LayerKind.CONV_TRANSPOSE2D)
+    block = hw.batch * hw.block_in * hw.block_out
+    run = -(-macs * hw.gemm_ii // (block * cores))
+    return group_latency_cycles(run, cores, hw, 1 if macs else 0)
 
 
 def objective_lower_bound(objective: str):

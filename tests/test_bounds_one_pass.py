@@ -80,3 +80,23 @@ def test_one_pass_equals_the_definitions_on_lowered_groups(network_name, preset)
                         _assert_same(program, hw)
                         checked += 1
     assert checked > 50
+
+
+@pytest.mark.parametrize("network_name,preset", [("resnet18", "mlu100"), ("dcgan", "mlu100"),
+                                                 ("mobilenet_v2", "vta16")])
+def test_the_shape_only_floor_is_never_above_the_bound(network_name, preset):
+    # the oracle orders candidates by the floor first and relies on floor <= bound to
+    # simulate exactly the candidates it simulated without it
+    from accelerator.bounds import latency_floor, latency_lower_bound
+
+    hw, net = PRESETS[preset], get_network(network_name)
+    ev, strict = GroupEvaluator(hw), 0
+    for j in range(1, len(net) + 1):
+        for i in range(max(0, j - 3), j):
+            for cores in (1, 16) if preset == "mlu100" else (1, 4):
+                bound = latency_lower_bound(ev, net, i, j, cores)
+                floor = latency_floor(ev, net, i, j, cores)
+                if bound is not None:
+                    assert floor <= bound, (i, j, cores)
+                    strict += floor < bound
+    assert strict > 0
