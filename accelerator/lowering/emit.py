@@ -74,6 +74,11 @@ class Emitter:
                            for i, layer in enumerate(layers)]
         self._ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
         self._ext_channels: dict[tuple[int, int], int | None] = {}  # see _external_channels
+        # per layer, which of its inputs come from DRAM into the accumulator (LOAD ACC)
+        self._acc_inputs = [[k for k, x in enumerate(srcs) if x < 0 and not g.reads_into_inp(x)]
+                            for srcs in sources]
+        self._gemm_ii = self.hw.gemm_ii
+        self._macs_per_uop = self.hw.macs_per_cycle * self.hw.gemm_ii  # MACs one GEMM uop issues
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
         """Micro-op kernels (and resident weights) of every layer, once per core (the same
@@ -333,16 +338,15 @@ class Emitter:
                                            work.i, work.job.couts, (k0, ci, nbytes))))
             iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic, plan.im2col)
             step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
-                                      cycles=iter_out * iter_in * uops * hw.gemm_ii
+                                      cycles=iter_out * iter_in * uops * self._gemm_ii
                                       + hw.gemm_pipeline_stages, layer=work.i))
-            self.macs += iter_out * iter_in * uops * hw.macs_per_cycle * hw.gemm_ii
+            self.macs += iter_out * iter_in * uops * self._macs_per_uop
         return step
 
     def alu_layer(self, step: Step, work: LayerWork, kc: int) -> int:
         """LOAD ACC of the ALU layer's external inputs; returns its ALU ops per vector."""
         g, layer, i = self.g, work.layer, work.i
-        ext_inputs = [k for k, x in enumerate(g.spec.sources[i])
-                      if x < 0 and not g.reads_into_inp(x)]
+        ext_inputs = self._acc_inputs[i]
         if ext_inputs:
             r0, r1, c0, c1 = work.rng
             rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)

@@ -85,8 +85,7 @@ def fits(g: GroupGeometry, plan: Plan, tile: Tile, cout_core: int,
         ext_bytes[ext] = g.act_bytes(max(r1 - r0, 0), max(c1 - c0, 0),
                                      ext_channels(g, plan, ext, cout_core),
                                      spec.layers[users[0]].batch)
-    inter_last = {i: max(g.consumers[i]) for i in range(g.n)
-                  if g.consumers[i] and i not in g.weight_producers}  # those: weight buffer
+    inter_last = g.inter_last
     for i, layer in enumerate(spec.layers):
         rows, cols = rng[i][1] - rng[i][0], rng[i][3] - rng[i][2]
         if rows <= 0 or cols <= 0:

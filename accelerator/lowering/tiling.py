@@ -94,6 +94,15 @@ class GroupGeometry:
         # weight operand, a channel op's vector)
         self._weight_feeds = [[self.feeds_weight(i, j) or self.feeds_broadcast(i, j)
                                for j in self.consumers[i]] for i in range(self.n)]
+        # intermediates kept in the input buffer, with their last consumer (a matmul's
+        # in-group second operand lives in the weight buffer instead)
+        self.inter_last = {i: max(self.consumers[i]) for i in range(self.n)
+                           if self.consumers[i] and i not in self.weight_producers}
+        # hardware sizes the hot paths read (HardwareConfig derives them on every access)
+        self._batch, self._inp_bits, self._acc_bits = hw.batch, hw.inp_bits, hw.acc_bits
+        self._reads_inp = {ext: ext not in self.weight_ext
+                           and any(spec.layers[u].is_gemm for u in users)
+                           for ext, users in self.ext_users.items()}
 
     def feeds_weight(self, i: int, j: int) -> bool:
         """True when layer i is the weight operand of in-group matmul j."""
@@ -146,8 +155,9 @@ class GroupGeometry:
         return x * self._out_hw[i][axis] // self._out_hw[-1][axis]
 
     def store_share(self, i: int, tile: Tile) -> tuple[int, int]:
-        return (self.share(i, tile.r1, 0) - self.share(i, tile.r0, 0),
-                self.share(i, tile.c1, 1) - self.share(i, tile.c0, 1))
+        """Rows and columns of layer i's own share of the output for ``tile`` (as share())."""
+        (h, w), (H, W) = self._out_hw[i], self._out_hw[-1]
+        return (tile.r1 * h // H - tile.r0 * h // H, tile.c1 * w // W - tile.c0 * w // W)
 
     def ext_window(self, ext: int, rng: Ranges) -> tuple[int, int, int, int]:
         """Rows and columns of external tensor ``ext`` that its users read for ``rng``."""
@@ -165,8 +175,7 @@ class GroupGeometry:
     def reads_into_inp(self, ext: int) -> bool:
         """A GEMM reads it (input buffer); ALU-only users read it into the accumulator, and
         a matmul's second operand comes into the weight buffer (with the weight loads)."""
-        return (ext not in self.weight_ext
-                and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
+        return self._reads_inp[ext]
 
     def reduction_band_rows(self, plan: Plan, i: int, chunk: int) -> int | None:
         """Input rows per band of a global pool that reads its input from DRAM into the
@@ -212,16 +221,17 @@ class GroupGeometry:
                    packed: bool = False) -> tuple[int, int, int]:
         """(iter_out, iter_in, uops) of a GEMM producing rows x cols x cout outputs
         (``packed``: im2col, one micro-op per block of packed taps)."""
-        hw = self.hw
-        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_out = rows * cols * layer.batch // self._batch or 1
         iter_in = -(-cout // self.bo)
         if packed:
             return iter_out, iter_in, -(-self.packed_channels(layer) // self.bi)
-        cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
-        if layer.kind == LayerKind.DEPTHWISE_CONV2D:
+        kind = layer.kind
+        if kind == LayerKind.DEPTHWISE_CONV2D:
             cin_blocks = 1  # one diagonal weight block per output block
+        else:
+            cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
         kh, kw = layer.kernel
-        if layer.kind == LayerKind.CONV_TRANSPOSE2D:
+        if kind == LayerKind.CONV_TRANSPOSE2D:
             kh, kw = -(-kh // layer.stride[0]), -(-kw // layer.stride[1])
         return iter_out, iter_in, kh * kw * cin_blocks
 
@@ -235,10 +245,12 @@ class GroupGeometry:
         return iter_in * uops * self.bi * self.bo * self.hw.wgt_bits // 8
 
     def act_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
-        return rows * cols * pad(channels, self.bi) * batch * self.hw.inp_bits // 8
+        bi = self.bi
+        return rows * cols * (-(-channels // bi) * bi) * batch * self._inp_bits // 8
 
     def acc_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
-        return rows * cols * pad(channels, self.bo) * batch * self.hw.acc_bits // 8
+        bo = self.bo
+        return rows * cols * (-(-channels // bo) * bo) * batch * self._acc_bits // 8
 
 
 _GENERIC_NEED = (LayerKind.RESIZE_NEAREST, LayerKind.RESIZE_BILINEAR)
