@@ -254,8 +254,7 @@ class Emitter:
         n_steps, macs = len(self.steps), self.macs
         last = self._layer(step, work)
         segments = [(step.loads[before[0]:], step.computes[before[1]:], step.stores[before[2]:])]
-        segments += [(s.loads, s.computes, s.stores) for s in self.steps[n_steps:]]
-        segments = [tuple(list(part) for part in seg) for seg in segments]
+        segments += [(s.loads[:], s.computes[:], s.stores[:]) for s in self.steps[n_steps:]]
         return last, (segments, self.macs - macs)
 
     def _layer(self, step: Step, work: LayerWork) -> Step:

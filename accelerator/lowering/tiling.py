@@ -137,7 +137,14 @@ class GroupGeometry:
                     rows, cols = self._need[j]
                     a, b = _need(rows, cr0, cr1)
                     c, d = _need(cols, cc0, cc1)
-                rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
+                if a < rlo:
+                    rlo = a
+                if b > rhi:
+                    rhi = b
+                if c < clo:
+                    clo = c
+                if d > chi:
+                    chi = d
             if self.spec.stores[i] or not self.consumers[i]:
                 # its own share of the output, proportional to the tile, so that the
                 # stores of all tiles cover the tensor exactly once
@@ -279,7 +286,7 @@ def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
     else:
         a = lo * s - pad_
         b = (hi - 1) * s - pad_ + k
-    return max(0, a), min(size_in, b)
+    return (a if a > 0 else 0), (b if b < size_in else size_in)
 
 
 MEMO_GROUPS = 64  # groups whose memos are kept (the oracle asks for each on every core count in a row)
