@@ -214,19 +214,16 @@ class Emitter:
             return last
         segments, macs = recorded
         self.macs += macs
-        first = True
-        for loads, computes, stores in segments:
-            if first:
-                first = False
-            else:
-                step = Step()
-                self.steps.append(step)
-            if loads:
-                step.loads.extend(loads)  # shared: link() copies what it flags
-            if computes:
-                step.computes.extend(computes)
-            if stores:
-                step.stores.extend(stores)
+        loads, computes, stores = segments[0]  # shared: link() copies what it flags
+        step.loads += loads
+        step.computes += computes
+        step.stores += stores
+        for loads, computes, stores in segments[1:]:
+            step = Step()
+            self.steps.append(step)
+            step.loads += loads
+            step.computes += computes
+            step.stores += stores
         return step
 
     def _layer_key(self, step: Step, i: int, layer: Layer, rng: tuple[int, int, int, int],
