@@ -18,7 +18,11 @@ its exact cost), and the candidates sit in a heap keyed by ``(best[i] + bound, i
 index)``. The smallest key is popped: a bound is replaced by the simulated value and pushed
 back; an exact value is the answer, because every other key is at most the true key of its
 candidate. The result is therefore exactly the exhaustive DP's (same values, same ties), and
-only candidates whose bound key is below the winner's key are simulated. ``prune=False``
+only candidates whose bound key is below the winner's key are simulated. For latency a
+candidate first enters with a floor from its layer shapes alone (:func:`accelerator.bounds.
+latency_floor`, never above the bound) and is planned, lowered and bounded only when that
+floor is popped; since floor <= bound <= cost, exactly the same candidates are simulated,
+and those whose floor already loses are never planned. ``prune=False``
 runs the exhaustive DP, which simulates every feasible candidate once (the evaluator
 memoizes by group shape, so repeated blocks such as ResNet stages cost one simulation).
 """
