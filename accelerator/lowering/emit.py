@@ -64,21 +64,30 @@ class Emitter:
         self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk,
                          plan.im2col)
         self.memo = g.emit_memo.setdefault(self.plan_key, {})
-        # per layer, what the key of Emitter.layer() needs that no tile changes: whether a
-        # GEMM loads its input per input-channel chunk, whether an ALU layer loads external
-        # inputs (its key then holds their clipped window)
-        layers, sources = g.spec.layers, g.spec.sources
-        self._chunked_input = [layer.is_gemm and -(-layer.c_in // g.cin_chunk(plan, layer)) > 1
-                               for layer in layers]
-        self._alu_loads = [not layer.is_gemm and bool(sources[i])
-                           for i, layer in enumerate(layers)]
-        self._ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
-        self._ext_channels: dict[tuple[int, int], int | None] = {}  # see _external_channels
-        # per layer, which of its inputs come from DRAM into the accumulator (LOAD ACC)
-        self._acc_inputs = [[k for k, x in enumerate(srcs) if x < 0 and not g.reads_into_inp(x)]
-                            for srcs in sources]
+        static = self.memo.get(("static",))
+        if static is None:  # (the same for every emitter of this group and plan key)
+            static = self.memo[("static",)] = self._static()
+        (self._chunked_input, self._alu_loads, self._ext_sources, self._acc_inputs,
+         self._ext_channels) = static
         self._gemm_ii = self.hw.gemm_ii
         self._macs_per_uop = self.hw.macs_per_cycle * self.hw.gemm_ii  # MACs one GEMM uop issues
+
+    def _static(self) -> tuple:
+        """Per layer, what the key of :meth:`layer` needs that no tile changes: whether a
+        GEMM loads its input per input-channel chunk, whether an ALU layer loads external
+        inputs (its key then holds their clipped window); its external inputs; which of
+        them come from DRAM into the accumulator (LOAD ACC); and the memo of
+        :meth:`_external_channels`."""
+        g, plan = self.g, self.plan
+        layers, sources = g.spec.layers, g.spec.sources
+        chunked_input = [layer.is_gemm and -(-layer.c_in // g.cin_chunk(plan, layer)) > 1
+                         for layer in layers]
+        alu_loads = [not layer.is_gemm and bool(sources[i]) for i, layer in enumerate(layers)]
+        ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
+        acc_inputs = [[k for k, x in enumerate(srcs) if x < 0 and not g.reads_into_inp(x)]
+                      for srcs in sources]
+        ext_channels: dict[tuple[int, int], int | None] = {}
+        return chunked_input, alu_loads, ext_sources, acc_inputs, ext_channels
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
         """Micro-op kernels (and resident weights) of every layer, once per core (the same
