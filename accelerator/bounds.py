@@ -79,10 +79,11 @@ from accelerator import lowering
 from accelerator.config import HardwareConfig
 from accelerator.evaluator import GroupEvaluator
 from accelerator.host import host_cost, host_refusal, runs_on_host
-from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
+from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE,
+                             TOKEN_QUEUES)
 from accelerator.pipeline import pipeline_end, token_deps
 from accelerator.results import group_energy_pj, group_latency_cycles
-from accelerator.workloads.network import Network
+from accelerator.workloads.network import LayerKind, Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
 
@@ -165,6 +166,117 @@ def _load_cuts(program: list, hw: HardwareConfig) -> tuple[list[int], list[int]]
     return pushed_at[:s], [tail[k] for k in pops[:s]]
 
 
+@dataclass
+class _CoreSums:
+    """What one core's program contributes to its :class:`GroupWork` (one pass over it)."""
+
+    chain: list[int]  # per module: summed durations (fact 4)
+    compute_cycles: int  # GEMM + ALU cycles
+    gemm: int
+    alu: int
+    read: int  # data bytes loaded (multicast loads left out: ``shared``)
+    written: int
+    own_bytes: int  # through this core's port (fact 2b/3b): data and fetched instructions
+    shared: dict  # multicast key -> bytes
+    relaxed: int | None  # the relaxed schedule's end (None: use relaxed_end, or no tokens)
+    cuts: tuple[list[int], list[int]]  # (bytes loaded by each LD->CMP push, compute left)
+
+
+def _core_sums(program: list, hw: HardwareConfig, relax: bool) -> _CoreSums:
+    """Every per-core quantity of :func:`work_from_programs` in one pass over ``program``.
+
+    The relaxed schedule is :func:`relaxed_end`'s recurrence (:func:`accelerator.pipeline.
+    pipeline_end` over :func:`accelerator.pipeline.token_deps`) evaluated as it goes: each
+    token queue holds the end times of its pushes, and the s-th pop takes the s-th, which
+    is exactly ``token_deps``' pairing while every push comes before its pop in program
+    order (the lowering's streams). Where one does not (a pop finds its queue empty) this
+    gives up (``relaxed`` None) and the caller runs :func:`relaxed_end` itself. The cuts are
+    :func:`_load_cuts`' (the compute left after a pop is the total minus what came
+    before). ``tests/test_pipeline.py`` checks both against those definitions."""
+    bw, lat, ib = transfer_bw(hw), hw.dram_latency_cycles, hw.instruction_bytes
+    per_burst = max(1, hw.dram_burst_bytes // ib)
+    multicast = hw.dram_multicast
+    n = len(program)
+    durs: dict[int, int] = {}  # bytes -> lat + _dur (sizes repeat)
+    chain = [0, 0, 0]
+    gemm = alu = read = written = 0
+    own = n * ib
+    shared: dict = {}
+    # relaxed schedule state
+    free = [0, 0, 0]
+    queues: list[list[int]] = [[], [], [], []]  # end times of each queue's pushes
+    popped = [0, 0, 0, 0]
+    relaxed_ok = relax
+    block_end = 0  # arrival of the current fetch block (blocks come one after another)
+    # cuts state
+    loaded, pushed_at, pops_before, compute_done = 0, [], [], 0
+    next_block = 0
+    for k, insn in enumerate(program):
+        if k == next_block:
+            block_end += lat + _dur(min(per_burst, n - k) * ib, bw)
+            next_block += per_burst
+        op, m = insn.op, insn.module
+        if op == LOAD or op == STORE:
+            nb = insn.nbytes
+            if nb:
+                d = durs.get(nb)
+                if d is None:
+                    d = durs[nb] = lat + _dur(nb, bw)
+                if multicast and insn.share_key is not None:
+                    shared[insn.share_key] = nb
+                else:
+                    chain[m] += d
+                    own += nb
+                    if op == LOAD:
+                        read += nb
+                    else:
+                        written += nb
+            else:
+                d = 0
+        else:
+            d = insn.cycles
+            if op == GEMM:
+                gemm += d
+            elif op == ALU:
+                alu += d
+        if m == LOAD_MODULE:
+            loaded += insn.nbytes
+        elif m == COMPUTE_MODULE:
+            if insn.pop_prev:
+                pops_before.append(compute_done)
+            compute_done += d
+        if relaxed_ok:
+            start = free[m]
+            if block_end > start:
+                start = block_end
+            if insn.pop_prev or insn.pop_next:  # (few are: a step's first and last)
+                pop_prev_q, pop_next_q, _, _ = TOKEN_QUEUES[m]
+                for flag, q in ((insn.pop_prev, pop_prev_q), (insn.pop_next, pop_next_q)):
+                    if flag and q is not None:
+                        s = popped[q]
+                        if s >= len(queues[q]):
+                            relaxed_ok = False  # its push comes later (or never)
+                            break
+                        if queues[q][s] > start:
+                            start = queues[q][s]
+                        popped[q] = s + 1
+            end = free[m] = start + d
+            if insn.push_prev or insn.push_next:
+                _, _, push_prev_q, push_next_q = TOKEN_QUEUES[m]
+                if insn.push_prev and push_prev_q is not None:
+                    queues[push_prev_q].append(end)
+                if insn.push_next and push_next_q is not None:
+                    queues[push_next_q].append(end)
+        if m == LOAD_MODULE and insn.push_next:
+            pushed_at.append(loaded)
+    cyc = gemm + alu
+    chain[COMPUTE_MODULE] += cyc
+    s = min(len(pushed_at), len(pops_before))
+    cuts = (pushed_at[:s], [compute_done - b for b in pops_before[:s]])
+    return _CoreSums(chain, cyc, gemm, alu, read, written, own, shared,
+                     (max(free) if n else 0) if relaxed_ok else None, cuts)
+
+
 def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> GroupWork:
     """Sum a feasible lowered group's per-core instruction streams into a :class:`GroupWork`."""
     bw, lat, ib = hw.dram_bandwidth_bytes_per_cycle, hw.dram_latency_cycles, hw.instruction_bytes
@@ -179,46 +291,34 @@ def work_from_programs(lowered: lowering.LoweredGroup, hw: HardwareConfig) -> Gr
     # cuts) are not used
     multicast = hw.dram_multicast
     shared_bytes: dict = {}
+    cuts = []
     for program in lowered.programs:
         if not program:
             continue
-        chain = [0, 0, 0]  # per module: summed instruction durations
-        cyc = 0
-        own_bytes = len(program) * ib  # through this core's port (multicast reads left out)
-        for insn in program:
-            op = insn.op
-            if op == GEMM:
-                gemm += insn.cycles
-                cyc += insn.cycles
-            elif op == ALU:
-                alu += insn.cycles
-                cyc += insn.cycles
-            elif op == LOAD or op == STORE:
-                n = insn.nbytes
-                if n and multicast and insn.share_key is not None:
-                    shared_bytes[insn.share_key] = n
-                elif n:
-                    chain[insn.module] += lat + _dur(n, one_bw)
-                    own_bytes += n
-                    if op == LOAD:
-                        read += n
-                    else:
-                        written += n
-        chain[COMPUTE_MODULE] += cyc
-        compute_cycles.append(cyc)
-        fetched = len(program) * ib
-        insn_bytes += fetched
+        core = _core_sums(program, hw, relax=not multicast)
+        gemm += core.gemm
+        alu += core.alu
+        read += core.read
+        written += core.written
+        shared_bytes.update(core.shared)
+        chain = core.chain
+        compute_cycles.append(core.compute_cycles)
+        insn_bytes += len(program) * ib
         head = lat + _dur(min(len(program), per_burst) * ib, one_bw)
-        relaxed = 0 if multicast else relaxed_end(program, hw) or 0
+        if multicast:
+            relaxed = 0
+        else:
+            relaxed = core.relaxed
+            if relaxed is None:
+                relaxed = relaxed_end(program, hw) or 0
+            cuts.append(core.cuts)
         # fact 3 for one core's port: its own bytes cannot pass faster than the port
-        port_lb = lat + math.ceil(own_bytes / port - 0.5) if port else 0
+        port_lb = lat + math.ceil(core.own_bytes / port - 0.5) if port else 0
         core_lb = max(core_lb, head + max(chain[LOAD_MODULE], chain[COMPUTE_MODULE],
                                           chain[STORE_MODULE]), relaxed, port_lb)
     read += sum(shared_bytes.values())
     total = read + written + insn_bytes
     dram_lb = lat + math.ceil(total / bw - 0.5) if total else 0
-    cuts = [] if multicast else [_load_cuts(program, hw) for program in lowered.programs
-                                 if program]
     cut_lb = 0
     for s in range(min((len(b) for b, _ in cuts), default=0)):
         moved = 0  # the cores with the longest remaining compute first (fact 7)
@@ -291,6 +391,40 @@ def latency_lower_bound(evaluator: GroupEvaluator, network: Network, start: int,
         return None
     # the barrier is over the cores that got work (GroupWork lists those only)
     return group_latency_cycles(work.cycles_lb, cores, evaluator.hw, len(work.compute_cycles))
+
+
+def latency_floor(evaluator: GroupEvaluator, network: Network, start: int, end: int,
+                  cores: int) -> int:
+    """A lower bound on the group's latency from its layer shapes alone: no planning, no
+    lowering, and never above :func:`latency_lower_bound` (for a feasible group), so a
+    search may order its candidates by it first and compute their exact bound only for
+    those that could still win (the oracle does).
+
+    The GEMM unit of a core does at most one ``BATCH x BLOCK_IN x BLOCK_OUT`` block product
+    per micro-op, one micro-op per ``gemm_ii`` cycles, and the lowering computes every
+    output of every GEMM layer, so its GEMM instructions on all cores together last at
+    least ``macs * gemm_ii / (BATCH * BLOCK_IN * BLOCK_OUT)`` cycles (padding lanes, halo
+    recompute and duplicated upstream layers only add), and one of the ``cores`` cores at
+    least that over ``cores``: a term of the compute chain in ``cycles_lb`` (fact 4).
+    Transposed convolutions are left out (``Layer.macs`` counts the products of output
+    pixels that their padding crops), and so is every layer when the hardware batch is
+    above 1 (a GEMM's ``iter_out`` rounds rows x cols x batch down to it). The overheads
+    are those of one active core (zero when the group has no MACs: a zero-copy Concat is
+    launched on none), the least any feasible plan pays: they grow with the active cores
+    and with the run."""
+    hw = evaluator.hw
+    if runs_on_host(network, start, end, hw):  # the host's cost is a formula: exact
+        return host_cost(network, hw).latency_cycles
+    if host_refusal(network, start, end, hw):  # infeasible: any value is below "never"
+        return 0
+    spec = evaluator.spec(network, start, end)
+    macs = 0
+    if hw.batch == 1:
+        macs = sum(layer.macs for layer in spec.layers
+                   if layer.kind != LayerKind.CONV_TRANSPOSE2D)
+    block = hw.batch * hw.block_in * hw.block_out
+    run = -(-macs * hw.gemm_ii // (block * cores))
+    return group_latency_cycles(run, cores, hw, 1 if macs else 0)
 
 
 def objective_lower_bound(objective: str):

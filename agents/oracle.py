@@ -18,7 +18,11 @@ its exact cost), and the candidates sit in a heap keyed by ``(best[i] + bound, i
 index)``. The smallest key is popped: a bound is replaced by the simulated value and pushed
 back; an exact value is the answer, because every other key is at most the true key of its
 candidate. The result is therefore exactly the exhaustive DP's (same values, same ties), and
-only candidates whose bound key is below the winner's key are simulated. ``prune=False``
+only candidates whose bound key is below the winner's key are simulated. For latency a
+candidate first enters with a floor from its layer shapes alone (:func:`accelerator.bounds.
+latency_floor`, never above the bound) and is planned, lowered and bounded only when that
+floor is popped; since floor <= bound <= cost, exactly the same candidates are simulated,
+and those whose floor already loses are never planned. ``prune=False``
 runs the exhaustive DP, which simulates every feasible candidate once (the evaluator
 memoizes by group shape, so repeated blocks such as ResNet stages cost one simulation).
 """
@@ -36,9 +40,9 @@ from accelerator.schedule import Group, Schedule
 from accelerator.workloads.network import Network
 from accelerator.objectives import check_objective, group_value
 from agents.base import Scheduler
-from accelerator.bounds import energy_lower_bound, latency_lower_bound
+from accelerator.bounds import energy_lower_bound, latency_floor, latency_lower_bound
 
-_BOUND, _EXACT = 0, 1
+_FLOOR, _BOUND, _EXACT = -1, 0, 1
 
 
 class OracleScheduler(Scheduler):
@@ -118,6 +122,10 @@ class OracleScheduler(Scheduler):
         """The same ``(best[j], choice[j])``, simulating only candidates that could win."""
         cores_list = hw.allowed_core_counts
         bound = latency_lower_bound if self.objective == "latency" else energy_lower_bound
+        # latency: candidates enter with the shape-only floor (<= the bound), which is
+        # replaced by the bound only when popped: the same candidates are simulated (each
+        # whose bound key is below the winner's), and the others are never planned
+        floor = latency_floor if self.objective == "latency" else None
         heap: list[tuple[float, int, int, int]] = []
         for i in range(max(0, j - self.max_group_layers), j):
             if best[i] == math.inf:
@@ -129,6 +137,9 @@ class OracleScheduler(Scheduler):
                     if r.feasible:
                         heap.append((best[i] + group_value(r, self.objective), i, k, _EXACT))
                     continue
+                if floor is not None:
+                    heap.append((best[i] + floor(evaluator, network, i, j, c), i, k, _FLOOR))
+                    continue
                 lb = bound(evaluator, network, i, j, c)
                 if lb is not None:  # None: infeasible (planning says so; nothing to simulate)
                     heap.append((best[i] + lb, i, k, _BOUND))
@@ -137,8 +148,13 @@ class OracleScheduler(Scheduler):
             key, i, k, state = heapq.heappop(heap)
             if state == _EXACT:
                 # every key left is <= its candidate's true key: this one is the minimum
-                self.pruned += sum(1 for entry in heap if entry[3] == _BOUND)
+                self.pruned += sum(1 for entry in heap if entry[3] != _EXACT)
                 return key, (i, cores_list[k])
+            if state == _FLOOR:
+                lb = bound(evaluator, network, i, j, cores_list[k])
+                if lb is not None:  # None: infeasible
+                    heapq.heappush(heap, (best[i] + lb, i, k, _BOUND))
+                continue
             r = evaluator.result(network, i, j, cores_list[k])
             if r.feasible:
                 heapq.heappush(heap, (best[i] + group_value(r, self.objective), i, k, _EXACT))

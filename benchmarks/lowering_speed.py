@@ -7,7 +7,8 @@
 layers ending at each layer, every allowed core count), deduplicated by group shape as the
 oracle's bounds are; each is planned and, if feasible, emitted (all cores' streams), cold,
 in this fresh process. ``oracle``: the oracle (max_group_layers 8, pruned) cold. Prints one
-JSON line: seconds, counts, and a digest of what was computed (the schedule and its value
+JSON line: wall and CPU seconds of the timed part (CPU seconds are the figure to compare on
+a shared machine), counts, and a digest of what was computed (the schedule and its value
 for ``oracle``; plans and streams for ``lowering``), so two versions of the code can be
 compared run against run. The script imports only what both the old and the new lowering
 have, so it can time an older checkout: ``PYTHONPATH=OLD python benchmarks/lowering_speed.py``.
@@ -35,7 +36,7 @@ def _lowering(network_name: str, hw_name: str | None) -> dict:
     ev = GroupEvaluator(hw)
     seen, candidates, feasible, insns = set(), 0, 0, 0
     digest = hashlib.sha256()
-    seconds = 0.0  # planning and emission only (the digest below is not timed)
+    seconds = cpu = 0.0  # planning and emission only (the digest below is not timed)
     for j in range(1, len(net) + 1):
         for i in range(max(0, j - MAX_GROUP_LAYERS), j):
             for cores in hw.allowed_core_counts:
@@ -45,10 +46,11 @@ def _lowering(network_name: str, hw_name: str | None) -> dict:
                 if key in seen:
                     continue
                 seen.add(key)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 reason = infeasibility(spec, cores, hw)
                 lowered = lower_group(spec, cores, hw) if reason is None else None
                 seconds += time.perf_counter() - t0
+                cpu += time.process_time() - c0
                 if lowered is None:
                     digest.update(str(reason).encode())
                     continue
@@ -58,6 +60,7 @@ def _lowering(network_name: str, hw_name: str | None) -> dict:
                     digest.update(repr([(x.op, x.mem, x.nbytes, x.cycles, x.pop_prev, x.pop_next,
                                          x.push_prev, x.push_next) for x in program]).encode())
     return {"what": "lowering", "network": network_name, "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
             "candidates": candidates, "distinct": len(seen), "feasible": feasible,
             "instructions": insns, "digest": digest.hexdigest()[:16]}
 
@@ -71,11 +74,12 @@ def _oracle(network_name: str, hw_name: str | None) -> dict:
     hw, net = load_config(hw_name), get_network(network_name)
     ev = GroupEvaluator(hw)
     oracle = OracleScheduler(max_group_layers=MAX_GROUP_LAYERS, progress=False, evaluator=ev)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     schedule = oracle.schedule(net, hw)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     groups = [(g.start, g.end, g.cores) for g in schedule.groups]
     return {"what": "oracle", "network": network_name, "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
             "sim_calls": ev.sim_calls, "candidates": oracle.candidates,
             "latency_cycles": oracle.last_value,
             "schedule": hashlib.sha256(repr(groups).encode()).hexdigest()[:16]}

@@ -283,3 +283,19 @@ def test_placement_schedulers_put_the_host_layer_on_no_core(name):
         arrivals = [w.requests[g.request].arrival_cycles for g in placement.groups]
         line = replay(placement.groups, deps, arrivals, durations, MLU_HOST.num_cores, flags)
         assert line.makespan_cycles <= scheduler.info["estimate_cycles"]
+
+
+def test_the_shape_only_floor_respects_the_host_layer():
+    """The oracle orders candidates by `latency_floor` before bounding them: the host-run
+    group's floor is its exact cost (never above the bound), and a group fusing it is
+    infeasible (floor 0)."""
+    from accelerator.bounds import latency_floor
+    net = get_network("resnet18")
+    for hw in (MLU_HOST, load_config("pynq").with_(first_layer_on="host")):
+        ev = GroupEvaluator(hw)
+        for cores in hw.allowed_core_counts:
+            exact = ev.result(net, 0, 1, cores).latency_cycles
+            assert latency_floor(ev, net, 0, 1, cores) == exact
+            assert latency_lower_bound(ev, net, 0, 1, cores) == exact
+            assert latency_floor(ev, net, 0, 2, cores) == 0
+            assert latency_lower_bound(ev, net, 0, 2, cores) is None

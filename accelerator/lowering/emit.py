@@ -4,11 +4,12 @@ one VTA instruction stream per core with its dependency tokens."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
 from accelerator.lowering.fit import shares_input
 from accelerator.lowering.spec import need, pad
-from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
+from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile, _need
 from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
 from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
@@ -28,9 +29,9 @@ class Step:
         self.drain = drain
 
 
-@dataclass(frozen=True)
-class TileJob:
-    """One tile of one core: which output channels, which chunks, what to load."""
+class TileJob(NamedTuple):
+    """One tile of one core: which output channels, which chunks, what to load (a named
+    tuple: one is made for every tile of every core of every plan estimated)."""
 
     tile: Tile
     couts: tuple[int, int]  # the core's slice of the last layer's output channels
@@ -62,9 +63,45 @@ class Emitter:
         # what the plan fixes for every tile (the rest is in Emitter._layer_key)
         self.plan_key = (plan.split, plan.resident, tuple(plan.cout_chunk), plan.cin_chunk,
                          plan.im2col)
+        self.memo = g.emit_memo.setdefault(self.plan_key, {})
+        static = self.memo.get(("static",))
+        if static is None:  # (the same for every emitter of this group and plan key)
+            static = self.memo[("static",)] = self._static()
+        (self._chunked_input, self._alu_loads, self._ext_sources, self._acc_inputs,
+         self._ext_channels) = static
+        self._gemm_ii = self.hw.gemm_ii
+        self._macs_per_uop = self.hw.macs_per_cycle * self.hw.gemm_ii  # MACs one GEMM uop issues
+
+    def _static(self) -> tuple:
+        """Per layer, what the key of :meth:`layer` needs that no tile changes: whether a
+        GEMM loads its input per input-channel chunk, whether an ALU layer loads external
+        inputs (its key then holds their clipped window); its external inputs; which of
+        them come from DRAM into the accumulator (LOAD ACC); and the memo of
+        :meth:`_external_channels`."""
+        g, plan = self.g, self.plan
+        layers, sources = g.spec.layers, g.spec.sources
+        chunked_input = [layer.is_gemm and -(-layer.c_in // g.cin_chunk(plan, layer)) > 1
+                         for layer in layers]
+        alu_loads = [not layer.is_gemm and bool(sources[i]) for i, layer in enumerate(layers)]
+        ext_sources = [tuple(s for s in srcs if s < 0) for srcs in sources]
+        acc_inputs = [[k for k, x in enumerate(srcs) if x < 0 and not g.reads_into_inp(x)]
+                      for srcs in sources]
+        ext_channels: dict[tuple[int, int], int | None] = {}
+        return chunked_input, alu_loads, ext_sources, acc_inputs, ext_channels
 
     def preamble(self, step: Step, couts: tuple[int, int]) -> None:
-        """Micro-op kernels (and resident weights) of every layer, once per core."""
+        """Micro-op kernels (and resident weights) of every layer, once per core (the same
+        for every core with the same channels: replayed like :meth:`layer`)."""
+        key = ("preamble", couts)
+        recorded = self.memo.get(key)
+        if recorded is None:
+            fresh = Step()
+            self._preamble(fresh, couts)
+            recorded = self.memo[key] = (fresh.loads, fresh.computes)
+        step.loads.extend(recorded[0])
+        step.computes.extend(recorded[1])
+
+    def _preamble(self, step: Step, couts: tuple[int, int]) -> None:
         g, plan = self.g, self.plan
         for i, layer in enumerate(g.spec.layers):
             if not layer.is_gemm:
@@ -87,45 +124,66 @@ class Emitter:
         if first:
             self.preamble(step, job.couts)
         ext_done: set[int] = set()
+        last = g.n - 1
+        consumers, ext_sources = g.consumers, self._ext_sources
         for i, layer in enumerate(g.spec.layers):
             r = rng[i]
-            if above is not None and g.consumers[i]:  # rows above are on chip already
+            if above is not None and consumers[i]:  # rows above are on chip already
                 r = (max(r[0], above[i][1]), r[1], r[2], r[3])
             if r[1] <= r[0] or r[3] <= r[2]:
                 continue
-            for s in g.spec.sources[i]:
-                if s < 0 and s not in ext_done:
+            for s in ext_sources[i]:
+                if s not in ext_done:
                     ext_done.add(s)
                     self.load_external(step, s, i, job, rng, above)
-            cout = job.couts[1] - job.couts[0] if i == g.n - 1 else layer.c_out
-            step = self.layer(step, LayerWork(i, layer, r, cout, job))
+            cout = job.couts[1] - job.couts[0] if i == last else layer.c_out
+            step = self.layer(step, i, layer, r, cout, job)
 
     def load_external(self, step: Step, ext: int, i: int, job: TileJob, rng: Ranges,
                       above: Ranges | None) -> None:
         """LOAD INP of an external tensor's window (ALU-only users read it into the
         accumulator chunk by chunk instead: see :meth:`alu_layer`; a matmul's second
         operand comes with the weight loads)."""
-        g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
-        if not g.reads_into_inp(ext):
+        g, plan = self.g, self.plan
+        ch = self._ext_channels.get((ext, i), 0)
+        if ch == 0:
+            ch = self._ext_channels[(ext, i)] = self._external_channels(ext, i)
+        if ch is None:
             return
+        if ch < 0:  # a depthwise core reads only its own channels
+            ch = job.couts[1] - job.couts[0]
         r0, r1, c0, c1 = g.ext_window(ext, rng)
         if above is not None:
             r0 = max(r0, g.ext_window(ext, above)[1])
-        if layer.kind == LayerKind.CONCAT:
-            ch = layer.c_in // max(1, len(g.spec.sources[i]))
-        elif (layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels"
-              and i == g.n - 1):
-            ch = job.couts[1] - job.couts[0]  # a depthwise core reads only its own channels
-        else:
-            ch = layer.c_in
         if g.n == 1 and plan.cin_chunk < ch:
             return  # loaded per input-channel chunk in gemm_layer
         if plan.im2col:
             self.load_packed(step, i, rng[i], (ext, r0, c0))
             return
-        nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, layer.batch)
-        step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
-                               share_key=self.same_input(i, (ext, r0, c0, nbytes))))
+        nbytes = g.act_bytes(max(r1 - r0, 0), c1 - c0, ch, g.spec.layers[i].batch)
+        share_key = self.same_input(i, (ext, r0, c0, nbytes))
+        # the same load as an earlier tile's (of any core): replayed, link() copies it if
+        # it flags it
+        key = ("load", i, nbytes, share_key)
+        insn = self.memo.get(key)
+        if insn is None:
+            insn = self.memo[key] = Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes,
+                                         share_key=share_key)
+        step.loads.append(insn)
+
+    def _external_channels(self, ext: int, i: int) -> int | None:
+        """Channels of external tensor ``ext`` that layer ``i`` loads per tile: None if it
+        is not loaded into the input buffer, -1 for a core's own channels (a depthwise last
+        layer under a channel split)."""
+        g, plan, layer = self.g, self.plan, self.g.spec.layers[i]
+        if not g.reads_into_inp(ext):
+            return None
+        if layer.kind == LayerKind.CONCAT:
+            return layer.c_in // max(1, len(g.spec.sources[i]))
+        if (layer.kind == LayerKind.DEPTHWISE_CONV2D and plan.split == "channels"
+                and i == g.n - 1):
+            return -1
+        return layer.c_in
 
     def load_packed(self, step: Step, i: int, out: tuple[int, int, int, int], region) -> None:
         """The im2col gather of a packed tile (``Plan.im2col``): per output row one 2-D DMA
@@ -147,46 +205,52 @@ class Emitter:
         step.loads.append(Insn(LOAD, MEM_INP, layer=i, nbytes=nbytes, cycles=writes,
                                share_key=self.same_input(i, (*region, nbytes))))
 
-    def layer(self, step: Step, work: LayerWork) -> Step:
-        """Every output-channel chunk of one layer in one tile; returns the current step.
+    def layer(self, step: Step, i: int, layer: Layer, rng: tuple[int, int, int, int],
+              cout: int, job: TileJob) -> Step:
+        """Every output-channel chunk of layer ``i`` in one tile (``rng``: the rows and
+        columns it computes, ``cout``: its output channels on this core); returns the
+        current step.
 
         Replayed from a memo when an earlier tile (of any core, in the planner's cost
         samples or the emission) had the same key: tiles of one band, and bands of equal
         height, emit the same instructions. The key holds every input of :meth:`_layer`
         that is not fixed by the (group, cores, hardware, plan): the sizes it reads, the
         absolute positions only where a multicast key names them (a channel split)."""
-        key = self._layer_key(step, work)
-        memo = self.g.emit_memo.setdefault(self.plan_key, {})
-        recorded = memo.get(key)
+        key = self._layer_key(step, i, layer, rng, cout, job)
+        recorded = self.memo.get(key)
         if recorded is None:
-            last, memo[key] = self._record(step, work)
+            last, self.memo[key] = self._record(step, LayerWork(i, layer, rng, cout, job))
             return last
         segments, macs = recorded
         self.macs += macs
-        for n, (loads, computes, stores) in enumerate(segments):
-            if n:
-                step = Step()
-                self.steps.append(step)
-            step.loads.extend(loads)  # shared: link() copies what it flags
-            step.computes.extend(computes)
-            step.stores.extend(stores)
+        loads, computes, stores = segments[0]  # shared: link() copies what it flags
+        step.loads += loads
+        step.computes += computes
+        step.stores += stores
+        for loads, computes, stores in segments[1:]:
+            step = Step()
+            self.steps.append(step)
+            step.loads += loads
+            step.computes += computes
+            step.stores += stores
         return step
 
-    def _layer_key(self, step: Step, work: LayerWork) -> tuple:
-        g, job, layer, i = self.g, work.job, work.layer, work.i
-        r0, r1, c0, c1 = work.rng
+    def _layer_key(self, step: Step, i: int, layer: Layer, rng: tuple[int, int, int, int],
+                   cout: int, job: TileJob) -> tuple:
+        g = self.g
+        r0, r1, c0, c1 = rng
         extra: tuple = ()
-        if layer.is_gemm:
-            if -(-layer.c_in // g.cin_chunk(self.plan, layer)) > 1:  # per-chunk input loads
-                t = job.tile
-                rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
-                extra = (rr, cc) if self.plan.split == "channels" else (
-                    rr[1] - rr[0], cc[1] - cc[0])
-        elif g.spec.sources[i]:  # LOAD ACC of external inputs: their clipped window
-            rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)
+        if self._chunked_input[i]:  # per-chunk input loads: the tile's input window
+            t = job.tile
+            rr, cc = need(layer, t.r0, t.r1, 0), need(layer, t.c0, t.c1, 1)
+            extra = (rr, cc) if self.plan.split == "channels" else (
+                rr[1] - rr[0], cc[1] - cc[0])
+        elif self._alu_loads[i]:  # LOAD ACC of external inputs: their clipped window
+            rows, cols = g._need[i]
+            rr, cc = _need(rows, r0, r1), _need(cols, c0, c1)
             extra = (rr[1] - rr[0], cc[1] - cc[0])
         store = g.store_share(i, job.tile) if g.spec.stores[i] else None
-        return (i, r1 - r0, c1 - c0, work.cout, job.chunk, job.load_weights, job.couts, store,
+        return (i, r1 - r0, c1 - c0, cout, job.chunk, job.load_weights, job.couts, store,
                 bool(step.computes), extra)
 
     def _record(self, step: Step, work: LayerWork) -> tuple[Step, tuple[list, int]]:
@@ -196,8 +260,7 @@ class Emitter:
         n_steps, macs = len(self.steps), self.macs
         last = self._layer(step, work)
         segments = [(step.loads[before[0]:], step.computes[before[1]:], step.stores[before[2]:])]
-        segments += [(s.loads, s.computes, s.stores) for s in self.steps[n_steps:]]
-        segments = [tuple(list(part) for part in seg) for seg in segments]
+        segments += [(s.loads[:], s.computes[:], s.stores[:]) for s in self.steps[n_steps:]]
         return last, (segments, self.macs - macs)
 
     def _layer(self, step: Step, work: LayerWork) -> Step:
@@ -280,16 +343,15 @@ class Emitter:
                                            work.i, work.job.couts, (k0, ci, nbytes))))
             iter_out, iter_in, uops = g.gemm_shape(layer, rows, cols, kc, cic, plan.im2col)
             step.computes.append(Insn(GEMM, iter_out=iter_out, iter_in=iter_in, uops=uops,
-                                      cycles=iter_out * iter_in * uops * hw.gemm_ii
+                                      cycles=iter_out * iter_in * uops * self._gemm_ii
                                       + hw.gemm_pipeline_stages, layer=work.i))
-            self.macs += iter_out * iter_in * uops * hw.macs_per_cycle * hw.gemm_ii
+            self.macs += iter_out * iter_in * uops * self._macs_per_uop
         return step
 
     def alu_layer(self, step: Step, work: LayerWork, kc: int) -> int:
         """LOAD ACC of the ALU layer's external inputs; returns its ALU ops per vector."""
         g, layer, i = self.g, work.layer, work.i
-        ext_inputs = [k for k, x in enumerate(g.spec.sources[i])
-                      if x < 0 and not g.reads_into_inp(x)]
+        ext_inputs = self._acc_inputs[i]
         if ext_inputs:
             r0, r1, c0, c1 = work.rng
             rr, cc = need(layer, r0, r1, 0), need(layer, c0, c1, 1)

@@ -85,8 +85,11 @@ def fits(g: GroupGeometry, plan: Plan, tile: Tile, cout_core: int,
         ext_bytes[ext] = g.act_bytes(max(r1 - r0, 0), max(c1 - c0, 0),
                                      ext_channels(g, plan, ext, cout_core),
                                      spec.layers[users[0]].batch)
-    inter_last = {i: max(g.consumers[i]) for i in range(g.n)
-                  if g.consumers[i] and i not in g.weight_producers}  # those: weight buffer
+    inter_last = g.inter_last
+    # every intermediate's tile in the input buffer, once (each is live for a span of layers)
+    inter_bytes = {j: g.act_bytes(rng[j][1] - rng[j][0], rng[j][3] - rng[j][2],
+                                  spec.layers[j].c_out, spec.layers[j].batch)
+                   for j in inter_last}
     for i, layer in enumerate(spec.layers):
         rows, cols = rng[i][1] - rng[i][0], rng[i][3] - rng[i][2]
         if rows <= 0 or cols <= 0:
@@ -95,11 +98,9 @@ def fits(g: GroupGeometry, plan: Plan, tile: Tile, cout_core: int,
             return (f"layer {layer.name}: its on-chip second operand must stay in the weight "
                     "buffer, and the group's weights do not fit it")
         live = sum(b for e, b in ext_bytes.items() if g.ext_last[e] >= i)
-        live += sum(g.act_bytes(rng[j][1] - rng[j][0], rng[j][3] - rng[j][2],
-                                spec.layers[j].c_out, spec.layers[j].batch)
-                    for j, lc in inter_last.items() if j < i and lc >= i)
+        live += sum(inter_bytes[j] for j, lc in inter_last.items() if j < i and lc >= i)
         if i in inter_last:
-            live += g.act_bytes(rows, cols, layer.c_out, layer.batch)
+            live += inter_bytes[i]
         # a line buffer is one circular window per tensor, shared by the threads: the
         # tile's window plus the next tile's new rows (loaded while this one computes)
         over = (live * vt - ring * (vt - 1) > hw.inp_buff_bytes if plan.line_buffer

@@ -89,14 +89,25 @@ def _try(g: GroupGeometry, plan: Plan, t: int, wt: int) -> str | None:
     # interior tile positions cover the largest halos; border tiles are clipped smaller
     r_mid = min(max(a, (a + b) // 2 - t // 2), max(a, b - t))
     c_mid = min(max(0, W // 2 - wt // 2), max(0, W - wt))
+    # what cout_chunks() and fits() read of the plan (the core count only through the
+    # last layer's channels on a core): the binary searches of the different core counts,
+    # heights and variants probe many of the same tiles
+    fields = (plan.split, plan.vthreads, plan.cin_chunk, plan.resident, plan.line_buffer,
+              plan.weight_outer, plan.im2col, cout_core)
+    memo = g.fit_memo
     for r0, r1 in {(a, min(b, a + t)), (r_mid, min(b, r_mid + t))}:
         for c0, c1 in {(0, min(W, wt)), (c_mid, min(W, c_mid + wt))}:
             tile = Tile(r0, r1, c0, c1)
             above = Tile(r0 - t, r0, c0, c1) if plan.line_buffer and r0 > a else None
-            plan.cout_chunk = cout_chunks(g, plan, g.ranges(tile))
-            reason = fits(g, plan, tile, cout_core, above)
-            if reason:
-                return reason
+            key = (fields, tile, above)
+            got = memo.get(key)
+            if got is None:
+                plan.cout_chunk = cout_chunks(g, plan, g.ranges(tile))
+                got = memo[key] = (tuple(plan.cout_chunk), fits(g, plan, tile, cout_core, above))
+            else:
+                plan.cout_chunk = list(got[0])
+            if got[1]:
+                return got[1]
     return None
 
 

@@ -3,8 +3,9 @@ layer, buffer footprints) and the Plan record that says how a group is tiled and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from accelerator.config import HardwareConfig
 from accelerator.lowering.spec import GroupSpec, need, pad
@@ -15,9 +16,9 @@ UOP_BYTES = 4  # VTA micro-ops are 32-bit
 Ranges = list[tuple[int, int, int, int]]  # per layer: (row_lo, row_hi, col_lo, col_hi)
 
 
-@dataclass(frozen=True)
-class Tile:
-    """A tile of the last layer's output: rows [r0, r1) x columns [c0, c1)."""
+class Tile(NamedTuple):
+    """A tile of the last layer's output: rows [r0, r1) x columns [c0, c1) (a named tuple:
+    made and hashed for every tile of every plan tried)."""
 
     r0: int
     r1: int
@@ -85,7 +86,7 @@ class GroupGeometry:
         # Neither a tile's ranges nor a layer's instructions depend on the core count, and
         # the planner's fit checks, its cost samples and the emitter ask for the same tiles
         # again and again, for every core count: both memos are per (group, hardware).
-        self._ranges, self.emit_memo = _shared_memos(spec, hw)
+        self._ranges, self.emit_memo, self.fit_memo = _shared_memos(spec, hw)
         self._out_hw = [(layer.h_out, layer.w_out) for layer in spec.layers]
         # per layer and axis, what need() reads: (passthrough, transposed, k, s, pad, size_in)
         self._need = [tuple(_need_params(layer, axis) for axis in (0, 1)) for layer in spec.layers]
@@ -93,6 +94,15 @@ class GroupGeometry:
         # weight operand, a channel op's vector)
         self._weight_feeds = [[self.feeds_weight(i, j) or self.feeds_broadcast(i, j)
                                for j in self.consumers[i]] for i in range(self.n)]
+        # intermediates kept in the input buffer, with their last consumer (a matmul's
+        # in-group second operand lives in the weight buffer instead)
+        self.inter_last = {i: max(self.consumers[i]) for i in range(self.n)
+                           if self.consumers[i] and i not in self.weight_producers}
+        # hardware sizes the hot paths read (HardwareConfig derives them on every access)
+        self._batch, self._inp_bits, self._acc_bits = hw.batch, hw.inp_bits, hw.acc_bits
+        self._reads_inp = {ext: ext not in self.weight_ext
+                           and any(spec.layers[u].is_gemm for u in users)
+                           for ext, users in self.ext_users.items()}
 
     def feeds_weight(self, i: int, j: int) -> bool:
         """True when layer i is the weight operand of in-group matmul j."""
@@ -127,7 +137,14 @@ class GroupGeometry:
                     rows, cols = self._need[j]
                     a, b = _need(rows, cr0, cr1)
                     c, d = _need(cols, cc0, cc1)
-                rlo, rhi, clo, chi = min(rlo, a), max(rhi, b), min(clo, c), max(chi, d)
+                if a < rlo:
+                    rlo = a
+                if b > rhi:
+                    rhi = b
+                if c < clo:
+                    clo = c
+                if d > chi:
+                    chi = d
             if self.spec.stores[i] or not self.consumers[i]:
                 # its own share of the output, proportional to the tile, so that the
                 # stores of all tiles cover the tensor exactly once
@@ -145,12 +162,18 @@ class GroupGeometry:
         return x * self._out_hw[i][axis] // self._out_hw[-1][axis]
 
     def store_share(self, i: int, tile: Tile) -> tuple[int, int]:
-        return (self.share(i, tile.r1, 0) - self.share(i, tile.r0, 0),
-                self.share(i, tile.c1, 1) - self.share(i, tile.c0, 1))
+        """Rows and columns of layer i's own share of the output for ``tile`` (as share())."""
+        (h, w), (H, W) = self._out_hw[i], self._out_hw[-1]
+        return (tile.r1 * h // H - tile.r0 * h // H, tile.c1 * w // W - tile.c0 * w // W)
 
     def ext_window(self, ext: int, rng: Ranges) -> tuple[int, int, int, int]:
         """Rows and columns of external tensor ``ext`` that its users read for ``rng``."""
         users = self.ext_users[ext]
+        if len(users) == 1:  # (the usual case)
+            u = users[0]
+            (a, b), (c, d) = (_need(self._need[u][0], rng[u][0], rng[u][1]),
+                              _need(self._need[u][1], rng[u][2], rng[u][3]))
+            return a, b, c, d
         rows = [_need(self._need[u][0], rng[u][0], rng[u][1]) for u in users]
         cols = [_need(self._need[u][1], rng[u][2], rng[u][3]) for u in users]
         return (min(a for a, _ in rows), max(b for _, b in rows),
@@ -159,8 +182,7 @@ class GroupGeometry:
     def reads_into_inp(self, ext: int) -> bool:
         """A GEMM reads it (input buffer); ALU-only users read it into the accumulator, and
         a matmul's second operand comes into the weight buffer (with the weight loads)."""
-        return (ext not in self.weight_ext
-                and any(self.spec.layers[u].is_gemm for u in self.ext_users[ext]))
+        return self._reads_inp[ext]
 
     def reduction_band_rows(self, plan: Plan, i: int, chunk: int) -> int | None:
         """Input rows per band of a global pool that reads its input from DRAM into the
@@ -206,16 +228,17 @@ class GroupGeometry:
                    packed: bool = False) -> tuple[int, int, int]:
         """(iter_out, iter_in, uops) of a GEMM producing rows x cols x cout outputs
         (``packed``: im2col, one micro-op per block of packed taps)."""
-        hw = self.hw
-        iter_out = rows * cols * layer.batch // hw.batch or 1
+        iter_out = rows * cols * layer.batch // self._batch or 1
         iter_in = -(-cout // self.bo)
         if packed:
             return iter_out, iter_in, -(-self.packed_channels(layer) // self.bi)
-        cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
-        if layer.kind == LayerKind.DEPTHWISE_CONV2D:
+        kind = layer.kind
+        if kind == LayerKind.DEPTHWISE_CONV2D:
             cin_blocks = 1  # one diagonal weight block per output block
+        else:
+            cin_blocks = -(-min(cin, layer.c_in // layer.groups) // self.bi)
         kh, kw = layer.kernel
-        if layer.kind == LayerKind.CONV_TRANSPOSE2D:
+        if kind == LayerKind.CONV_TRANSPOSE2D:
             kh, kw = -(-kh // layer.stride[0]), -(-kw // layer.stride[1])
         return iter_out, iter_in, kh * kw * cin_blocks
 
@@ -229,10 +252,12 @@ class GroupGeometry:
         return iter_in * uops * self.bi * self.bo * self.hw.wgt_bits // 8
 
     def act_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
-        return rows * cols * pad(channels, self.bi) * batch * self.hw.inp_bits // 8
+        bi = self.bi
+        return rows * cols * (-(-channels // bi) * bi) * batch * self._inp_bits // 8
 
     def acc_bytes(self, rows: int, cols: int, channels: int, batch: int) -> int:
-        return rows * cols * pad(channels, self.bo) * batch * self.hw.acc_bits // 8
+        bo = self.bo
+        return rows * cols * (-(-channels // bo) * bo) * batch * self._acc_bits // 8
 
 
 _GENERIC_NEED = (LayerKind.RESIZE_NEAREST, LayerKind.RESIZE_BILINEAR)
@@ -261,22 +286,23 @@ def _need(params: tuple, lo: int, hi: int) -> tuple[int, int]:
     else:
         a = lo * s - pad_
         b = (hi - 1) * s - pad_ + k
-    return max(0, a), min(size_in, b)
+    return (a if a > 0 else 0), (b if b < size_in else size_in)
 
 
 MEMO_GROUPS = 64  # groups whose memos are kept (the oracle asks for each on every core count in a row)
-_MEMOS: "OrderedDict[tuple, tuple[dict, dict]]" = OrderedDict()
+_MEMOS: "OrderedDict[tuple, tuple[dict, dict, dict]]" = OrderedDict()
 
 
-def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict]:
-    """(tile -> ranges, plan fields -> layer key -> emitted instructions) of one group on
-    one hardware, shared by its geometries on every core count (see emit.Emitter.layer).
+def _shared_memos(spec: GroupSpec, hw: HardwareConfig) -> tuple[dict, dict, dict]:
+    """(tile -> ranges, plan fields -> layer key -> emitted instructions, fit-check key ->
+    (chunks, reason)) of one group on one hardware, shared by its geometries on every core
+    count (see emit.Emitter.layer and planner._try).
     Least recently used first out, emptied as it goes: the planner's cache keeps geometries
     (and so their memos) alive, and an emptied memo only means recomputing."""
     key = (spec, hw)
     memos = _MEMOS.get(key)
     if memos is None:
-        memos = _MEMOS[key] = ({}, {})
+        memos = _MEMOS[key] = ({}, {}, {})
         if len(_MEMOS) > MEMO_GROUPS:
             for old in _MEMOS.popitem(last=False)[1]:
                 old.clear()
