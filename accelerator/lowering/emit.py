@@ -249,6 +249,8 @@ class Emitter:
             rows, cols = g._need[i]
             rr, cc = _need(rows, r0, r1), _need(cols, c0, c1)
             extra = (rr[1] - rr[0], cc[1] - cc[0])
+        if layer.kind == LayerKind.GLOBAL_AVG_POOL:  # its DRAM bands are sized per thread
+            extra = (*extra, self.plan.vthreads)     # (GroupGeometry.reduction_band_rows)
         store = g.store_share(i, job.tile) if g.spec.stores[i] else None
         return (i, r1 - r0, c1 - c0, cout, job.chunk, job.load_weights, job.couts, store,
                 bool(step.computes), extra)
