@@ -71,14 +71,14 @@ class CpSatPlacement(PlacementScheduler):
     def __init__(self, time_limit_s: float = 60.0, work_limit: float | None = 15.0,
                  seed: int = 0, num_workers: int = 1,
                  groupings: tuple[str, ...] = GROUPINGS, max_intervals: int = 1000,
-                 dram_capacity: float = 1.0):
+                 dram_capacity: float | None = None):
         super().__init__()
         if time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         if num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-        if dram_capacity <= 0:
-            raise ValueError(f"dram_capacity must be > 0, got {dram_capacity}")
+        if dram_capacity is not None and dram_capacity <= 0:
+            raise ValueError(f"dram_capacity must be > 0 or None, got {dram_capacity}")
         if work_limit is not None and work_limit <= 0:
             raise ValueError(f"work_limit must be > 0 or None, got {work_limit}")
         self.time_limit_s = float(time_limit_s)
@@ -87,7 +87,7 @@ class CpSatPlacement(PlacementScheduler):
         self.num_workers = int(num_workers)
         self.groupings = tuple(groupings)
         self.max_intervals = int(max_intervals)
-        self.dram_capacity = float(dram_capacity)
+        self.dram_capacity = None if dram_capacity is None else float(dram_capacity)
 
     # ---- candidates --------------------------------------------------------------------
     def _candidates(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
@@ -116,8 +116,15 @@ class CpSatPlacement(PlacementScheduler):
         from ortools.sat.python import cp_model
 
         cands = self._candidates(workload, hw, ev)
-        hint_est, hint_kind, hint_cap, hint_plan = ListPlacement(self.groupings).variants(
-            workload, hw, ev)[0]
+        # the hint: the list scheduler's best *simulated* plan (its simulations count here)
+        lister = ListPlacement(self.groupings)
+        list_placement = lister.place(workload, hw, ev)
+        self._placement_sims += lister._placement_sims  # noqa: SLF001 (same evaluator)
+        list_result = lister.last_result
+        hint_plan, hint_est = lister.plan, lister.info["estimate_cycles"]
+        hint_kind = lister.info["grouping"].split("+")[0]  # "oracle+dram": the oracle groups
+        capacity = self.dram_capacity if self.dram_capacity is not None else max(
+            1.0, peak_rate(hint_plan, cands, hint_kind, hw))
         horizon = max(r.arrival_cycles for r in workload.requests) + sum(
             max(sum(max(g.latency_cycles.values()) for g in gg.groups) for gg in gs)
             for gs in cands)
@@ -163,7 +170,7 @@ class CpSatPlacement(PlacementScheduler):
             m.AddExactlyOne(uses)
             chosen_vars.append(per_request)
         m.AddCumulative(intervals, core_demand, hw.num_cores)
-        m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * self.dram_capacity)))
+        m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * capacity)))
         if host:
             m.AddCumulative(host, [1] * len(host), hw.host_launch_slots)
         makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
@@ -177,7 +184,7 @@ class CpSatPlacement(PlacementScheduler):
         if hinted:
             hint_plan, hint_model = model_feasible_starts(workload, hint_plan, cands, hint_kind,
                                                           hw, host_offset, host_cycles,
-                                                          self.dram_capacity)
+                                                          capacity)
             self._hint(m, chosen_vars, hint_kind, hint_plan,
                        [r.arrival_cycles for r in workload.requests])
         else:
@@ -199,21 +206,21 @@ class CpSatPlacement(PlacementScheduler):
                          self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
                      "solver_wall_s": round(solver.WallTime(), 1)}
         self.info["hint_model_cycles"] = hint_model if hinted else None
+        self.info["dram_capacity"] = round(capacity, 3)
+        placement, self.last_result = list_placement, list_result
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() <= hint_model:
             plan = self._plan(solver, chosen_vars, hw.num_cores)
             self.info.update(model_makespan_cycles=int(solver.ObjectiveValue()),
                              model_bound_cycles=int(solver.BestObjectiveBound()))
-        else:  # no solution, or one worse than the hint it was given: the hint
-            plan = hint_plan
-            self.info["fallback"] = f"CP-SAT {name} found nothing better: the repaired hint"
-        placement = plan_to_placement(workload, plan)
-        self.last_result = self.simulate(workload, placement, hw, ev)
-        if not hinted:  # CP-SAT started cold: never return worse than the plan it was not given
-            fallback = plan_to_placement(workload, hint_plan)
-            other = self.simulate(workload, fallback, hw, ev)
-            if other.makespan_cycles < self.last_result.makespan_cycles:
-                self.info["fallback"] = "the unhinted solution simulated slower than the hint plan"
-                placement, self.last_result = fallback, other
+            solved = plan_to_placement(workload, plan)
+            result = self.simulate(workload, solved, hw, ev)
+            self.info["solution_cycles"] = result.makespan_cycles
+            if result.makespan_cycles < list_result.makespan_cycles:
+                placement, self.last_result = solved, result
+            else:  # the model's optimum is not the simulation's: keep the plan it was hinted
+                self.info["fallback"] = "the solution simulated slower than the list plan"
+        else:  # no solution, or one worse than the hint it was given
+            self.info["fallback"] = f"CP-SAT {name} found nothing better than the list plan"
         return placement
 
     @staticmethod
@@ -263,6 +270,27 @@ def assign_cores(solved: list[tuple[int, int, int, int, int, int]], chip_cores: 
             free_at[k] = e
         plan.append(PlannedGroup(r, start, end, ids, int(s)))
     return plan
+
+
+def peak_rate(plan: list[PlannedGroup], cands: list[list[Grouping]], kind: str,
+              hw: HardwareConfig) -> float:
+    """The most DRAM the groups of ``plan`` ask at once, at their isolated rates and planned
+    isolated-cost intervals, as a multiple of the bandwidth (the DRAM cumulative's capacity
+    that admits the plan as it stands)."""
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    cost = {}
+    for r, gs in enumerate(cands):
+        G = next((G for G in gs if G.kind == kind), gs[0])
+        for g in G.groups:
+            cost[(r, g.start, g.end)] = g
+    spans = []
+    for p in plan:
+        g = cost.get((p.request, p.start, p.end))
+        if g is None or p.cores not in g.latency_cycles:
+            continue
+        spans.append((p.start_cycles, p.start_cycles + g.latency_cycles[p.cores],
+                      _rate(g, p.cores, bw) / _RATE_UNITS))
+    return max((sum(r for s, e, r in spans if s <= t < e) for t, _, _ in spans), default=0.0)
 
 
 def _rate(g, c: int, bw: float) -> int:
