@@ -88,11 +88,12 @@ class SearchPlacement(PlacementScheduler):
     name = "search"
 
     def __init__(self, max_simulations: int = 40, seed: int = 0, patience: int = 16,
-                 single_moves: int = 24, max_group_layers: int = 8):
+                 single_moves: int = 24, max_group_layers: int = 8, lookahead: int = 4):
         super().__init__()
         for label, value, least in (("max_simulations", max_simulations, 1),
                                     ("patience", patience, 1), ("single_moves", single_moves, 0),
-                                    ("max_group_layers", max_group_layers, 1)):
+                                    ("max_group_layers", max_group_layers, 1),
+                                    ("lookahead", lookahead, 0)):
             if not isinstance(value, int) or value < least:
                 raise UserInputError(f"search: {label} must be an integer >= {least}, "
                                      f"got {value!r}")
@@ -101,6 +102,7 @@ class SearchPlacement(PlacementScheduler):
         self.patience = patience
         self.single_moves = single_moves
         self.max_group_layers = max_group_layers
+        self.lookahead = lookahead
 
     # ---- the start --------------------------------------------------------------------
     def _start(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
@@ -134,10 +136,12 @@ class SearchPlacement(PlacementScheduler):
         narrow = [c for c in counts if c <= widest] or counts
         return min(narrow, key=lambda c: (ev.result(net, start, end, c).latency_cycles, c))
 
-    def _classes(self, workload, items: list[_Item], ev) -> list[list[int]]:
+    def _classes(self, workload, items: list[_Item], ev
+                 ) -> tuple[list[list[int]], dict[int, list[int]]]:
         """Positions of groups by (own shape, their producers' shapes), and those classes cut
-        by the rank among siblings (groups reading the same producers: BERT's key, value,
-        query projections are ranks 0, 1, 2 of one parent)."""
+        by the rank among siblings (groups of one shape reading the same producers: BERT's
+        key, value, query projections are ranks 0, 1, 2 of one parent); and per position its
+        siblings' positions in launch order."""
         owner: dict[tuple[int, int], int] = {}
         for k, it in enumerate(items):
             for i in range(it.start, it.end):
@@ -147,6 +151,7 @@ class SearchPlacement(PlacementScheduler):
         coarse: dict[tuple, list[int]] = {}
         fine: dict[tuple, list[int]] = {}
         siblings: dict[tuple, int] = {}
+        parents: list[tuple] = []
         for k, it in enumerate(items):
             net = workload.requests[it.request].network
             prods = tuple(sorted({owner[(it.request, p)] for i in range(it.start, it.end)
@@ -155,6 +160,7 @@ class SearchPlacement(PlacementScheduler):
             key = (shape[k], tuple(sorted(shape[p] for p in prods)))
             coarse.setdefault(key, []).append(k)
             parent = (it.request, prods, shape[k])
+            parents.append(parent)
             rank = siblings[parent] = siblings.get(parent, -1) + 1
             fine.setdefault(key + (rank,), []).append(k)
         out, seen = [], set()
@@ -162,12 +168,15 @@ class SearchPlacement(PlacementScheduler):
             if tuple(members) not in seen:
                 seen.add(tuple(members))
                 out.append(members)
-        return out
+        family: dict[tuple, list[int]] = {}
+        for k, parent in enumerate(parents):
+            family.setdefault(parent, []).append(k)
+        return out, {k: family[parents[k]] for k in range(len(items))}
 
     def _moves(self, workload, items: list[_Item], ev, result: PlacementResult | None,
                rng: random.Random, next_uid) -> list[tuple[str, list[_Item]]]:
         moves: list[tuple[str, list[_Item]]] = []
-        classes = self._classes(workload, items, ev)
+        classes, siblings = self._classes(workload, items, ev)
         free = _unpinned(items)
         idle = [ev.result(workload.requests[it.request].network, it.start, it.end,
                           it.cores).latency_cycles <= 0 for it in items]  # zero-copy Concats
@@ -188,6 +197,11 @@ class SearchPlacement(PlacementScheduler):
             merged = self._merge(free, members, workload, ev)
             if merged is not None:
                 moves.append((f"merge {label} x{len(members)} with next", merged))
+            if not idle[members[0]] and all(siblings[k].index(k) > 0 for k in members):
+                for c in counts:
+                    new = self._stagger(free, members, siblings, c)
+                    if new is not None:
+                        moves.append((f"stagger {label} x{len(members)} at {c}", new))
         singles = []
         for k, it in enumerate(items):
             for c in self._feasible_counts(workload, ev, it.request, it.start, it.end):
@@ -224,6 +238,24 @@ class SearchPlacement(PlacementScheduler):
         net = workload.requests[consumer.request].network
         return any(producer.start <= p < producer.end
                    for i in range(consumer.start, consumer.end) for p in net.layers[i].inputs)
+
+    @staticmethod
+    def _stagger(items, members, siblings, cores: int) -> list[_Item] | None:
+        """Each member launched after its last sibling and ``after`` its first one, on
+        ``cores``: it then co-runs with its siblings' consumers instead of with its siblings
+        (BERT: the value projection beside the attention scores, not beside key and query)."""
+        uids = [items[k].uid for k in members]
+        new = list(items)
+        for u in uids:
+            k = next(j for j, it in enumerate(new) if it.uid == u)
+            family = [items[j].uid for j in siblings[members[uids.index(u)]]]
+            first, last = family[0], max(family, key=lambda f: next(
+                j for j, it in enumerate(new) if it.uid == f))
+            moved = replace(new[k], cores=cores, after=new[k].after | {first})
+            del new[k]
+            at = next(j for j, it in enumerate(new) if it.uid == last) + 1 if last != u else k
+            new.insert(at, moved)
+        return new
 
     def _split(self, items, members, offset, workload, ev, next_uid) -> list[_Item] | None:
         new = list(items)
@@ -284,6 +316,23 @@ class SearchPlacement(PlacementScheduler):
             out.append((f"serialise group {k} after {j}", new))
         return out
 
+    def _rank(self, workload, hw, ev, items, result, rng, next_uid, seen: set) -> list[tuple]:
+        """The moves from ``items`` not seen before, valid, by fluid estimate (best first):
+        (estimate, index, label, items, placement)."""
+        ranked = []
+        for label, new in self._moves(workload, items, ev, result, rng, next_uid):
+            try:
+                p = _to_placement(new, workload)
+                if p.groups in seen:
+                    continue
+                seen.add(p.groups)
+                deps = p.validate(workload, hw)
+            except PlacementError:
+                continue
+            ranked.append((fluid_makespan(workload, p, hw, ev, deps), len(ranked), label, new, p))
+        ranked.sort(key=lambda m: (m[0], m[1]))
+        return ranked
+
     # ---- the search -------------------------------------------------------------------
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
         rng = random.Random(self.seed)
@@ -301,18 +350,16 @@ class SearchPlacement(PlacementScheduler):
         accepted: list[str] = []
         best_placement, best_cycles, best_result = placement, cycles, result
         while self._placement_sims < self.max_simulations:
-            ranked = []
-            for label, new in self._moves(workload, items, ev, result, rng, next_uid):
-                try:
-                    p = _to_placement(new, workload)
-                    if p.groups in seen:
-                        continue
-                    seen.add(p.groups)
-                    deps = p.validate(workload, hw)
-                except PlacementError:
-                    continue
-                ranked.append((fluid_makespan(workload, p, hw, ev, deps), len(ranked),
-                               label, new, p))
+            ranked = self._rank(workload, hw, ev, items, result, rng, next_uid, seen)
+            # a cut or a merge often pays only with a follow-up (BERT: splitting the attention
+            # group lets the value projection co-run with the scores once it is staggered):
+            # the best-estimated follow-up of the best few structural moves joins the ranking
+            structural = [m for m in ranked if m[2].split()[0] in ("split", "merge", "stagger")]
+            for _, _, label, new, _ in structural[:self.lookahead]:
+                kids = self._rank(workload, hw, ev, new, None, rng, next_uid, seen)
+                if kids:
+                    ranked.append((kids[0][0], len(ranked), f"{label} + {kids[0][2]}",
+                                   kids[0][3], kids[0][4]))
             ranked.sort(key=lambda m: (m[0], m[1]))
             self.ranked = [(m[0], m[2]) for m in ranked]
             improved = False
