@@ -19,7 +19,7 @@ Minimising each group's own finish time grabs the whole chip whenever that is fa
 starves co-running requests; the cap (every allowed core count) is the one knob that trades
 a group's speed for room beside it.
 
-*Contention-aware* variant (``dram_aware``): step 2 also charges the DRAM. A group at ``c``
+*Contention-aware* variant (reported as grouping ``KIND+dram``): step 2 also charges the DRAM. A group at ``c``
 cores asks ``bytes(g, c) / latency(g, c)`` bytes per cycle alone; the groups already planned
 over its interval ask their own rates (averaged over the overlap); if the sum exceeds the
 bus, the group's time is stretched by that ratio. The core count minimising the stretched

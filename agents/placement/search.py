@@ -15,6 +15,9 @@ at 1.035x). This one improves a placement by what the simulation says:
    - ``split``: every group of a class cut at the same offset (each piece at its fastest
      feasible count no wider than the group), so siblings fused together can co-run;
    - ``merge``: a group with the next group of its request (fewer launches, fewer bytes);
+   - ``stagger``: every group of a class that is not its parent's first sibling launched
+     after its last sibling and ``after`` its first, at a given core count (BERT: the value
+     projection beside the attention scores instead of beside key and query);
    - ``serialise``: an ``after`` edge between two groups that co-ran in the last simulation
      and both moved DRAM heavily (stop them fighting over the bus); ``release``: drop a
      group's ``after`` edges (let it co-run);
@@ -22,7 +25,10 @@ at 1.035x). This one improves a placement by what the simulation says:
    - ``unpin``: let the launch rule choose core ids (the start is pinned to its plan).
    A move that changes a group's cores or shape unpins every group (old ids may not fit).
 3. *Order*: the moves are ranked by a contention-aware estimate
-   (:func:`agents.placement.fluid.fluid_makespan`, no SimPy); they are simulated in that
+   (:func:`agents.placement.fluid.fluid_makespan`, no SimPy), joined by the best-estimated
+   follow-up move of the ``lookahead`` best cuts / merges / staggers (such a move often pays
+   only with a second one: a cut attention group lets the value projection co-run once it is
+   staggered); they are simulated in that
    order until one beats the current placement's simulated makespan (first improvement),
    which becomes current; a neighbourhood simulated ``patience`` times without a gain, or
    exhausted, ends the search. Every whole-placement simulation counts against
