@@ -1,15 +1,17 @@
 """Placement schedulers on the issue-20 workloads: gains, search quality, contention (on demand).
 
     python -m benchmarks.placement_table [--quick] [--hw mlu100] [--time-limit-s 60]
-                                         [--work-limit 15] [--json]
+                                         [--work-limit 8] [--search-sims 40] [--json]
 
-Workloads (``--quick``: squeezenet1_1, resnet18x2, CP-SAT limited to 10 s / 2 work units):
+Workloads (``--quick``: squeezenet1_1, resnet18x2, CP-SAT limited to 10 s / 2 work units,
+``search`` to 12 whole-placement simulations):
 
 - one GoogLeNet if the zoo has it, else one SqueezeNet 1.1 (its fire modules' expand1x1 /
   expand3x3 are the branchy stand-in), one BERT-base, four ResNet-50 requests, and a
   ResNet-50 + BERT-base mix.
 
-Every scheduler of :data:`agents.placement.PLACEMENT_SCHEDULERS` gets a fresh group evaluator
+Every scheduler of :data:`TABLE_SCHEDULERS` (the searches of
+:data:`agents.placement.PLACEMENT_SCHEDULERS` that need no trained policy) gets a fresh group evaluator
 (so its simulator calls are its own), and its placement is simulated (its own simulation if
 it ran one). Per workload and scheduler: the simulated makespan, the speedup over
 ``sequential``, the gap to the sound lower bound (:mod:`accelerator.spatial.bounds`) and to
@@ -45,6 +47,9 @@ from agents.placement.simple import oracle_schedules
 from benchmarks.common import log
 
 
+TABLE_SCHEDULERS = ("sequential", "partition", "list", "cpsat", "search")
+
+
 def workloads(quick: bool) -> list[list[str]]:
     if quick:
         return [["squeezenet1_1"], ["resnet18x2"]]
@@ -59,7 +64,7 @@ def score(workload: Workload, hw, options: dict) -> dict:
     alone = [evaluate(r.network, s, hw, ev0).latency_cycles
              for r, s in zip(workload.requests, oracle_schedules(workload, hw, ev0))]
     rows = []
-    for name in PLACEMENT_SCHEDULERS:
+    for name in [n for n in TABLE_SCHEDULERS if n in PLACEMENT_SCHEDULERS]:
         log(f"{workload.name}: {name}")
         s = make_placement_scheduler(name, **options.get(name, {}))
         ev = GroupEvaluator(hw)
@@ -76,7 +81,8 @@ def score(workload: Workload, hw, options: dict) -> dict:
                      "info": {k: v for k, v in s.info.items()
                               if k in ("status", "proved_optimal", "grouping", "max_cores",
                                        "share_cores", "groupings", "model_makespan_cycles",
-                                       "wall_capped", "fallback")}})
+                                       "wall_capped", "fallback", "dram_capacity", "start",
+                                       "start_cycles", "moves")}})
     seq = next(r for r in rows if r["scheduler"] == "sequential")["makespan_cycles"]
     best = min(r["makespan_cycles"] for r in rows)
     for r in rows:
@@ -167,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit-s", type=float, default=None,
                         help="CP-SAT wall-clock limit (default 60; --quick 10)")
     parser.add_argument("--work-limit", type=float, default=None,
-                        help="CP-SAT deterministic-time limit (default 15; --quick 2)")
+                        help="CP-SAT deterministic-time limit (default 8; --quick 2)")
+    parser.add_argument("--search-sims", type=int, default=None,
+                        help="search: whole-placement simulations (default 40; --quick 12)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     args = parser.parse_args(argv)
     try:
@@ -175,10 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as err:
         parser.exit(2, f"error: {err}\n")
     limit = args.time_limit_s if args.time_limit_s is not None else (10.0 if args.quick else 60.0)
-    work = args.work_limit if args.work_limit is not None else (2.0 if args.quick else 15.0)
+    work = args.work_limit if args.work_limit is not None else (2.0 if args.quick else 8.0)
+    sims = args.search_sims if args.search_sims is not None else (12 if args.quick else 40)
     if limit <= 0 or work <= 0:
         parser.exit(2, "error: --time-limit-s and --work-limit must be > 0\n")
-    options = {"cpsat": {"time_limit_s": limit, "work_limit": work}}
+    if sims < 1:
+        parser.exit(2, f"error: --search-sims must be >= 1, got {sims}\n")
+    options = {"cpsat": {"time_limit_s": limit, "work_limit": work},
+               "search": {"max_simulations": sims}}
     tables = [score(Workload.parse(specs), hw, options) for specs in workloads(args.quick)]
     log("DRAM ceiling and contention check")
     report = {"hw": hw.name, "options": options, "tables": tables,

@@ -8,6 +8,9 @@ how many cores, in which launch order, possibly side by side.
 - :mod:`~agents.placement.simple`: ``sequential`` (the baseline) and ``partition``;
 - :mod:`~agents.placement.list_sched`: ``list``, HEFT-style list scheduling;
 - :mod:`~agents.placement.cpsat`: ``cpsat``, OR-Tools CP-SAT over the candidate groupings;
+- :mod:`~agents.placement.fluid`: a contention-aware estimate of a placement (DRAM shared as
+  a fluid), with which the searches rank plans before simulating them;
+- :mod:`~agents.placement.search`: ``search``, local search with the simulation in the loop;
 - :mod:`~agents.placement.registry`: ``PLACEMENT_SCHEDULERS`` (name -> factory).
 """
 

@@ -14,8 +14,14 @@ The model (one per workload):
 - a cumulative on cores: each interval demands ``c`` of the chip's cores;
 - a cumulative on DRAM bandwidth: each interval demands its average rate alone,
   ``bytes(g, c) / latency(g, c)``, in thousandths of the chip's bandwidth (rounded down, so a
-  group alone always fits); capacity ``1000 x dram_capacity`` (option, default 1.0). This is
-  the model's view of DRAM contention: a rate, not the simulation;
+  group alone always fits; a rate is never above the bus). Capacity: ``dram_capacity`` times
+  the bandwidth, by default the *peak* demand of the hint plan (below), at least 1. At
+  capacity 1 the rule forbids any two groups whose rates sum past the bus, though the bus
+  serves them both, each a little slower: ResNet-50's oracle groups on 4 cores ask 17-89 % of
+  the bus each (median 0.57), so four requests could hardly co-run in the model, while the
+  simulation runs them side by side 1.4x faster. Calibrated to a plan the simulation has run, the model admits that much
+  overlap and no more; the isolated costs then still miss the slowdown, which is why the
+  answer is simulated;
 - a cumulative on the host's ``host_launch_slots``: each group's driver work
   (``launch_overhead_cycles``) holds a slot, from ``launch_dispatch_cycles`` after its start
   with ``launch_overlap`` (beside its run) or from its start without (dispatch included), as
@@ -25,28 +31,33 @@ The model (one per workload):
 
 It is solved with ``num_workers`` workers (default 1) and ``seed`` under two limits, whichever
 comes first: ``work_limit`` units of CP-SAT's *deterministic* time (its own work counter,
-default 15; on this project's shared 2-core machine one unit took about 4 s of wall time)
-and ``time_limit_s`` seconds of wall time (default 60). Stopped by the work limit (or by
-proving optimality) the answer depends only on the model and the seed: the same on any
-machine. Stopped by the wall clock (``info["wall_capped"]``) it may depend on the machine's
-speed; pass ``work_limit=None`` to use the wall clock alone. The HEFT plan with the best
-isolated-cost estimate (:mod:`agents.placement.list_sched`, no simulation), made feasible for the model by
+default 8; on this project's shared 2-core machine one unit took about 4 s of wall time)
+and ``time_limit_s`` seconds of wall time (default 60, a safety net). Stopped by the work
+limit (or by proving optimality) the answer depends only on the model and the seed: the same
+on any machine. Stopped by the wall clock (``info["wall_capped"]``) it may depend on the
+machine's speed; pass ``work_limit=None`` to use the wall clock alone.
+
+The hint: the ``list`` scheduler's best *simulated* plan (:mod:`agents.placement.list_sched`:
+its simulations count in this scheduler's ``sim_calls``), made feasible for the model by
 :func:`model_feasible_starts` (each group, in the plan's priority order, at its earliest
 start where its cores, DRAM rate and host slot all fit), is given as a complete hint, so
 CP-SAT starts from a solution of its own model.
 
 The solution becomes a placement: launch order = solved start order, core ids assigned
 greedily in that order (at a group's start the cumulative leaves at least its count free;
-the lowest-numbered free cores are taken), pinned; then it is simulated once. ``info``
-reports ``status`` (``OPTIMAL`` means CP-SAT proved the *model's* optimum: isolated costs and
-the rate cumulative, not the simulated makespan), the model's makespan and its bound.
+the lowest-numbered free cores are taken), pinned; then it is simulated once, and if it
+simulates slower than the list plan it was hinted with, that plan is returned
+(``info["fallback"]``): never worse than ``list``. ``info`` reports ``status`` and
+``proved_optimal`` (``OPTIMAL`` means CP-SAT proved the *model's* optimum: isolated costs and
+the rate cumulative, not the simulated makespan, so it is no claim about the placement), the
+model's makespan and its bound, and the DRAM capacity used.
 
 Too big a model: when the groupings' intervals exceed ``max_intervals`` (default 1000: with
 1,498 intervals for BERT-base one worker found no first solution, hint included, within a
 minute on this project's shared machine; with 653 it did at once), the largest groupings are
 dropped (``layers`` first, then ``split``) for every request until it
-fits (``info["groupings"]`` lists what stayed). If CP-SAT finds no solution within the limit,
-the repaired hint is used (``info["fallback"]``).
+fits (``info["groupings"]`` lists what stayed); if the hint's grouping was dropped, CP-SAT
+starts cold and the list plan is still the fallback.
 """
 
 from __future__ import annotations
@@ -69,17 +80,17 @@ _RATE_UNITS = 1000  # DRAM demand in thousandths of the bandwidth
 class CpSatPlacement(PlacementScheduler):
     name = "cpsat"
 
-    def __init__(self, time_limit_s: float = 60.0, work_limit: float | None = 15.0,
+    def __init__(self, time_limit_s: float = 60.0, work_limit: float | None = 8.0,
                  seed: int = 0, num_workers: int = 1,
                  groupings: tuple[str, ...] = GROUPINGS, max_intervals: int = 1000,
-                 dram_capacity: float = 1.0):
+                 dram_capacity: float | None = None):
         super().__init__()
         if time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
         if num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-        if dram_capacity <= 0:
-            raise ValueError(f"dram_capacity must be > 0, got {dram_capacity}")
+        if dram_capacity is not None and dram_capacity <= 0:
+            raise ValueError(f"dram_capacity must be > 0 or None, got {dram_capacity}")
         if work_limit is not None and work_limit <= 0:
             raise ValueError(f"work_limit must be > 0 or None, got {work_limit}")
         self.time_limit_s = float(time_limit_s)
@@ -88,11 +99,13 @@ class CpSatPlacement(PlacementScheduler):
         self.num_workers = int(num_workers)
         self.groupings = tuple(groupings)
         self.max_intervals = int(max_intervals)
-        self.dram_capacity = float(dram_capacity)
+        self.dram_capacity = None if dram_capacity is None else float(dram_capacity)
 
     # ---- candidates --------------------------------------------------------------------
-    def _candidates(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
-                    ) -> list[list[Grouping]]:
+    def _candidates(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator,
+                    keep: str | None = None) -> list[list[Grouping]]:
+        """Each request's candidate groupings; the largest kinds are dropped while the model
+        is too big (``max_intervals``), but never ``keep`` (the hint's grouping)."""
         schedules = oracle_schedules(workload, hw, ev)
         per_net: dict[str, list[Grouping]] = {}
         for req, schedule in zip(workload.requests, schedules):
@@ -108,17 +121,28 @@ class CpSatPlacement(PlacementScheduler):
         def size(c: list[list[Grouping]]) -> int:
             return sum(len(g.latency_cycles) for gs in c for gg in gs for g in gg.groups)
 
-        while size(chosen()) > self.max_intervals and len(kinds) > 1:
-            kinds.pop()  # GROUPINGS is ordered smallest model first: drop the last
+        while size(chosen()) > self.max_intervals:
+            # GROUPINGS is ordered smallest model first: drop the last that is not kept
+            droppable = [k for k in kinds if k != keep]
+            if len(kinds) <= 1 or not droppable:
+                break
+            kinds.remove(droppable[-1])
         return chosen()
 
     # ---- the search --------------------------------------------------------------------
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
         from ortools.sat.python import cp_model
 
-        cands = self._candidates(workload, hw, ev)
-        hint_est, hint_kind, hint_cap, hint_plan = ListPlacement(self.groupings).variants(
-            workload, hw, ev)[0]
+        # the hint: the list scheduler's best *simulated* plan (its simulations count here)
+        lister = ListPlacement(self.groupings)
+        list_placement = lister.place(workload, hw, ev)
+        self._placement_sims += lister._placement_sims  # noqa: SLF001 (same evaluator)
+        list_result = lister.last_result
+        hint_plan, hint_est = lister.plan, lister.info["estimate_cycles"]
+        hint_kind = lister.info["grouping"].split("+")[0]  # "oracle+dram": the oracle groups
+        cands = self._candidates(workload, hw, ev, keep=hint_kind)
+        capacity = self.dram_capacity if self.dram_capacity is not None else max(
+            1.0, peak_rate(workload, hint_plan, hw, ev))
         horizon = max(r.arrival_cycles for r in workload.requests) + sum(
             max(sum(max(g.latency_cycles.values()) for g in gg.groups) for gg in gs)
             for gs in cands)
@@ -164,7 +188,7 @@ class CpSatPlacement(PlacementScheduler):
             m.AddExactlyOne(uses)
             chosen_vars.append(per_request)
         m.AddCumulative(intervals, core_demand, hw.num_cores)
-        m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * self.dram_capacity)))
+        m.AddCumulative(intervals, dram_demand, max(1, int(_RATE_UNITS * capacity)))
         if host:
             m.AddCumulative(host, [1] * len(host), hw.host_launch_slots)
         makespan = m.NewIntVar(0, horizon + host_offset + host_cycles, "makespan")
@@ -172,15 +196,15 @@ class CpSatPlacement(PlacementScheduler):
         m.Minimize(makespan)
         # the hint's grouping may have been dropped from a big model (max_intervals): then
         # CP-SAT gets no hint, and the hint plan itself (a valid placement) is the fallback
-        hinted = all(any(G.kind == hint_kind and {(g.start, g.end) for g in G.groups}
-                         == {(q.start, q.end) for q in hint_plan if q.request == r} for G in gs)
-                     for r, gs in enumerate(cands))
+        hint_groupings = [_matching(gs, hint_plan, r) for r, gs in enumerate(cands)]
+        hinted = all(G is not None for G in hint_groupings)
         if hinted:
-            hint_plan, hint_model = model_feasible_starts(workload, hint_plan, cands, hint_kind,
+            hint_plan, hint_model = model_feasible_starts(workload, hint_plan, hint_groupings,
                                                           hw, host_offset, host_cycles,
-                                                          self.dram_capacity)
-            self._hint(m, chosen_vars, hint_kind, hint_plan,
+                                                          capacity)
+            self._hint(m, chosen_vars, hint_groupings, hint_plan,
                        [r.arrival_cycles for r in workload.requests])
+            m.AddHint(makespan, int(hint_model))  # a complete hint: CP-SAT's hint search keeps it
         else:
             hint_model = math.inf
 
@@ -200,31 +224,32 @@ class CpSatPlacement(PlacementScheduler):
                          self.work_limit is None or solver.response_proto.deterministic_time < self.work_limit),
                      "solver_wall_s": round(solver.WallTime(), 1)}
         self.info["hint_model_cycles"] = hint_model if hinted else None
+        self.info["dram_capacity"] = round(capacity, 3)
+        placement, self.last_result = list_placement, list_result
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() <= hint_model:
             plan = self._plan(solver, chosen_vars, hw.num_cores)
             self.info.update(model_makespan_cycles=int(solver.ObjectiveValue()),
                              model_bound_cycles=int(solver.BestObjectiveBound()))
-        else:  # no solution, or one worse than the hint it was given: the hint
-            plan = hint_plan
-            self.info["fallback"] = f"CP-SAT {name} found nothing better: the repaired hint"
-        placement = plan_to_placement(workload, plan)
-        self.last_result = self.simulate(workload, placement, hw, ev)
-        if not hinted:  # CP-SAT started cold: never return worse than the plan it was not given
-            fallback = plan_to_placement(workload, hint_plan)
-            other = self.simulate(workload, fallback, hw, ev)
-            if other.makespan_cycles < self.last_result.makespan_cycles:
-                self.info["fallback"] = "the unhinted solution simulated slower than the hint plan"
-                placement, self.last_result = fallback, other
+            solved = plan_to_placement(workload, plan)
+            result = self.simulate(workload, solved, hw, ev)
+            self.info["solution_cycles"] = result.makespan_cycles
+            if result.makespan_cycles < list_result.makespan_cycles:
+                placement, self.last_result = solved, result
+            else:  # the model's optimum is not the simulation's: keep the plan it was hinted
+                self.info["fallback"] = "the solution simulated no faster than the list plan"
+        else:  # no solution, or one worse than the hint it was given
+            self.info["fallback"] = f"CP-SAT {name} found nothing better than the list plan"
         return placement
 
     @staticmethod
-    def _hint(m, chosen_vars, kind: str, plan: list[PlannedGroup], arrivals: list[int]) -> None:
-        """Hint ``plan`` of grouping ``kind`` (its groups match that grouping's); groups of
+    def _hint(m, chosen_vars, chosen: list[Grouping], plan: list[PlannedGroup],
+              arrivals: list[int]) -> None:
+        """Hint ``plan``, whose groups are ``chosen[r]``'s for each request ``r``; groups of
         groupings not used at their request's arrival, with no length."""
         where = {(p.request, p.start, p.end): p for p in plan}
         for r, per_request in enumerate(chosen_vars):
             for use, G, groups in per_request:
-                match = G.kind == kind and all((r, g.start, g.end) in where for g in G.groups)
+                match = G is chosen[r]
                 m.AddHint(use, int(match))
                 for g, (s, e, xs) in zip(G.groups, groups):
                     p = where.get((r, g.start, g.end)) if match else None
@@ -269,16 +294,39 @@ def assign_cores(solved: list[tuple[int, int, int, int, int, int]], chip_cores: 
     return plan
 
 
+def _matching(gs: list[Grouping], plan: list[PlannedGroup], r: int) -> Grouping | None:
+    """The candidate grouping of request ``r`` whose groups are exactly ``plan``'s."""
+    want = {(q.start, q.end) for q in plan if q.request == r}
+    return next((G for G in gs if {(g.start, g.end) for g in G.groups} == want), None)
+
+
+def peak_rate(workload: Workload, plan: list[PlannedGroup], hw: HardwareConfig,
+              ev: GroupEvaluator) -> float:
+    """The most DRAM the groups of ``plan`` ask at once, at their isolated rates over their
+    planned isolated-cost intervals, as a multiple of the bandwidth (the DRAM cumulative's
+    capacity that admits the plan as it stands)."""
+    bw = hw.dram_bandwidth_bytes_per_cycle
+    spans = []
+    for p in plan:
+        res = ev.result(workload.requests[p.request].network, p.start, p.end, p.cores)
+        if res.latency_cycles > 0:
+            nbytes = res.dram_bytes_read + res.dram_bytes_written
+            rate = min(_RATE_UNITS, int(nbytes / res.latency_cycles / bw * _RATE_UNITS))
+            spans.append((p.start_cycles, p.start_cycles + res.latency_cycles,
+                          rate / _RATE_UNITS))
+    return max((sum(r for s, e, r in spans if s <= t < e) for t, _, _ in spans), default=0.0)
+
+
 def _rate(g, c: int, bw: float) -> int:
     """A group's DRAM demand alone, in thousandths of the bandwidth (rounded down)."""
     return min(_RATE_UNITS, int(g.dram_bytes[c] / max(1, g.latency_cycles[c]) / bw * _RATE_UNITS))
 
 
 def model_feasible_starts(workload: Workload, plan: list[PlannedGroup],
-                          cands: list[list[Grouping]], kind: str, hw: HardwareConfig,
+                          chosen: list[Grouping], hw: HardwareConfig,
                           host_offset: int, host_cycles: int, dram_capacity: float
                           ) -> tuple[list[PlannedGroup], int]:
-    """``plan`` (a HEFT plan of grouping ``kind``, in priority order) with each group moved to
+    """``plan`` (a HEFT plan of groupings ``chosen``, in priority order) with each group moved to
     its earliest start >= its producers' ends and its arrival at which the model's three
     cumulatives (cores, DRAM rate, host slots) still hold: a solution of the CP-SAT model,
     and its makespan in the model.
@@ -286,8 +334,7 @@ def model_feasible_starts(workload: Workload, plan: list[PlannedGroup],
     bw = hw.dram_bandwidth_bytes_per_cycle
     cap_rate = max(1, int(_RATE_UNITS * dram_capacity))
     info = {}
-    for r, gs in enumerate(cands):
-        G = next((G for G in gs if G.kind == kind), gs[0])
+    for r, G in enumerate(chosen):
         for k, g in enumerate(G.groups):
             info[(r, g.start, g.end)] = (g, [(r, G.groups[p].start, G.groups[p].end)
                                              for p in G.producers[k]])

@@ -18,9 +18,19 @@ For one choice of grouping (the same kind for every request: ``oracle``, ``split
 
 Minimising each group's own finish time grabs the whole chip whenever that is fastest, which
 starves co-running requests; the cap (every allowed core count) is the one knob that trades
-a group's speed for room beside it. The scheduler plans every (grouping, cap) variant with
-isolated costs (no simulation), simulates the ``simulate_top`` best estimates, and returns the
-best simulated one.
+a group's speed for room beside it.
+
+*Contention-aware* variant (reported as grouping ``KIND+dram``): step 2 also charges the DRAM. A group at ``c``
+cores asks ``bytes(g, c) / latency(g, c)`` bytes per cycle alone; the groups already planned
+over its interval ask their own rates (averaged over the overlap); if the sum exceeds the
+bus, the group's time is stretched by that ratio. The core count minimising the stretched
+finish wins, and the stretched end is what later groups wait for. Without it, HEFT puts
+BERT's Q / K / V projections on 4 cores each side by side (each ~76 B/cycle of a 102 B/cycle
+bus): three times the bus, which the simulation then serialises.
+
+The scheduler plans every (grouping, cap, plain / contention-aware) variant, ranks them by
+the contention-aware fluid estimate (:func:`agents.placement.fluid.fluid_makespan`, no
+simulation), simulates the ``simulate_top`` best and returns the best simulated one.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from accelerator.spatial.timeline import choose_cores
 from accelerator.spatial.workload import Workload
 from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
 from agents.placement.candidates import GROUPINGS, CandidateGroup, Grouping, groupings_of
+from agents.placement.fluid import fluid_makespan
 from agents.placement.simple import oracle_schedules
 
 
@@ -68,15 +79,28 @@ def upward_ranks(nodes: list[Node]) -> list[int]:
     return rank
 
 
-def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int) -> tuple[list[PlannedGroup], int]:
-    """The plan (in priority order) and its isolated-cost makespan."""
+def _stretch(planned: list[tuple[int, int, float]], t: int, lat: int, rate: float,
+             bw: float) -> float:
+    """How much a group asking ``rate`` over ``[t, t + lat)`` is slowed by the planned
+    groups' average demand over that interval (1.0 if the bus has room)."""
+    if lat <= 0 or bw <= 0:
+        return 1.0
+    others = sum(r * (min(e, t + lat) - max(s, t)) for s, e, r in planned
+                 if s < t + lat and t < e) / lat
+    return max(1.0, (rate + others) / bw)
+
+
+def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int,
+              dram_bw: float | None = None) -> tuple[list[PlannedGroup], int]:
+    """The plan (in priority order) and its estimated makespan: isolated costs, or with
+    ``dram_bw`` (bytes per cycle) each group stretched by the DRAM demand it meets."""
     rank = upward_ranks(nodes)
     order = sorted(range(len(nodes)), key=lambda k: (-rank[k], nodes[k].request, k))
     free_at = [0] * chip_cores
     host_free_at = 0  # the host CPU runs one host-run first layer at a time
     end_of = [0] * len(nodes)
-    plan_index = [0] * len(nodes)
     plan: list[PlannedGroup] = []
+    planned: list[tuple[int, int, float]] = []  # (start, end, bytes per cycle)
     for k in order:
         n = nodes[k]
         ready = max([n.arrival_cycles] + [end_of[p] for p in n.producers])
@@ -93,14 +117,19 @@ def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int) -> tuple[list[
         best = None
         for c in sorted(counts):
             t, ids = choose_cores(free_at, c, ready, None)
-            finish = t + n.group.latency_cycles[c]
+            lat = n.group.latency_cycles[c]
+            rate = n.group.dram_bytes[c] / lat if lat > 0 else 0.0
+            if dram_bw is not None:
+                lat = int(round(lat * _stretch(planned, t, lat, rate, dram_bw)))
+            finish = t + lat
             if best is None or finish < best[0]:
-                best = (finish, t, ids)
-        finish, t, ids = best
+                best = (finish, t, ids, n.group.dram_bytes[c])
+        finish, t, ids, nbytes = best
         for c in ids:
             free_at[c] = finish
         end_of[k] = finish
-        plan_index[k] = len(plan)
+        if finish > t:  # its bytes spread over its (stretched) time
+            planned.append((t, finish, nbytes / (finish - t)))
         plan.append(PlannedGroup(n.request, n.group.start, n.group.end, ids, int(t)))
     return plan, max(end_of)
 
@@ -116,6 +145,7 @@ class ListPlacement(PlacementScheduler):
             raise ValueError("simulate_top must be >= 1")
         self.groupings = tuple(groupings)
         self.simulate_top = simulate_top
+        self.plan: list[PlannedGroup] = []
 
     def variants(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator
                  ) -> list[tuple[int, str, int, list[PlannedGroup]]]:
@@ -136,27 +166,32 @@ class ListPlacement(PlacementScheduler):
                                           else next(iter(by_kind.values()))))
             nodes = flatten(workload, chosen)
             for cap in hw.allowed_core_counts:
-                plan, estimate = heft_plan(nodes, hw.num_cores, cap)
-                out.append((estimate, kind, cap, plan))
-        out.sort(key=lambda v: (v[0], self.groupings.index(v[1]), -v[2]))
+                for aware in (False, True):
+                    plan, estimate = heft_plan(nodes, hw.num_cores, cap,
+                                               hw.dram_bandwidth_bytes_per_cycle if aware else None)
+                    out.append((estimate, kind if not aware else kind + "+dram", cap, plan))
+        out.sort(key=lambda v: (v[0], v[1], -v[2]))
         return out
 
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
-        best = None
+        ranked = []
         seen = set()
-        tried = 0
         for estimate, kind, cap, plan in self.variants(workload, hw, ev):
             placement = plan_to_placement(workload, plan)
             if placement.groups in seen:
                 continue
             seen.add(placement.groups)
+            fluid = fluid_makespan(workload, placement, hw, ev)
+            ranked.append((fluid, len(ranked), estimate, kind, cap, plan, placement))
+        ranked.sort(key=lambda v: v[:2])
+        best = None
+        for fluid, _, estimate, kind, cap, plan, placement in ranked[:self.simulate_top]:
             result = self.simulate(workload, placement, hw, ev)
             if best is None or result.makespan_cycles < best[0].makespan_cycles:
-                best = (result, placement, kind, cap, estimate)
-            tried += 1
-            if tried >= self.simulate_top:
-                break
-        result, placement, kind, cap, estimate = best
+                best = (result, placement, kind, cap, estimate, plan, fluid)
+        result, placement, kind, cap, estimate, plan, fluid = best
         self.last_result = result
-        self.info = {"grouping": kind, "max_cores": cap, "estimate_cycles": estimate}
+        self.plan = plan  # the chosen plan itself (CP-SAT hints with it)
+        self.info = {"grouping": kind, "max_cores": cap, "estimate_cycles": estimate,
+                     "fluid_estimate_cycles": fluid}
         return placement

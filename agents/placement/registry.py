@@ -32,11 +32,18 @@ def _cpsat(**options) -> PlacementScheduler:
     return CpSatPlacement(**options)
 
 
+def _search(**options) -> PlacementScheduler:
+    from agents.placement.search import SearchPlacement
+
+    return SearchPlacement(**options)
+
+
 PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
     "sequential": _sequential,
     "partition": _partition,
     "list": _list,
     "cpsat": _cpsat,
+    "search": _search,
 }
 
 
