@@ -261,7 +261,7 @@ def test_a_placement_pinning_the_host_group_to_cores_is_refused():
     bad.validate(w, load_config("mlu100"))  # on the accelerator the pin is fine
 
 
-@pytest.mark.parametrize("name", ["list", "cpsat", "partition", "sequential"])
+@pytest.mark.parametrize("name", ["list", "cpsat", "partition", "sequential", "search"])
 def test_placement_schedulers_put_the_host_layer_on_no_core(name):
     from agents.placement.registry import make_placement_scheduler
 

@@ -108,7 +108,6 @@ def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int,
             (c, cycles), = n.group.latency_cycles.items()
             t = max(ready, host_free_at)
             end_of[k] = host_free_at = t + cycles
-            plan_index[k] = len(plan)
             plan.append(PlannedGroup(n.request, n.group.start, n.group.end, (), int(t),
                                      host_cores=c))
             continue
