@@ -32,11 +32,25 @@ def _cpsat(**options) -> PlacementScheduler:
     return CpSatPlacement(**options)
 
 
+def _ppo(**options) -> PlacementScheduler:
+    from agents.placement.policy import placer_from_run  # torch / SB3 only when asked
+
+    return placer_from_run(search=False, **options)
+
+
+def _ppo_search(**options) -> PlacementScheduler:
+    from agents.placement.policy import placer_from_run
+
+    return placer_from_run(search=True, **options)
+
+
 PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
     "sequential": _sequential,
     "partition": _partition,
     "list": _list,
     "cpsat": _cpsat,
+    "ppo": _ppo,  # needs run=RUN: a trained placer (python -m experiments.place_learned train)
+    "ppo-search": _ppo_search,
 }
 
 
