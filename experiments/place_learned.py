@@ -60,7 +60,8 @@ def evaluate_run(run_dir: Path, workloads: list[str] | None = None, hardware: li
     HardwareConfigs, presets or config entries (default: the run's ``eval_hardware``)."""
     from accelerator.config import HardwareConfig
     from agents.placement.learn import hardware_from_spec
-    from agents.placement.policy import PolicyPlacer, PolicySearchPlacer, open_placer_run
+    from agents.placement.placer_run import open_placer_run
+    from agents.placement.policy import PolicyPlacer, PolicySearchPlacer
     from experiments.orchestration import eval_files
 
     run_dir = Path(run_dir)

@@ -107,7 +107,7 @@ def test_plan_teacher_keeps_the_fastest_realised_source_and_its_rollout_realises
     env.reset()
     plan = teacher.plan(env)
     scores = teacher.scores[(env.workload.content_hash(), HW16.key)]
-    assert set(scores) == {"teacher", "partition", "list", "side-by-side"}
+    assert set(scores) == {"teacher", "partition", "list", "side-by-side", "chains"}
     assert plan.makespan_cycles == min(scores.values()) and scores[plan.source] == min(scores.values())
     done, info = False, {}
     while not done:

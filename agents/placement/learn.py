@@ -1,7 +1,11 @@
-"""Training the learned placer: DAgger from the list teacher on Place-v0, then optional PPO.
+"""Training the learned placer: DAgger from a teacher on Place-v0, then optional PPO.
 
-Round 0 clones the teacher's own episodes (:class:`agents.placement.teacher.ListTeacher`) on
-every (training workload, training chip); rounds 1..R roll out the current policy (one
+The teacher (config ``teacher``) is by default the plan teacher
+(:class:`agents.placement.teacher.PlanTeacher`: the best of the list teacher's, ``partition``'s,
+``list``'s, the oracle's side-by-side and the per-request-cap chains' placements by
+simulation, followed from any state); ``kind: list`` is the list teacher alone
+(:class:`agents.placement.teacher.ListTeacher`, lower bounds only). Round 0 clones the
+teacher's own episodes on every (training workload, training chip); rounds 1..R roll out the current policy (one
 greedy, ``sampled_rollouts`` sampled episodes per pair), label every visited state with the
 teacher's action, aggregate and retrain (Ross, Gordon & Bagnell 2011; the sequential
 version is :mod:`agents.dagger`). Each state's value target is its return-to-go (the env's
@@ -17,6 +21,7 @@ The reward reference is the sequential oracle (:func:`oracle_reference`). The co
     eval_hardware: [mlu100, {preset: mlu100, num_cores: 8, name: mlu100-8c}]
     eval_workloads: {held_out_mixes: [...], held_out_networks: [...]}
     env: {max_slots: 4, max_group_layers: 8}
+    teacher: {kind: plan, sources: [teacher, partition, list, side-by-side, chains]}
     policy: {net_arch: [256, 256]}
     dagger: {rounds: 2, sampled_rollouts: 1, epochs: 30, batch_size: 256, learning_rate: 0.001}
     ppo: {n_timesteps: 0, n_steps: 256, batch_size: 64, learning_rate: 0.0001}

@@ -33,13 +33,13 @@ def _cpsat(**options) -> PlacementScheduler:
 
 
 def _ppo(**options) -> PlacementScheduler:
-    from agents.placement.policy import placer_from_run  # torch / SB3 only when asked
+    from agents.placement.placer_run import placer_from_run  # torch / SB3 only when asked
 
     return placer_from_run(search=False, **options)
 
 
 def _ppo_search(**options) -> PlacementScheduler:
-    from agents.placement.policy import placer_from_run
+    from agents.placement.placer_run import placer_from_run
 
     return placer_from_run(search=True, **options)
 

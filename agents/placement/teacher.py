@@ -123,7 +123,76 @@ class ListTeacher:
 
 # ---- the plan teacher: the best known placement, followed from any state --------------------
 
-PLAN_SOURCES = ("teacher", "partition", "list", "side-by-side")
+PLAN_SOURCES = ("teacher", "partition", "list", "side-by-side", "chains")
+
+
+def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, int]:
+    """Each request's sequential schedule as a chain of groups, the chains interleaved by
+    the launch rule: next is always the request whose next group could launch earliest
+    (ties: workload order), costed by its isolated (simulated, memoized) latency. Returns
+    the placement and that isolated-cost estimate of its makespan."""
+    from accelerator.spatial.placement import PlacedGroup
+
+    n = len(workload)
+    nxt, free_at, last = [0] * n, [0] * hw.num_cores, 0
+    ready = [r.arrival_cycles for r in workload.requests]
+    groups = []
+    while True:
+        best = None
+        for r in range(n):
+            if nxt[r] < len(schedules[r].groups):
+                g = schedules[r].groups[nxt[r]]
+                t = max(last, ready[r], sorted(free_at)[g.cores - 1])
+                if best is None or (t, r) < best[:2]:
+                    best = (t, r, g)
+        if best is None:
+            break
+        t, r, g = best
+        net = workload.requests[r].network
+        cost = int(ev.result(net, g.start, g.end, g.cores).latency_cycles)
+        if cost > 0:  # a zero-copy group holds no core
+            for c in [c for c in range(hw.num_cores) if free_at[c] <= t][:g.cores]:
+                free_at[c] = t + cost
+        ready[r], last = t + cost, t
+        groups.append(PlacedGroup(r, g.start, g.end, g.cores))
+        nxt[r] += 1
+    return Placement(tuple(groups), workload.name, workload.content_hash()), max(ready)
+
+
+def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: int = 81
+                      ) -> list[Placement]:
+    """The ``keep`` best :func:`chains_placement` s by estimate over per-request core caps:
+    each request on the oracle restricted to a cap among half, once and twice the even
+    share of the chip (``partition``'s share), so unequal shares (a long request wider,
+    a short one narrower) are tried too."""
+    import itertools
+
+    from agents.placement.simple import oracle_schedules, partition_share
+    from accelerator.spatial.workload import Workload as W
+
+    share = partition_share(hw, len(workload))
+    caps = sorted({c for c in hw.allowed_core_counts if share / 2 <= c <= 2 * share})
+    combos = list(itertools.product(caps, repeat=len(workload)))[:max_variants]
+    memo: dict[tuple[str, int], object] = {}
+    out = []
+    for combo in combos:
+        schedules = []
+        for req, cap in zip(workload.requests, combo):
+            key = (req.network.content_hash(), cap)
+            if key not in memo:
+                memo[key] = oracle_schedules(W.single(req.network), hw, ev, cap)[0]
+            schedules.append(memo[key])
+        placement, estimate = chains_placement(workload, hw, ev, schedules)
+        out.append((estimate, combo, placement))
+    out.sort(key=lambda x: (x[0], x[1]))
+    seen, kept = set(), []
+    for _, _, placement in out:
+        if placement.groups not in seen:
+            seen.add(placement.groups)
+            kept.append(placement)
+        if len(kept) == keep:
+            break
+    return kept
 
 
 def env_action_for_cores(env: PlacementEnv, cores: int) -> int:
@@ -205,6 +274,9 @@ class PlanTeacher:
                 placement = PartitionPlacement().place(w, hw, ev)
             elif source == "list":
                 placement = ListPlacement().place(w, hw, ev)
+            elif source == "chains":
+                out += [follow(p, w, source) for p in chains_candidates(w, hw, ev)]
+                continue
             else:
                 placement = Placement.side_by_side(w, oracle_schedules(w, hw, ev))
             out.append(follow(placement, w, source))
@@ -226,7 +298,8 @@ class PlanTeacher:
                 while not done:
                     _, _, done, _, info = env.step(self.action(env))
                 cand.makespan_cycles = int(info["makespan_cycles"])
-                scores[cand.source] = cand.makespan_cycles
+                scores[cand.source] = min(cand.makespan_cycles,
+                                          scores.get(cand.source, cand.makespan_cycles))
                 if best is None or cand.makespan_cycles < best.makespan_cycles:
                     best = cand
             self._plans[key], self.scores[key] = best, scores
