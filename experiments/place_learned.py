@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("run")
     e.add_argument("--workload", nargs="+", metavar="NET[xK][+NET..]|FILE.yaml",
                    help="workloads to evaluate (default: the config's eval_workloads)")
-    e.add_argument("--hw", nargs="+", help="chips (presets or YAML files; default: the "
-                                           "config's eval_hardware)")
+    e.add_argument("--hw", nargs="+", help="chips: presets, YAML files or PRESET:CORES "
+                                           "(default: the config's eval_hardware)")
     e.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -235,11 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def chip(spec: str):
+    """A preset, a hardware file, or ``PRESET:CORES`` (the preset on that many cores, like a
+    config's ``{preset, num_cores}`` entry: ``mlu100:8`` is ``mlu100-8c``)."""
+    from accelerator.config import load_config
+    from agents.placement.learn import hardware_from_spec
+
+    preset, sep, cores = spec.rpartition(":")
+    if sep and preset and not Path(spec).exists():
+        if not cores.isdigit() or int(cores) < 1:
+            raise UserInputError(f"--hw {spec}: PRESET:CORES needs a positive core count")
+        return hardware_from_spec({"preset": preset, "num_cores": int(cores)}, f"--hw {spec}")
+    return load_config(spec)
+
+
 def evaluate_command(run: Path, workloads, hw_specs, as_json: bool) -> int:
     """What ``fusiongym evaluate PLACER_RUN`` and ``... place_learned evaluate`` print."""
-    from accelerator.config import load_config
-
-    hardware = [load_config(h) for h in hw_specs] if hw_specs else None
+    hardware = [chip(h) for h in hw_specs] if hw_specs else None
     log = (lambda s: None) if as_json else (lambda s: print(s, file=sys.stderr))
     out = evaluate_run(run, workloads, hardware, log=log)
     files = out.pop("files")

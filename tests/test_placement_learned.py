@@ -215,3 +215,12 @@ def test_training_is_deterministic(tmp_path):
         runs.append((placer.place(w, HW8, GroupEvaluator(HW8)).groups,
                      (path.parent / "train.json").read_text()))
     assert runs[0] == runs[1]
+
+
+def test_evaluate_chip_spelling_preset_on_another_core_count():
+    from experiments.place_learned import chip
+
+    hw = chip("mlu100:8")
+    assert hw.num_cores == 8 and hw.name == "mlu100-8c" and hw.key == HW8.key
+    with pytest.raises(UserInputError, match="positive core count"):
+        chip("mlu100:x")

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and seconds.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--hw", help="evaluate on this hardware (preset name or YAML / JSON file) "
-                                "instead of the run's own")
+                                "instead of the run's own; placer runs also take "
+                                "PRESET:CORES (mlu100:8)")
     p.add_argument("--networks", nargs="+", help="networks to evaluate (default: the config's "
                                                  "eval_networks)")
     p.add_argument("--resweep", action="store_true",
