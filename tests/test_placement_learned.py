@@ -82,6 +82,8 @@ def test_search_stays_within_its_budget_and_is_no_worse_than_greedy(model_path):
     ({"dagger": {"rounds": 1, "nope": 2}}, "dagger: unknown key"),
     ({"hardware": []}, "hardware must be a non-empty list"),
     ({"eval_hardware": [{"preset": "mlu100", "cores": 8}]}, "hardware entry: unknown key"),
+    ({"teacher": {"kind": "oracle"}}, "teacher: kind must be"),
+    ({"teacher": {"sources": ["partition", "magic"]}}, "teacher: sources must be"),
 ])
 def test_bad_configs_fail_in_one_line(change, message):
     with pytest.raises(UserInputError, match=message) as err:
