@@ -134,9 +134,9 @@ def test_plan_teacher_on_one_request_follows_the_sequential_oracle():
 
 
 def test_registry_lists_the_learned_placers_and_wants_a_run(tmp_path):
-    from agents.placement.registry import PLACEMENT_SCHEDULERS, make_placement_scheduler
+    from agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, make_placement_scheduler
 
-    assert {"ppo", "ppo-search"} <= set(PLACEMENT_SCHEDULERS)
+    assert set(LEARNED_PLACEMENT_SCHEDULERS) == {"ppo", "ppo-search"}
     with pytest.raises(UserInputError, match="needs --run"):
         make_placement_scheduler("ppo")
     (tmp_path / "config.yaml").write_text("name: x\n")

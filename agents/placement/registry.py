@@ -49,17 +49,23 @@ PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
     "partition": _partition,
     "list": _list,
     "cpsat": _cpsat,
-    "ppo": _ppo,  # needs run=RUN: a trained placer (python -m experiments.place_learned train)
+}
+
+# Schedulers that need a trained placer (``run=RUN``, from ``python -m
+# experiments.place_learned train``): apart, so loops over PLACEMENT_SCHEDULERS (tests,
+# benchmarks/placement_table.py) need no run directory.
+LEARNED_PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
+    "ppo": _ppo,
     "ppo-search": _ppo_search,
 }
 
 
 def make_placement_scheduler(name: str, **options) -> PlacementScheduler:
     """The scheduler ``name`` with ``options``; an unknown name or option is one line."""
-    factory = PLACEMENT_SCHEDULERS.get(name)
+    factory = PLACEMENT_SCHEDULERS.get(name) or LEARNED_PLACEMENT_SCHEDULERS.get(name)
     if factory is None:
         raise UserInputError(f"placement scheduler {name!r} is not one of "
-                             f"{', '.join(PLACEMENT_SCHEDULERS)}")
+                             f"{', '.join([*PLACEMENT_SCHEDULERS, *LEARNED_PLACEMENT_SCHEDULERS])}")
     try:
         return factory(**options)
     except TypeError as err:

@@ -48,14 +48,15 @@ def load_workload(args: argparse.Namespace):
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from agents.placement.registry import PLACEMENT_SCHEDULERS
+    from agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, PLACEMENT_SCHEDULERS
 
     parser = subparsers.add_parser(
         "place", help="place fused groups of one or several requests on disjoint cores",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workload_source(parser)
     add_hw(parser)
-    parser.add_argument("--scheduler", choices=sorted(PLACEMENT_SCHEDULERS),
+    parser.add_argument("--scheduler",
+                        choices=sorted([*PLACEMENT_SCHEDULERS, *LEARNED_PLACEMENT_SCHEDULERS]),
                         default=DEFAULT_SCHEDULER,
                         help=f"placement scheduler (default: {DEFAULT_SCHEDULER})")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S",
