@@ -118,7 +118,8 @@ class PlacementEnv(gym.Env):
     fewest-groups request, and the roofline estimate of its next layer on each fraction;
     then the machine at the last launch (free core fraction, cycles until a quarter / half /
     all of the cores are free, the running groups' DRAM demand as a fraction of the
-    bandwidth, running groups per core, requests left, the estimated makespan so far),
+    bandwidth, running groups per core, requests left, the estimated makespan so far, one
+    over the workload's number of requests: how many share the chip, all episode long),
     the hardware features, and the action mask.
 
     Every time in the observation comes from the *isolated-cost estimate*: the launch rule
@@ -462,10 +463,12 @@ class PlacementEnv(gym.Env):
                     min(1.0, demand / self.hw.dram_bandwidth_bytes_per_cycle / 2.0),
                     min(1.0, len(running) / N),
                     len(self._active) / len(self.workload),
-                    log_scaled(self._estimate), log_scaled(last_launch))
+                    log_scaled(self._estimate), log_scaled(last_launch),
+                    1.0 / len(self.workload))
         else:
             m[0] = 1.0
             m[6] = len(self._active) / len(self.workload)
+            m[9] = 1.0 / len(self.workload)
         obs[L.slices["hardware"]] = hardware_features(self.hw)
         obs[L.slices["mask"]] = self._mask
         return obs

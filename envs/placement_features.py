@@ -39,7 +39,8 @@ SLOT_REQUEST_NAMES = ("progress", "log_layers", "log_remaining_ideal_cycles_whol
 MACHINE_NAMES = ("free_cores_fraction", "log_cycles_until_quarter_free",
                  "log_cycles_until_half_free", "log_cycles_until_all_free",
                  "dram_demand_fraction", "running_groups_per_core", "requests_left_fraction",
-                 "log_estimated_makespan_cycles", "log_last_launch_cycles")
+                 "log_estimated_makespan_cycles", "log_last_launch_cycles",
+                 "inverse_requests")  # 1 / the workload's requests: how many share the chip
 
 
 def log_scaled(value: float, decades: float = _TIME_DECADES) -> float:

@@ -1,7 +1,11 @@
-"""Training the learned placer: DAgger from the list teacher on Place-v0, then optional PPO.
+"""Training the learned placer: DAgger from a teacher on Place-v0, then optional PPO.
 
-Round 0 clones the teacher's own episodes (:class:`agents.placement.teacher.ListTeacher`) on
-every (training workload, training chip); rounds 1..R roll out the current policy (one
+The teacher (config ``teacher``) is by default the plan teacher
+(:class:`agents.placement.teacher.PlanTeacher`: the best of the list teacher's, ``partition``'s,
+``list``'s, the oracle's side-by-side and the per-request-cap chains' placements by
+simulation, followed from any state); ``kind: list`` is the list teacher alone
+(:class:`agents.placement.teacher.ListTeacher`, lower bounds only). Round 0 clones the
+teacher's own episodes on every (training workload, training chip); rounds 1..R roll out the current policy (one
 greedy, ``sampled_rollouts`` sampled episodes per pair), label every visited state with the
 teacher's action, aggregate and retrain (Ross, Gordon & Bagnell 2011; the sequential
 version is :mod:`agents.dagger`). Each state's value target is its return-to-go (the env's
@@ -17,6 +21,7 @@ The reward reference is the sequential oracle (:func:`oracle_reference`). The co
     eval_hardware: [mlu100, {preset: mlu100, num_cores: 8, name: mlu100-8c}]
     eval_workloads: {held_out_mixes: [...], held_out_networks: [...]}
     env: {max_slots: 4, max_group_layers: 8}
+    teacher: {kind: plan, sources: [teacher, partition, list, side-by-side, chains]}
     policy: {net_arch: [256, 256]}
     dagger: {rounds: 2, sampled_rollouts: 1, epochs: 30, batch_size: 256, learning_rate: 0.001}
     ppo: {n_timesteps: 0, n_steps: 256, batch_size: 64, learning_rate: 0.0001}
@@ -41,11 +46,14 @@ from accelerator.fileio import atomic_write_text
 from agents.demonstrations import Demonstrations, behaviour_cloning
 from agents.dagger import concat
 from agents.placement.policy import policy_action
-from agents.placement.teacher import ListTeacher
+from agents.placement.teacher import PLAN_SOURCES, ListTeacher, PlanTeacher
 from envs.placement_env import PlacementEnv, parse_workload
 
 _SECTIONS = {
     "env": {"max_slots": 4, "max_group_layers": 8},
+    # plan: the best placement of `sources` by simulation, followed (PlanTeacher);
+    # list: the list teacher alone (ListTeacher, lower bounds only)
+    "teacher": {"kind": "plan", "sources": list(PLAN_SOURCES)},
     "policy": {"net_arch": [256, 256]},
     "dagger": {"rounds": 2, "sampled_rollouts": 1, "epochs": 30, "batch_size": 256,
                "learning_rate": 0.001},
@@ -121,7 +129,20 @@ def place_config_from_dict(data, path: str) -> PlaceConfig:
                                                     for k, v in evals.items()}, sections)
     for spec in cfg.hardware + cfg.eval_hardware:
         hardware_from_spec(spec, str(path))
+    t = cfg.teacher
+    if t["kind"] not in ("plan", "list"):
+        raise UserInputError(f"{path}: teacher: kind must be 'plan' or 'list', got {t['kind']!r}")
+    bad = [x for x in t["sources"] or [None] if x not in PLAN_SOURCES]
+    if bad:
+        raise UserInputError(f"{path}: teacher: sources must be a non-empty list of "
+                             f"{', '.join(PLAN_SOURCES)}, got {t['sources']!r}")
     return cfg
+
+
+def make_teacher(cfg: PlaceConfig) -> ListTeacher | PlanTeacher:
+    if cfg.teacher["kind"] == "list":
+        return ListTeacher(cfg.env["max_group_layers"])
+    return PlanTeacher(cfg.env["max_group_layers"], tuple(cfg.teacher["sources"]))
 
 
 def hardware_from_spec(spec, source: str = "config") -> HardwareConfig:
@@ -156,7 +177,7 @@ def make_env(cfg: PlaceConfig, workloads: list[str], hardware: list[HardwareConf
                         compute_rewards=compute_rewards, reference=oracle_reference)
 
 
-def collect(env: PlacementEnv, teacher: ListTeacher, pairs, model, rng, sampled: int
+def collect(env: PlacementEnv, teacher: ListTeacher | PlanTeacher, pairs, model, rng, sampled: int
             ) -> tuple[Demonstrations, list[float]]:
     """Episodes of the teacher (``model=None``) or the policy, labelled by the teacher;
     also the speedups (reference / simulated makespan) of the greedy episodes."""
@@ -164,6 +185,7 @@ def collect(env: PlacementEnv, teacher: ListTeacher, pairs, model, rng, sampled:
     for workload, h in pairs:
         for k in range(1 if model is None else 1 + sampled):
             obs, _ = env.reset(options={"workload": workload, "hw_index": h})
+            teacher.plan(env)  # a plan teacher scores its candidates here, then resets env
             done, rewards, info = False, [], {}
             while not done:
                 mask = env.action_masks()
@@ -202,7 +224,7 @@ def train(cfg: PlaceConfig, out_dir: Path, log: Callable[[str], None] = print) -
     for w in cfg.train_workloads:
         parse_workload(w)  # a bad spelling fails before any work
     env = make_env(cfg, cfg.train_workloads, hardware)
-    teacher = ListTeacher(cfg.env["max_group_layers"])
+    teacher = make_teacher(cfg)
     ppo = cfg.ppo
     model = MaskablePPO("MlpPolicy", env, seed=cfg.seed, verbose=0, device="cpu", gamma=1.0,
                         n_steps=ppo["n_steps"], batch_size=ppo["batch_size"],

@@ -150,3 +150,4 @@ class PolicySearchPlacer(PolicyPlacer):
         self.last_result = best[0]
         self.info = {"candidates": len(found), "simulated": len(ranked), "chosen": best[2]}
         return best[1], len(ranked)
+

@@ -38,6 +38,18 @@ def _search(**options) -> PlacementScheduler:
     return SearchPlacement(**options)
 
 
+def _ppo(**options) -> PlacementScheduler:
+    from agents.placement.placer_run import placer_from_run  # torch / SB3 only when asked
+
+    return placer_from_run(search=False, **options)
+
+
+def _ppo_search(**options) -> PlacementScheduler:
+    from agents.placement.placer_run import placer_from_run
+
+    return placer_from_run(search=True, **options)
+
+
 PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
     "sequential": _sequential,
     "partition": _partition,
@@ -46,13 +58,21 @@ PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
     "search": _search,
 }
 
+# Schedulers that need a trained placer (``run=RUN``, from ``python -m
+# experiments.place_learned train``): apart, so loops over PLACEMENT_SCHEDULERS (tests,
+# benchmarks/placement_table.py) need no run directory.
+LEARNED_PLACEMENT_SCHEDULERS: dict[str, Callable[..., PlacementScheduler]] = {
+    "ppo": _ppo,
+    "ppo-search": _ppo_search,
+}
+
 
 def make_placement_scheduler(name: str, **options) -> PlacementScheduler:
     """The scheduler ``name`` with ``options``; an unknown name or option is one line."""
-    factory = PLACEMENT_SCHEDULERS.get(name)
+    factory = PLACEMENT_SCHEDULERS.get(name) or LEARNED_PLACEMENT_SCHEDULERS.get(name)
     if factory is None:
         raise UserInputError(f"placement scheduler {name!r} is not one of "
-                             f"{', '.join(PLACEMENT_SCHEDULERS)}")
+                             f"{', '.join([*PLACEMENT_SCHEDULERS, *LEARNED_PLACEMENT_SCHEDULERS])}")
     try:
         return factory(**options)
     except TypeError as err:

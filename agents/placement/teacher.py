@@ -120,3 +120,210 @@ class ListTeacher:
         if not candidates:  # no completion in the table: any valid action
             return base + int(np.flatnonzero(mask)[0])
         return base + min(candidates)[2]
+
+
+# ---- the plan teacher: the best known placement, followed from any state --------------------
+
+PLAN_SOURCES = ("teacher", "partition", "list", "side-by-side", "chains")
+
+
+def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, int]:
+    """Each request's sequential schedule as a chain of groups, the chains interleaved by
+    the launch rule: next is always the request whose next group could launch earliest
+    (ties: workload order), costed by its isolated (simulated, memoized) latency. Returns
+    the placement and that isolated-cost estimate of its makespan."""
+    from accelerator.spatial.placement import PlacedGroup
+
+    n = len(workload)
+    nxt, free_at, last = [0] * n, [0] * hw.num_cores, 0
+    ready = [r.arrival_cycles for r in workload.requests]
+    groups = []
+    while True:
+        best = None
+        for r in range(n):
+            if nxt[r] < len(schedules[r].groups):
+                g = schedules[r].groups[nxt[r]]
+                t = max(last, ready[r], sorted(free_at)[g.cores - 1])
+                if best is None or (t, r) < best[:2]:
+                    best = (t, r, g)
+        if best is None:
+            break
+        t, r, g = best
+        net = workload.requests[r].network
+        cost = int(ev.result(net, g.start, g.end, g.cores).latency_cycles)
+        if cost > 0:  # a zero-copy group holds no core
+            for c in [c for c in range(hw.num_cores) if free_at[c] <= t][:g.cores]:
+                free_at[c] = t + cost
+        ready[r], last = t + cost, t
+        groups.append(PlacedGroup(r, g.start, g.end, g.cores))
+        nxt[r] += 1
+    return Placement(tuple(groups), workload.name, workload.content_hash()), max(ready)
+
+
+def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: int = 81
+                      ) -> list[Placement]:
+    """The ``keep`` best :func:`chains_placement` s by estimate over per-request core caps:
+    each request on the oracle restricted to a cap among half, once and twice the even
+    share of the chip (``partition``'s share), so unequal shares (a long request wider,
+    a short one narrower) are tried too."""
+    import itertools
+
+    from agents.placement.simple import oracle_schedules, partition_share
+    from accelerator.spatial.workload import Workload as W
+
+    share = partition_share(hw, len(workload))
+    caps = sorted({c for c in hw.allowed_core_counts if share / 2 <= c <= 2 * share})
+    combos = list(itertools.product(caps, repeat=len(workload)))[:max_variants]
+    memo: dict[tuple[str, int], object] = {}
+    out = []
+    for combo in combos:
+        schedules = []
+        for req, cap in zip(workload.requests, combo):
+            key = (req.network.content_hash(), cap)
+            if key not in memo:
+                memo[key] = oracle_schedules(W.single(req.network), hw, ev, cap)[0]
+            schedules.append(memo[key])
+        placement, estimate = chains_placement(workload, hw, ev, schedules)
+        out.append((estimate, combo, placement))
+    out.sort(key=lambda x: (x[0], x[1]))
+    seen, kept = set(), []
+    for _, _, placement in out:
+        if placement.groups not in seen:
+            seen.add(placement.groups)
+            kept.append(placement)
+        if len(kept) == keep:
+            break
+    return kept
+
+
+def env_action_for_cores(env: PlacementEnv, cores: int) -> int:
+    """The slot-relative START action whose core count on ``env``'s chip is nearest to
+    ``cores`` (by ratio; ties: fewer cores): a plan's counts on a chip the fractions do not
+    reach exactly (1 core of a 32-core chip) map to the nearest one they reach."""
+    best = None
+    for f, c in enumerate(env.fraction_counts):
+        if c is not None:
+            key = (abs(math.log2(c / cores)), c)
+            if best is None or key < best[0]:
+                best = (key, 1 + f)
+    assert best is not None
+    return best[1]
+
+
+@dataclass
+class FollowedPlan:
+    """A placement to follow: ``owner[r][i]`` is the launch position of the group holding
+    layer ``i`` of request ``r``; ``source`` names the scheduler that made it."""
+
+    source: str
+    placement: Placement
+    owner: list[list[int]]
+    makespan_cycles: int | None = None  # simulated, as the env realises it
+
+
+def follow(placement: Placement, workload: Workload, source: str) -> FollowedPlan:
+    owner = [[-1] * len(r.network) for r in workload.requests]
+    for k, g in enumerate(placement.groups):
+        for i in range(g.start, g.end):
+            owner[g.request][i] = k
+    return FollowedPlan(source, placement, owner)
+
+
+class PlanTeacher:
+    """DAgger's expert: the best of several schedulers' placements, by simulation.
+
+    Per (workload, chip) it asks every source in ``sources`` for a placement (``teacher``:
+    :class:`ListTeacher`'s plan; ``partition``, ``list``: the placement schedulers of
+    :mod:`agents.placement`, which cost groups by isolated simulation; ``side-by-side``: the
+    sequential oracle's schedules interleaved), realises each in the env by following it
+    (below) and keeps the one whose realisation simulates fastest (one whole-placement
+    simulation each; the env scores the finished episode). Training may simulate; the
+    deployed policy does not.
+
+    From any env state, on the plan or off it, the label follows the plan:
+
+    - the slot: the request whose next layer belongs to the plan group launched earliest,
+      which reproduces the plan's launch order group by group;
+    - the action: START on the plan group's core count when the next layer opens a plan
+      group, else FUSE (off the plan, the request so re-joins it at the next plan boundary);
+      a masked choice falls back to START on the plan's count, then to the nearest offered
+      count, then to any offered action.
+
+    Pinned core ids and extra ``after`` edges of the sources' placements are not followed
+    (the env has neither); that is why each plan is scored by its realisation.
+    """
+
+    def __init__(self, max_group_layers: int = 8, sources: tuple[str, ...] = PLAN_SOURCES):
+        unknown = set(sources) - set(PLAN_SOURCES)
+        if unknown or not sources:
+            raise ValueError(f"plan sources must be among {PLAN_SOURCES}, got {sources}")
+        self.sources = tuple(sources)
+        self.list_teacher = ListTeacher(max_group_layers)
+        self._plans: dict[tuple[str, str], FollowedPlan] = {}
+        self.scores: dict[tuple[str, str], dict[str, int]] = {}
+
+    def candidates(self, env: PlacementEnv) -> list[FollowedPlan]:
+        from agents.placement.list_sched import ListPlacement
+        from agents.placement.simple import PartitionPlacement, oracle_schedules
+
+        w, hw, ev = env.workload, env.hw, env.evaluator
+        out = []
+        for source in self.sources:
+            if source == "teacher":
+                placement = self.list_teacher.plan(env).placement
+            elif source == "partition":
+                placement = PartitionPlacement().place(w, hw, ev)
+            elif source == "list":
+                placement = ListPlacement().place(w, hw, ev)
+            elif source == "chains":
+                out += [follow(p, w, source) for p in chains_candidates(w, hw, ev)]
+                continue
+            else:
+                placement = Placement.side_by_side(w, oracle_schedules(w, hw, ev))
+            out.append(follow(placement, w, source))
+        return out
+
+    def plan(self, env: PlacementEnv) -> FollowedPlan:
+        """The best candidate for ``env``'s current workload and chip (cached). Scoring
+        rolls the env out, so call it right after ``reset`` (it resets to the same
+        workload and chip when done)."""
+        w = env.workload
+        key = (w.content_hash(), env.hw.key)
+        if key not in self._plans:
+            hw_index = env._hw_index
+            best, scores = None, {}
+            for cand in self.candidates(env):
+                env.reset(options={"workload": w, "hw_index": hw_index})
+                self._plans[key] = cand  # so that action() follows this one
+                done, info = False, {}
+                while not done:
+                    _, _, done, _, info = env.step(self.action(env))
+                cand.makespan_cycles = int(info["makespan_cycles"])
+                scores[cand.source] = min(cand.makespan_cycles,
+                                          scores.get(cand.source, cand.makespan_cycles))
+                if best is None or cand.makespan_cycles < best.makespan_cycles:
+                    best = cand
+            self._plans[key], self.scores[key] = best, scores
+            env.reset(options={"workload": w, "hw_index": hw_index})
+        return self._plans[key]
+
+    def action(self, env: PlacementEnv) -> int:
+        """The plan's action in ``env``'s current state (always a valid one)."""
+        plan = self._plans.get((env.workload.content_hash(), env.hw.key)) or self.plan(env)
+        slots = env.slots()
+        chosen = min(slots, key=lambda s: (plan.owner[s.request][s.layer], s.slot))
+        g = plan.placement.groups[plan.owner[chosen.request][chosen.layer]]
+        mask = env.slot_mask(chosen.slot)
+        base = chosen.slot * env.actions_per_slot
+        start = env_action_for_cores(env, g.cores)
+        wanted = [start] if chosen.layer == g.start or chosen.open_start is None else [0, start]
+        for j in wanted:
+            if mask[j]:
+                return base + j
+        offered = [1 + f for f, c in enumerate(env.fraction_counts) if c is not None
+                   and mask[1 + f]]
+        if offered:
+            want = env.fraction_counts[start - 1]
+            return base + min(offered, key=lambda j: (abs(math.log2(
+                env.fraction_counts[j - 1] / want)), j))
+        return base + int(np.flatnonzero(mask)[0])

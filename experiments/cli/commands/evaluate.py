@@ -1,4 +1,8 @@
-"""fusiongym evaluate RUN_DIR [--hw PRESET|FILE] [--networks ...] [--resweep] [--json]"""
+"""fusiongym evaluate RUN_DIR [--hw PRESET|FILE] [--networks ...] [--resweep] [--json]
+
+A placer run (``python -m experiments.place_learned train``: ``config.json``, no
+``config.yaml``) is scored on placements instead: ``fusiongym evaluate RUN [--workload
+SPEC...] [--hw PRESET]`` (:mod:`experiments.place_learned`)."""
 
 from __future__ import annotations
 
@@ -18,23 +22,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "eval.json / eval.md; any other hardware or network set gets "
                                    "its own eval_<hardware>_<digest>.json / .md, listed in "
                                    "evals.json, so no evaluation overwrites another. Training "
-                                   "networks are marked * in the table.")
+                                   "networks are marked * in the table. A placer run (trained "
+                                   "by `python -m experiments.place_learned train`) is scored "
+                                   "on placements: --workload SPEC... beside sequential, "
+                                   "partition, list and side-by-side, with simulator calls "
+                                   "and seconds.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--hw", help="evaluate on this hardware (preset name or YAML / JSON file) "
-                                "instead of the run's own")
+                                "instead of the run's own; placer runs also take "
+                                "PRESET:CORES (mlu100:8)")
     p.add_argument("--networks", nargs="+", help="networks to evaluate (default: the config's "
                                                  "eval_networks)")
     p.add_argument("--resweep", action="store_true",
                    help="add heuristic-resweep: the heuristic's core-count table re-derived on "
                         "the evaluation hardware by its sweep (the sweep's simulator calls "
                         "count in its cost)")
+    p.add_argument("--workload", nargs="+", metavar="NET[xK][+NET..]|FILE.yaml",
+                   help="placer runs: workloads to place (requests joined by '+', or a "
+                        "workload YAML file; default: the run config's eval_workloads)")
     p.add_argument("--json", action="store_true", help="print eval.json instead of a table")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 
+def is_placer_run(run_dir: Path) -> bool:
+    return (run_dir / "config.json").is_file() and not (run_dir / "config.yaml").exists()
+
+
 def run(args: argparse.Namespace) -> int:
+    from accelerator.errors import UserInputError
     from experiments.orchestration.runner import evaluate_run, render_text
+
+    if is_placer_run(args.run_dir):
+        from experiments.place_learned import evaluate_command
+
+        if args.networks or args.resweep:
+            raise UserInputError(f"{args.run_dir} is a placer run: name workloads with "
+                                 "--workload (--networks and --resweep are for sequential runs)")
+        return evaluate_command(args.run_dir, args.workload, [args.hw] if args.hw else None,
+                                args.json)
+    if args.workload:
+        raise UserInputError(f"--workload applies to a placer run; {args.run_dir} is not one "
+                             "(no config.json from `python -m experiments.place_learned train`)")
 
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     result = evaluate_run(args.run_dir, args.networks, hw=args.hw, resweep=args.resweep,

@@ -15,6 +15,7 @@ Examples::
     fusiongym place --networks googlenet                       # branches of one network overlap
     fusiongym place --networks resnet50x4 --scheduler cpsat --time-limit 30
     fusiongym place --networks resnet50 bert_base --json
+    fusiongym place --networks resnet18x2 --scheduler ppo --run runs/place_quick   # learned, 0 sims
     fusiongym place --workload mix.yaml --save mix.placement.json --trace mix_trace.json
     fusiongym simulate --workload mix.yaml --schedule mix.placement.json   # replay it
 """
@@ -47,20 +48,24 @@ def load_workload(args: argparse.Namespace):
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from agents.placement.registry import PLACEMENT_SCHEDULERS
+    from agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, PLACEMENT_SCHEDULERS
 
     parser = subparsers.add_parser(
         "place", help="place fused groups of one or several requests on disjoint cores",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_workload_source(parser)
     add_hw(parser)
-    parser.add_argument("--scheduler", choices=sorted(PLACEMENT_SCHEDULERS),
+    parser.add_argument("--scheduler",
+                        choices=sorted([*PLACEMENT_SCHEDULERS, *LEARNED_PLACEMENT_SCHEDULERS]),
                         default=DEFAULT_SCHEDULER,
                         help=f"placement scheduler (default: {DEFAULT_SCHEDULER})")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S",
                         help="cpsat: solver time limit in seconds (default: 60)")
     parser.add_argument("--share", type=int, default=None, metavar="CORES",
                         help="partition: cores per request (default: the chip divided evenly)")
+    parser.add_argument("--run", metavar="RUN", dest="placer_run",
+                        help="ppo / ppo-search: the trained placer (a run directory of "
+                             "`python -m experiments.place_learned train`, or its model.zip)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--save", metavar="OUT.json",
                         help="write the placement (with the cores and times it ran on, so it "
@@ -94,6 +99,11 @@ def scheduler_options(args: argparse.Namespace) -> dict:
         if args.scheduler != "partition":
             raise UserInputError("--share applies to --scheduler partition")
         options["share_cores"] = args.share
+    learned = args.scheduler in ("ppo", "ppo-search")
+    if getattr(args, "placer_run", None) is not None and not learned:
+        raise UserInputError("--run applies to --scheduler ppo or ppo-search")
+    if learned:
+        options["run"] = args.placer_run  # None: the scheduler says what is missing, in one line
     return options
 
 
