@@ -75,15 +75,15 @@ import math
 import weakref
 from dataclasses import dataclass
 
-from accelerator import lowering
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.host import host_cost, host_refusal, runs_on_host
-from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE,
+from fusiongym.accelerator import lowering
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.host import host_cost, host_refusal, runs_on_host
+from fusiongym.accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE,
                              TOKEN_QUEUES)
-from accelerator.pipeline import pipeline_end, token_deps
-from accelerator.results import group_energy_pj, group_latency_cycles
-from accelerator.workloads.network import LayerKind, Network
+from fusiongym.accelerator.pipeline import pipeline_end, token_deps
+from fusiongym.accelerator.results import group_energy_pj, group_latency_cycles
+from fusiongym.accelerator.workloads.network import LayerKind, Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "mlu100"  # what every command uses without --hw

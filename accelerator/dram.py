@@ -24,7 +24,7 @@ import math
 
 import simpy
 
-from accelerator.config import HardwareConfig
+from fusiongym.accelerator.config import HardwareConfig
 
 _DONE = 1e-6  # bytes: a transfer with less left than this has finished
 

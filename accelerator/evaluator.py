@@ -20,14 +20,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.host import host_refusal, host_result, runs_on_host
-from accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
-from accelerator.results import GroupResult, ScheduleResult, group_energy_pj, group_latency_cycles
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.sim import SimResult, simulate
-from accelerator.store import GroupStore, lookup_or_run
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.host import host_refusal, host_result, runs_on_host
+from fusiongym.accelerator.lowering import GroupSpec, LoweredGroup, infeasibility, lower_group
+from fusiongym.accelerator.results import GroupResult, ScheduleResult, group_energy_pj, group_latency_cycles
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.sim import SimResult, simulate
+from fusiongym.accelerator.store import GroupStore, lookup_or_run
+from fusiongym.accelerator.workloads.network import Network
 
 MemoKey = tuple  # (GroupSpec.key, cores): what makes two groups cost the same on one config
 

@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.results import GroupResult, group_energy_pj
-from accelerator.workloads.network import NETWORK_INPUT, LayerKind, Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.results import GroupResult, group_energy_pj
+from fusiongym.accelerator.workloads.network import NETWORK_INPUT, LayerKind, Network
 
 HOST = "host"
 ACCELERATOR = "accelerator"

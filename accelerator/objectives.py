@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 
 @dataclass(frozen=True)

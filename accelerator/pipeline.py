@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from accelerator.isa import TOKEN_QUEUES
+from fusiongym.accelerator.isa import TOKEN_QUEUES
 
 NO_DEPS: tuple[int, ...] = ()
 

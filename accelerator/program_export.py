@@ -18,14 +18,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.isa import LOAD, MODULE_NAMES, STORE, Insn
-from accelerator.host import host_refusal, runs_on_host
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.schedule_export import hardware_hash
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.fileio import atomic_write_json, atomic_write_text
+from fusiongym.accelerator.isa import LOAD, MODULE_NAMES, STORE, Insn
+from fusiongym.accelerator.host import host_refusal, runs_on_host
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.schedule_export import hardware_hash
+from fusiongym.accelerator.workloads.network import Network
 
 PROGRAM_FORMAT = "fusiongym-program"
 PROGRAM_VERSION = 1

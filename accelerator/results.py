@@ -44,8 +44,8 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
-from accelerator.config import HardwareConfig
-from accelerator.objectives import objective_value
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.objectives import objective_value
 
 
 class GroupOverhead(NamedTuple):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_json, read_json_object
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.fileio import atomic_write_json, read_json_object
+from fusiongym.accelerator.workloads.network import Network
 
 
 class ScheduleError(UserInputError):

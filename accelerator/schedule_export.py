@@ -30,15 +30,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator, default_evaluator, evaluate
-from accelerator.host import HOST, ACCELERATOR, host_cost, runs_on_host
-from accelerator.isa import MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, LOAD
-from accelerator.lowering import lower_group
-from accelerator.lowering.planner import plan_cached
-from accelerator.lowering.spec import Refusal
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator, evaluate
+from fusiongym.accelerator.host import HOST, ACCELERATOR, host_cost, runs_on_host
+from fusiongym.accelerator.isa import MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, LOAD
+from fusiongym.accelerator.lowering import lower_group
+from fusiongym.accelerator.lowering.planner import plan_cached
+from fusiongym.accelerator.lowering.spec import Refusal
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.workloads.network import Network
 
 FORMAT = "fusiongym-schedule"
 VERSION = 1

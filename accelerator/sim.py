@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from accelerator import dram as dram_models
-from accelerator.config import HardwareConfig
-from accelerator.errors import DeadlockError
-from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
+from fusiongym.accelerator import dram as dram_models
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import DeadlockError
+from fusiongym.accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MODULE_NAMES,
                              STORE, STORE_MODULE, TOKEN_NAMES, TOKEN_QUEUES, Insn)
-from accelerator.results import barrier_rounds
+from fusiongym.accelerator.results import barrier_rounds
 
 
 @dataclass

@@ -40,8 +40,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
-from accelerator.errors import UserInputError
-from accelerator.results import GroupResult
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.results import GroupResult
 
 STORE_FORMAT = 1  # bump when the table layout or the value format changes
 # Source files whose behaviour decides a group's simulated numbers.

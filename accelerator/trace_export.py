@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import run_group
-from accelerator.host import host_result
-from accelerator.isa import MODULE_NAMES
-from accelerator.lowering import GroupSpec
-from accelerator.results import GroupOverhead, GroupResult, group_overhead
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.sim import SimResult, simulate
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.host import host_result
+from fusiongym.accelerator.isa import MODULE_NAMES
+from fusiongym.accelerator.lowering import GroupSpec
+from fusiongym.accelerator.results import GroupOverhead, GroupResult, group_overhead
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.sim import SimResult, simulate
+from fusiongym.accelerator.workloads.network import Network
 
 SCHEDULE_PID_OFFSET = 1  # the schedule process comes after the cores
 DRAM_PID_OFFSET = 2

@@ -4,8 +4,8 @@
 ``"module:Class"`` strings so that heavy modules (torch for PPO) load only when used; a new
 scheduler is one line::
 
-    from agents import register_scheduler
-    register_scheduler("ppo", "agents.ppo:PPOScheduler")   # or add it to SCHEDULERS below
+    from fusiongym.agents import register_scheduler
+    register_scheduler("ppo", "fusiongym.agents.ppo:PPOScheduler")   # or add it to SCHEDULERS below
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Callable
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 if TYPE_CHECKING:
-    from agents.base import Scheduler
+    from fusiongym.agents.base import Scheduler
 
 SCHEDULERS: dict[str, str | Callable[..., "Scheduler"]] = {
-    "no-fusion": "agents.baselines:NoFusionScheduler",
-    "heuristic": "agents.heuristic:HeuristicScheduler",
-    "random": "agents.baselines:RandomScheduler",
-    "oracle": "agents.oracle:OracleScheduler",
-    "ppo": "agents.ppo:PPOScheduler",
-    "ppo-search": "agents.ppo_search:PPOSearchScheduler",
-    "cost-model-dp": "agents.cost_model:CostModelScheduler",
-    "bound-dp": "agents.bound_dp:BoundDPScheduler",
+    "no-fusion": "fusiongym.agents.baselines:NoFusionScheduler",
+    "heuristic": "fusiongym.agents.heuristic:HeuristicScheduler",
+    "random": "fusiongym.agents.baselines:RandomScheduler",
+    "oracle": "fusiongym.agents.oracle:OracleScheduler",
+    "ppo": "fusiongym.agents.ppo:PPOScheduler",
+    "ppo-search": "fusiongym.agents.ppo_search:PPOSearchScheduler",
+    "cost-model-dp": "fusiongym.agents.cost_model:CostModelScheduler",
+    "bound-dp": "fusiongym.agents.bound_dp:BoundDPScheduler",
 }
 
 

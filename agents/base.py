@@ -17,11 +17,11 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
 
 @dataclass(frozen=True)
 class SearchCost:

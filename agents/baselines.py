@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
-from accelerator.objectives import check_objective, group_value
-from agents.base import Scheduler
-from envs.feasibility import GroupFeasibility, no_fusion_schedule
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.accelerator.objectives import check_objective, group_value
+from fusiongym.agents.base import Scheduler
+from fusiongym.envs.feasibility import GroupFeasibility, no_fusion_schedule
 
 
 class NoFusionScheduler(Scheduler):

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 
-from accelerator.bounds import objective_lower_bound
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.objectives import check_objective
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
-from agents.base import Scheduler
-from agents.cost_table import CostTable, dp_over
+from fusiongym.accelerator.bounds import objective_lower_bound
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.objectives import check_objective
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.agents.base import Scheduler
+from fusiongym.agents.cost_table import CostTable, dp_over
 
 
 class BoundDPScheduler(Scheduler):

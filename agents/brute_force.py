@@ -9,13 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import InfeasibleError, UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
-from accelerator.objectives import check_objective, group_value
-from agents.base import Scheduler
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import InfeasibleError, UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.accelerator.objectives import check_objective, group_value
+from fusiongym.agents.base import Scheduler
 
 
 def compositions(n: int, max_part: int):

@@ -42,17 +42,17 @@ from typing import Sequence
 
 import numpy as np
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_bytes
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import LayerKind, Network
-from accelerator.objectives import check_objective
-from accelerator.results import group_overhead
-from agents.base import Scheduler
-from accelerator.bounds import energy_lower_bound, group_work
-from agents.cost_table import CostTable, dp_over
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.fileio import atomic_write_bytes
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import LayerKind, Network
+from fusiongym.accelerator.objectives import check_objective
+from fusiongym.accelerator.results import group_overhead
+from fusiongym.agents.base import Scheduler
+from fusiongym.accelerator.bounds import energy_lower_bound, group_work
+from fusiongym.agents.cost_table import CostTable, dp_over
 
 FEATURE_NAMES = (
     "log_layers", "log_macs", "log_ops", "log_weight_bytes", "log_input_bytes",

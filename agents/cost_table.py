@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.config import HardwareConfig
-from accelerator.results import GroupResult
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.workloads.network import Network
 
 # (network, start, end, cores) -> the group's objective value (cycles or pJ)
 CostFn = Callable[[Network, int, int, int], float]
@@ -70,7 +70,7 @@ class CostTable:
 
 def dp_over(table: CostTable, network: Network, max_group_layers: int):
     """The exact DP's optimum over ``table``'s costs: ``(Schedule, value)``."""
-    from agents.oracle import OracleScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     oracle = OracleScheduler(max_group_layers=max_group_layers, objective=table.objective,
                              progress=False, evaluator=table, prune=False)  # type: ignore[arg-type]

@@ -37,13 +37,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.fileio import atomic_write_bytes, atomic_write_text
-from accelerator.objectives import group_value
-from accelerator.workloads.network import Network
-from agents.demonstrations import Demonstrations, behaviour_cloning, imitation_loss
-from envs.planner import SuffixPlanner, cost_table
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.fileio import atomic_write_bytes, atomic_write_text
+from fusiongym.accelerator.objectives import group_value
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.agents.demonstrations import Demonstrations, behaviour_cloning, imitation_loss
+from fusiongym.envs.planner import SuffixPlanner, cost_table
 
 
 class ExactExpert(SuffixPlanner):

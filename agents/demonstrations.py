@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.objectives import ADDITIVE_OBJECTIVES
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.objectives import ADDITIVE_OBJECTIVES
+from fusiongym.accelerator.workloads.network import Network
 
 
 @dataclass
@@ -32,8 +32,8 @@ class Demonstrations:
 
 def oracle_demonstrations(networks: Sequence[Network], hw: HardwareConfig, env_kwargs: dict,
                           log: Callable[[str], None] | None = None) -> Demonstrations:
-    from agents.oracle import OracleScheduler
-    from envs.fusion_env import FusionEnv
+    from fusiongym.agents.oracle import OracleScheduler
+    from fusiongym.envs.fusion_env import FusionEnv
 
     objective = env_kwargs.get("objective", "latency")
     search_objective = objective if objective in ADDITIVE_OBJECTIVES else "latency"

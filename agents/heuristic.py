@@ -7,7 +7,7 @@
    (``heuristic_tables/<preset>.json``, used only if the hardware's values still match the
    ones it was swept on), else the default preset's table *as is* (``mlu100``) — on unseen
    hardware the heuristic does not re-derive anything unless asked (``thresholds=`` a
-   table made by ``python -m agents.heuristic_sweep --hw FILE``; ``fusiongym evaluate
+   table made by ``python -m fusiongym.agents.heuristic_sweep --hw FILE``; ``fusiongym evaluate
    --resweep`` does that and counts the sweep's simulations in the heuristic's cost).
    If the table's core count is not allowed on the hardware, or the layer cannot run alone
    on it, the nearest allowed feasible count is used (fewer cores on a tie).
@@ -25,15 +25,15 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from accelerator.config import DEFAULT_PRESET, HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.results import GroupResult
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Layer, Network
-from accelerator.objectives import check_objective, group_value
-from agents.base import Scheduler
-from agents.heuristic_sweep import category, channel_bin, ops_bin, swept_on
+from fusiongym.accelerator.config import DEFAULT_PRESET, HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Layer, Network
+from fusiongym.accelerator.objectives import check_objective, group_value
+from fusiongym.agents.base import Scheduler
+from fusiongym.agents.heuristic_sweep import category, channel_bin, ops_bin, swept_on
 
 TABLE_DIR = Path(__file__).with_name("heuristic_tables")
 DEFAULT_THRESHOLDS = TABLE_DIR / f"{DEFAULT_PRESET}.json"
@@ -55,7 +55,7 @@ def load_thresholds(path: str | Path = DEFAULT_THRESHOLDS) -> dict:
         doc["tables"], doc["ops_edges"], doc["channel_edges"]  # noqa: B018  (shape check)
     except FileNotFoundError:
         raise UserInputError(f"heuristic thresholds {str(path)!r} not found; create them with "
-                             "`python -m agents.heuristic_sweep --out PATH`") from None
+                             "`python -m fusiongym.agents.heuristic_sweep --out PATH`") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserInputError(f"{path}: not a heuristic thresholds file ({err!s})") from None
     return doc
@@ -132,6 +132,6 @@ def _checked(path: str | Path) -> dict:
 
 
 def _edges(which: str) -> tuple[int, ...]:
-    from agents import heuristic_sweep
+    from fusiongym.agents import heuristic_sweep
 
     return heuristic_sweep.OPS_EDGES if which == "ops" else heuristic_sweep.CHANNEL_EDGES

@@ -8,7 +8,7 @@ channel size) grid, per layer category, picks the core count with the smallest g
 mean slow-down against each layer's own best. Empty cells copy the nearest filled cell of
 the same category (by operation count, then channel size).
 
-    python -m agents.heuristic_sweep --out agents/heuristic_tables/PRESET.json [--hw PRESET]
+    python -m fusiongym.agents.heuristic_sweep --out agents/heuristic_tables/PRESET.json [--hw PRESET]
 
 writes the table the :class:`agents.heuristic.HeuristicScheduler` loads, with every
 sample's latencies (for plots) and how much the table loses against the per-layer best.
@@ -24,10 +24,10 @@ import sys
 import time
 from typing import Iterator
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.fileio import atomic_write_json
-from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.fileio import atomic_write_json
+from fusiongym.accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
 
 # ops bins: factor-4 steps; channel bins: "<= 16", "<= 32", ... , "> 1024" (output channels)
 OPS_EDGES = tuple(4**k for k in range(8, 19))  # 65 K .. 69 G operations
@@ -116,7 +116,7 @@ def sweep(hw: HardwareConfig, progress: bool | None = None) -> dict:
     for cat in CATEGORIES:
         tables[cat], regret[cat] = _table([s for s in samples if s["category"] == cat], cores)
     return {
-        "generated_by": "python -m agents.heuristic_sweep",
+        "generated_by": "python -m fusiongym.agents.heuristic_sweep",
         "hardware": hw.name,
         "hardware_key_sha256": hardware_digest(hw),
         "core_counts": cores,
@@ -175,7 +175,7 @@ def swept_on(doc: dict, hw: HardwareConfig) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agents.heuristic_sweep",
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.agents.heuristic_sweep",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="agents/heuristic_tables/mlu100.json",
                         help="where to write the table (atomically)")

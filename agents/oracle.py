@@ -33,14 +33,14 @@ import heapq
 import math
 import sys
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator, unschedulable_message
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
-from accelerator.objectives import check_objective, group_value
-from agents.base import Scheduler
-from accelerator.bounds import energy_lower_bound, latency_floor, latency_lower_bound
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator, unschedulable_message
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.accelerator.objectives import check_objective, group_value
+from fusiongym.agents.base import Scheduler
+from fusiongym.accelerator.bounds import energy_lower_bound, latency_floor, latency_lower_bound
 
 _FLOOR, _BOUND, _EXACT = -1, 0, 1
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
-from agents.base import Scheduler
-from agents.core_adapter import CoreCountAdapter
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.agents.base import Scheduler
+from fusiongym.agents.core_adapter import CoreCountAdapter
 
 
 class PPOScheduler(Scheduler):
@@ -41,7 +41,7 @@ class PPOScheduler(Scheduler):
 
     def _schedule(self, network: Network, hw: HardwareConfig,
                   evaluator: GroupEvaluator) -> Schedule:
-        from envs.fusion_env import FusionEnv
+        from fusiongym.envs.fusion_env import FusionEnv
 
         env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False,
                         **self.env_kwargs)

@@ -47,14 +47,14 @@ from typing import Sequence
 
 import numpy as np
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.config import HardwareConfig
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
-from accelerator.objectives import check_objective, group_value
-from agents.base import Scheduler
-from accelerator.bounds import objective_lower_bound
-from agents.cost_table import CostTable, dp_over
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.accelerator.objectives import check_objective, group_value
+from fusiongym.agents.base import Scheduler
+from fusiongym.accelerator.bounds import objective_lower_bound
+from fusiongym.agents.cost_table import CostTable, dp_over
 
 State = tuple[int, int, int]  # (layer t, open group start s, its cores c)
 
@@ -94,7 +94,7 @@ class PolicyPrior:
 def policy_prior(policy, network: Network, hw: HardwareConfig, evaluator: GroupEvaluator,
                  env_kwargs: dict) -> PolicyPrior:
     """Step 1 of the module docstring: replay FusionEnv through every (s, c) branch."""
-    from envs.fusion_env import FusionEnv
+    from fusiongym.envs.fusion_env import FusionEnv
 
     env = FusionEnv([network], hw=hw, evaluator=evaluator, compute_rewards=False, **env_kwargs)
     adapter = policy.adapter(env, hw)
@@ -155,7 +155,7 @@ class PPOSearchScheduler(Scheduler):
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
         if isinstance(policy, (str, Path)):
-            from agents.ppo import PPOScheduler
+            from fusiongym.agents.ppo import PPOScheduler
             policy = PPOScheduler(policy, env_kwargs=env_kwargs)
         self.policy = policy
         self.env_kwargs = dict(env_kwargs if env_kwargs is not None else policy.env_kwargs)

@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.fileio import atomic_write_bytes, atomic_write_text
-from accelerator.workloads.network import Network
-from agents.dagger import DaggerSettings
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.fileio import atomic_write_bytes, atomic_write_text
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.agents.dagger import DaggerSettings
 
 CHECKPOINT_RE = re.compile(r"ckpt_(\d+)_steps\.zip$")
 
@@ -151,8 +151,8 @@ def build_model(run: _Session, resume: bool) -> None:
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-    from agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs, policy_kwargs_for
-    from envs.fusion_env import FusionEnv
+    from fusiongym.agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs, policy_kwargs_for
+    from fusiongym.envs.fusion_env import FusionEnv
 
     s = run.settings
 
@@ -191,8 +191,8 @@ def build_model(run: _Session, resume: bool) -> None:
 def _build_experts(s: TrainSettings) -> dict:
     """Exact experts for every (training network, training hardware) pair when DAgger runs,
     and for the validation networks on the evaluation hardware (index 0)."""
-    from accelerator.evaluator import default_evaluator
-    from agents.dagger import ExactExpert
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.agents.dagger import ExactExpert
 
     limit = s.env_kwargs.get("max_group_layers", 8)
     objective = s.env_kwargs.get("objective", "latency")
@@ -211,21 +211,21 @@ def warm_start(run: _Session, on_dagger_round) -> "object | None":
     """DAgger (resumable), or behaviour cloning of oracle demonstrations, before PPO.
 
     Returns the imitation data set the fine-tuning term keeps fitting (None without one)."""
-    from agents.dagger import load_data, run_dagger
+    from fusiongym.agents.dagger import load_data, run_dagger
 
     s, run_dir = run.settings, run.run_dir
     data_path = run_dir / "dagger" / "data.npz"
     if run.resumed:  # past the warm start already: only its data set is needed
         return load_data(data_path) if s.dagger is not None and data_path.exists() else None
     if s.dagger is not None:
-        from envs.fusion_env import FusionEnv
+        from fusiongym.envs.fusion_env import FusionEnv
 
         env = FusionEnv(list(s.train_networks), hw=s.training_hardware, **s.env_kwargs)
         pairs = [(net, h) for h in range(len(s.training_hardware)) for net in s.train_networks]
         data = run_dagger(run.model, env, run.experts, pairs, s.dagger, run_dir / "dagger",
                           s.seed, _save_model_atomic, on_dagger_round)
     elif s.bc_epochs:
-        from agents.demonstrations import behaviour_cloning, oracle_demonstrations
+        from fusiongym.agents.demonstrations import behaviour_cloning, oracle_demonstrations
         data = oracle_demonstrations(s.train_networks, s.hw, s.env_kwargs, log=None)
         accuracy = behaviour_cloning(run.model, data, s.bc_epochs, seed=s.seed)
         atomic_write_text(run_dir / "pretrain.json",
@@ -242,9 +242,9 @@ def warm_start(run: _Session, on_dagger_round) -> "object | None":
 
 def _validation_ratio(run: _Session, model) -> float:
     """Geometric-mean objective ratio to the exact optimum on the validation networks."""
-    from agents.ppo import PPOScheduler
-    from accelerator.evaluator import default_evaluator
-    from accelerator.evaluator import evaluate
+    from fusiongym.agents.ppo import PPOScheduler
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.accelerator.evaluator import evaluate
 
     s = run.settings
     if not s.validation_networks:
@@ -338,7 +338,7 @@ def _callbacks(run: _Session, data, t0: float):
     periodic = Periodic()
     callbacks = [periodic]
     if data is not None and s.expert_coef > 0 and s.expert_steps_per_rollout > 0:
-        from agents.dagger import expert_term_callback
+        from fusiongym.agents.dagger import expert_term_callback
         callbacks.append(expert_term_callback(data, s.expert_coef, s.expert_steps_per_rollout,
                                               s.expert_batch_size, s.seed, done))
     return periodic, callbacks

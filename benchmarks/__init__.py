@@ -1,4 +1,4 @@
-"""fusiongym performance benchmarks (not tests): ``python -m benchmarks`` / ``fusiongym bench``.
+"""fusiongym performance benchmarks (not tests): ``python -m fusiongym.benchmarks`` / ``fusiongym bench``.
 
 B1  event rate: the model's SimPy events/s (ResNet-18; no-fusion and oracle schedules on 1
     and 16 cores; simulated cold) against a bare SimPy fetch/load/compute/store pipeline

@@ -1,7 +1,7 @@
-"""``python -m benchmarks [--quick] [--json | --markdown] [--only B1,B2,...] [--out FILE]``"""
+"""``python -m fusiongym.benchmarks [--quick] [--json | --markdown] [--only B1,B2,...] [--out FILE]``"""
 
 import sys
 
-from benchmarks.suite import main
+from fusiongym.benchmarks.suite import main
 
 sys.exit(main())

@@ -24,7 +24,7 @@ from typing import Sequence
 import simpy
 
 # the simulator's own module indices and token-queue table, so the floor runs the same rules
-from accelerator.isa import COMPUTE_MODULE, LOAD_MODULE, STORE_MODULE, TOKEN_QUEUES
+from fusiongym.accelerator.isa import COMPUTE_MODULE, LOAD_MODULE, STORE_MODULE, TOKEN_QUEUES
 
 Op = tuple  # (module, pop_prev, pop_next, push_prev, push_next, cycles, is_memory)
 

@@ -1,4 +1,4 @@
-"""One benchmark task in a fresh interpreter: ``python -m benchmarks.child '<task JSON>'``.
+"""One benchmark task in a fresh interpreter: ``python -m fusiongym.benchmarks.child '<task JSON>'``.
 
 The parent (:func:`benchmarks.common.run_child`) reads the last stdout line,
 ``BENCH-RESULT <JSON>``. A fresh process means cold process-wide caches and a peak RSS
@@ -11,11 +11,11 @@ import json
 import sys
 import traceback
 
-from benchmarks.common import RESULT_PREFIX
+from fusiongym.benchmarks.common import RESULT_PREFIX
 
 
 def _run(task: dict) -> dict:
-    from benchmarks import suite
+    from fusiongym.benchmarks import suite
 
     kind = task["task"]
     if kind == "b2":

@@ -60,12 +60,12 @@ def cold_reset() -> list[str]:
     """
     import importlib
 
-    from accelerator.evaluator import clear_default_evaluators
+    from fusiongym.accelerator.evaluator import clear_default_evaluators
 
     cleared = []
-    for name in ("accelerator.evaluator", "accelerator.lowering", "accelerator.lowering.planner",
-                 "accelerator.lowering.tiling", "accelerator.sim", "accelerator.isa",
-                 "accelerator.workloads.network"):
+    for name in ("fusiongym.accelerator.evaluator", "fusiongym.accelerator.lowering", "fusiongym.accelerator.lowering.planner",
+                 "fusiongym.accelerator.lowering.tiling", "fusiongym.accelerator.sim", "fusiongym.accelerator.isa",
+                 "fusiongym.accelerator.workloads.network"):
         module = importlib.import_module(name)
         for attr, obj in list(vars(module).items()):
             if callable(getattr(obj, "cache_clear", None)) and \
@@ -73,7 +73,7 @@ def cold_reset() -> list[str]:
                 obj.cache_clear()
                 cleared.append(f"{name}.{attr}")
     clear_default_evaluators()
-    cleared.append("accelerator.evaluator.default_evaluator")
+    cleared.append("fusiongym.accelerator.evaluator.default_evaluator")
     return cleared
 
 
@@ -130,12 +130,12 @@ def machine_info() -> dict[str, Any]:
 
 
 def run_child(task: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """Run ``python -m benchmarks.child`` on ``task`` in a fresh interpreter.
+    """Run ``python -m fusiongym.benchmarks.child`` on ``task`` in a fresh interpreter.
 
     A fresh process gives a clean peak RSS and cold process-wide caches. The child's
     stderr (progress) passes through; its result is the last stdout line.
     """
-    cmd = [sys.executable, "-m", "benchmarks.child", json.dumps(task)]
+    cmd = [sys.executable, "-m", "fusiongym.benchmarks.child", json.dumps(task)]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=None, text=True,
                               timeout=timeout_s)
@@ -166,9 +166,9 @@ def parse_table_args(parser: "argparse.ArgumentParser",
                      argv: Sequence[str] | None) -> tuple["argparse.Namespace", Any, list[Any]]:
     """(arguments, hardware, networks) of a :func:`table_parser` command line; a bad hardware or
     network name exits 2 with one line on stderr, before any work."""
-    from accelerator.config import load_config
-    from accelerator.errors import UserInputError
-    from accelerator.workloads.loader import load_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.accelerator.workloads.loader import load_network
 
     args = parser.parse_args(argv)
     try:

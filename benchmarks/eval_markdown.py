@@ -4,7 +4,7 @@ The published evaluations are kept in the repository as markdown (``docs/results
 run directories they came from are not. This redraws their plots from the published
 numbers, nothing recomputed::
 
-    python -m benchmarks.eval_markdown docs/results/quick_eval_mlu100.md RUN_DIR
+    python -m fusiongym.benchmarks.eval_markdown docs/results/quick_eval_mlu100.md RUN_DIR
     fusiongym plot run RUN_DIR
 """
 
@@ -44,7 +44,7 @@ def parse(text: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.eval_markdown",
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.benchmarks.eval_markdown",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("markdown", type=Path)
     parser.add_argument("run_dir", type=Path, help="where eval.json is written")

@@ -4,16 +4,16 @@ those are also not faster (the planner's invariant says: none).
 Windows: every 2..3-layer window of the validation networks (tests/test_validation.py's
 FUSION_NETWORKS) on 1 and 4 cores, the set the README's "543 of 1,760" was counted on.
 
-    python -m benchmarks.fusion_bytes [--hw PRESET|FILE] [--max-len 3]
+    python -m fusiongym.benchmarks.fusion_bytes [--hw PRESET|FILE] [--max-len 3]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.config import load_config
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.workloads.zoo import get_network
 
 SYNTHETIC = ([f"synthetic:{s}" for s in range(20)] + [f"synthetic:{s}:14:chain" for s in range(20, 26)]
              + [f"synthetic:{s}:14:residual" for s in range(26, 34)])

@@ -1,6 +1,6 @@
 """Where should the first convolution run: the accelerator (im2col) or the host CPU?
 
-``python -m benchmarks.host_first_layer [--hw mlu100 pynq] [--networks resnet18 ...]
+``python -m fusiongym.benchmarks.host_first_layer [--hw mlu100 pynq] [--networks resnet18 ...]
 [--json]`` runs the oracle with ``first_layer_on`` at each value (``accelerator/host.py``)
 and prints one Markdown row per (hardware, network): the oracle's latency either way, the
 first layer's own cost either way (on the accelerator: the oracle's group holding layer 0,
@@ -15,12 +15,12 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.host import host_cost, host_layers
-from accelerator.workloads.zoo import get_network
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.host import host_cost, host_layers
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.oracle import OracleScheduler
 
 NETWORKS = ("resnet18", "mobilenet_v1", "vgg16")
 HARDWARE = ("mlu100", "pynq")

@@ -1,7 +1,7 @@
 """Lowering speed on the oracle's candidate set, and the cold oracle (on demand, not a test).
 
-    python -m benchmarks.lowering_speed lowering NETWORK [--hw PRESET]
-    python -m benchmarks.lowering_speed oracle NETWORK [--hw PRESET]
+    python -m fusiongym.benchmarks.lowering_speed lowering NETWORK [--hw PRESET]
+    python -m fusiongym.benchmarks.lowering_speed oracle NETWORK [--hw PRESET]
 
 ``lowering``: every (group, cores) candidate the exact oracle examines (groups of at most 8
 layers ending at each layer, every allowed core count), deduplicated by group shape as the
@@ -27,10 +27,10 @@ MAX_GROUP_LAYERS = 8
 
 
 def _lowering(network_name: str, hw_name: str | None) -> dict:
-    from accelerator.config import load_config
-    from accelerator.evaluator import GroupEvaluator, memo_key
-    from accelerator.lowering import infeasibility, lower_group
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import GroupEvaluator, memo_key
+    from fusiongym.accelerator.lowering import infeasibility, lower_group
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     hw, net = load_config(hw_name), get_network(network_name)
     ev = GroupEvaluator(hw)
@@ -66,10 +66,10 @@ def _lowering(network_name: str, hw_name: str | None) -> dict:
 
 
 def _oracle(network_name: str, hw_name: str | None) -> dict:
-    from accelerator.config import load_config
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.workloads.zoo import get_network
-    from agents.oracle import OracleScheduler
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.agents.oracle import OracleScheduler
 
     hw, net = load_config(hw_name), get_network(network_name)
     ev = GroupEvaluator(hw)
@@ -86,7 +86,7 @@ def _oracle(network_name: str, hw_name: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.lowering_speed",
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.benchmarks.lowering_speed",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("lowering", "oracle"))

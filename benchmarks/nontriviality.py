@@ -7,7 +7,7 @@ heuristic (its thresholds table for the preset) — with the preset's overheads 
 overhead knob at 0 (``HardwareConfig.without_overheads``). If the trade-offs came from the
 overhead constants, the "overheads off" ratios would sit near 1.00.
 
-    python -m benchmarks.nontriviality [--hw mlu100] [--networks resnet18 ...] [--json]
+    python -m fusiongym.benchmarks.nontriviality [--hw mlu100] [--networks resnet18 ...] [--json]
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import json
 import sys
 import time
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
-from benchmarks.common import parse_table_args, table_parser
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.benchmarks.common import parse_table_args, table_parser
 
 NETWORKS = ("resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "alexnet", "vgg16")
 POLICIES = ("no-fusion 1 core", "no-fusion all cores", "no-fusion best cores",
@@ -71,8 +71,8 @@ def fuse_max_cycles(ev: GroupEvaluator, net: Network, max_layers: int = MAX_GROU
 
 def measure(net: Network, hw: HardwareConfig) -> dict:
     """Oracle cycles, each policy's cycles and ratio to the oracle, and the oracle's wall time."""
-    from agents.heuristic import HeuristicScheduler
-    from agents.oracle import OracleScheduler
+    from fusiongym.agents.heuristic import HeuristicScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     ev = GroupEvaluator(hw)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """How fast one whole-placement simulation runs (on demand, not a test).
 
-    python -m benchmarks.placement_bench [--workload resnet50x4] [--cores-per-group 4] [--repeats 3]
+    python -m fusiongym.benchmarks.placement_bench [--workload resnet50x4] [--cores-per-group 4] [--repeats 3]
 
 The placement: each request's sequential oracle schedule restricted to at most
 ``--cores-per-group`` cores (the DP over those counts), requests side by side (so that they co-run and contend for DRAM).
@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.lowering import lower_group
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.workload import Workload
-from agents.placement.simple import oracle_schedules
-from benchmarks.bare import from_programs, run_bare
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.lowering import lower_group
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.simple import oracle_schedules
+from fusiongym.benchmarks.bare import from_programs, run_bare
 
 
 def measure(workload_spec: str, hw_name: str, cap: int, repeats: int) -> dict:

@@ -1,6 +1,6 @@
 """Placement schedulers on the issue-20 workloads: gains, search quality, contention (on demand).
 
-    python -m benchmarks.placement_table [--quick] [--hw mlu100] [--time-limit-s 60]
+    python -m fusiongym.benchmarks.placement_table [--quick] [--hw mlu100] [--time-limit-s 60]
                                          [--work-limit 8] [--search-sims 40] [--json]
 
 Workloads (``--quick``: squeezenet1_1, resnet18x2, CP-SAT limited to 10 s / 2 work units,
@@ -33,18 +33,18 @@ import argparse
 import json
 import sys
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.spatial.bounds import makespan_lower_bound
-from accelerator.spatial.metrics import multiprogram, throughput_per_second
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import host_flags, replay
-from accelerator.spatial.workload import Workload
-from accelerator.workloads.zoo import ZOO
-from agents.placement import PLACEMENT_SCHEDULERS, make_placement_scheduler
-from agents.placement.simple import oracle_schedules
-from benchmarks.common import log
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+from fusiongym.accelerator.spatial.metrics import multiprogram, throughput_per_second
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import host_flags, replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.zoo import ZOO
+from fusiongym.agents.placement import PLACEMENT_SCHEDULERS, make_placement_scheduler
+from fusiongym.agents.placement.simple import oracle_schedules
+from fusiongym.benchmarks.common import log
 
 
 TABLE_SCHEDULERS = ("sequential", "partition", "list", "cpsat", "search")

@@ -1,4 +1,4 @@
-"""cProfile one cold workload: ``python -m benchmarks.profile WHAT NETWORK [--top 20]``.
+"""cProfile one cold workload: ``python -m fusiongym.benchmarks.profile WHAT NETWORK [--top 20]``.
 
 WHAT is ``nofusion@C`` (evaluate the no-fusion schedule on C cores), ``oracle`` (the exact
 oracle, max_group_layers 8) or ``env`` (200 random masked FusionEnv steps). Everything
@@ -17,11 +17,11 @@ import time
 
 
 def _workload(what: str, network: str, hw_name: str | None):
-    from accelerator.config import load_config
-    from accelerator.evaluator import GroupEvaluator, evaluate
-    from accelerator.schedule import Schedule
-    from accelerator.workloads.zoo import get_network
-    from benchmarks.common import cold_reset
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+    from fusiongym.accelerator.schedule import Schedule
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.benchmarks.common import cold_reset
 
     hw = load_config(hw_name)
     net = get_network(network)
@@ -31,13 +31,13 @@ def _workload(what: str, network: str, hw_name: str | None):
         sched = Schedule.no_fusion(net, int(what.split("@")[1]))
         return lambda: evaluate(net, sched, hw, ev), ev
     if what == "oracle":
-        from agents.oracle import OracleScheduler
+        from fusiongym.agents.oracle import OracleScheduler
 
         oracle = OracleScheduler(max_group_layers=8, progress=False, evaluator=ev)
         return lambda: oracle.schedule(net, hw), ev
     if what == "env":
-        from benchmarks.suite import _env_pass
-        from envs.fusion_env import FusionEnv
+        from fusiongym.benchmarks.suite import _env_pass
+        from fusiongym.envs.fusion_env import FusionEnv
 
         env = FusionEnv([net], hw=hw, evaluator=ev)
         return lambda: _env_pass(env, 200, 0), ev
@@ -59,7 +59,7 @@ def _by_package(stats: pstats.Stats) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.benchmarks.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", help="nofusion@C | oracle | env")
     parser.add_argument("network")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from benchmarks.common import (ROOT, cold_reset, gc_paused, log, machine_info, peak_rss_mib,
+from fusiongym.benchmarks.common import (ROOT, cold_reset, gc_paused, log, machine_info, peak_rss_mib,
                                run_child, summary, timed)
 
 SCHEMA = 1
@@ -99,7 +99,7 @@ METHOD = {
 
 # ---- helpers ----------------------------------------------------------------------------
 def _hw(hw_name: str | None):
-    from accelerator.config import load_config
+    from fusiongym.accelerator.config import load_config
 
     return load_config(hw_name)
 
@@ -110,9 +110,9 @@ def _max_cores(hw) -> int:
 
 def compute_oracle_schedule(network: str, hw, max_group_layers: int = 8):
     """The oracle's schedule, in this process, with its own evaluator (untimed use)."""
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.workloads.zoo import get_network
-    from agents.oracle import OracleScheduler
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.agents.oracle import OracleScheduler
 
     oracle = OracleScheduler(max_group_layers=max_group_layers, progress=False,
                              evaluator=GroupEvaluator(hw))
@@ -121,7 +121,7 @@ def compute_oracle_schedule(network: str, hw, max_group_layers: int = 8):
 
 def _schedule_for(net, config: str, hw, oracle_schedule: Callable[[str], Any]):
     """``nofusion@C`` / ``nofusion@default`` / ``oracle`` / ``oracle@C`` -> Schedule."""
-    from accelerator.schedule import Group, Schedule
+    from fusiongym.accelerator.schedule import Group, Schedule
 
     base, _, cores = config.partition("@")
     if base == "nofusion":
@@ -146,7 +146,7 @@ def _per_burst(hw) -> int:
 
 
 def _run_bare(hw, streams) -> tuple[int, float]:
-    from benchmarks.bare import run_bare
+    from fusiongym.benchmarks.bare import run_bare
 
     events, seconds, _ = run_bare(streams, hw.cmd_queue_depth, hw.token_queue_depth,
                                   _per_burst(hw), hw.dram_latency_cycles)
@@ -156,9 +156,9 @@ def _run_bare(hw, streams) -> tuple[int, float]:
 def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dict[str, Any]:
     """Untimed: the schedule and the distinct (group shape, cores) the memo would simulate,
     lowered, plus their bare-pipeline streams. ``skipped`` if a group is infeasible."""
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.lowering import lower_group
-    from benchmarks.bare import from_programs
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.lowering import lower_group
+    from fusiongym.benchmarks.bare import from_programs
 
     row: dict[str, Any] = {"network": net.name, "schedule": config}
     sched = _schedule_for(net, config, hw, oracle_schedule)
@@ -185,8 +185,8 @@ def _prepare(net, config: str, hw, oracle_schedule: Callable[[str], Any]) -> dic
 
 def _measure_once(item: dict[str, Any], hw) -> None:
     """One repeat of one schedule: sim-only, bare replay, end-to-end cold (in that order)."""
-    from accelerator.evaluator import GroupEvaluator, evaluate
-    from accelerator.sim import simulate
+    from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+    from fusiongym.accelerator.sim import simulate
 
     row = item["row"]
     total, events = 0.0, 0
@@ -239,8 +239,8 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
     replay of the same programs, then end-to-end) and every bare synthetic pipeline, so
     all rates are sampled over the same stretch of time (fair under a varying machine load).
     """
-    from accelerator.workloads.zoo import get_network
-    from benchmarks.bare import synthetic_stream
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.benchmarks.bare import synthetic_stream
 
     if oracle_schedule is None:
         cache: dict[str, Any] = {}
@@ -307,9 +307,9 @@ def b1_event_rate(hw, networks: Sequence[str], configs: Sequence[str], repeats: 
 def b2_network(hw_name: str | None, network: str, repeats: int,
                oracle: dict | None) -> dict[str, Any]:
     """B2 for one network: cold evaluation of no-fusion (default and max cores) and oracle."""
-    from accelerator.evaluator import GroupEvaluator, evaluate
-    from accelerator.schedule import Schedule
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+    from fusiongym.accelerator.schedule import Schedule
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     hw = _hw(hw_name)
     net = get_network(network)
@@ -341,7 +341,7 @@ def _traced_peak_mib(net, sched, hw) -> float:
     are small enough that ru_maxrss rarely rises above the imports' own peak."""
     import tracemalloc
 
-    from accelerator.evaluator import GroupEvaluator, evaluate
+    from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
 
     cold_reset()
     ev = GroupEvaluator(hw)
@@ -356,9 +356,9 @@ def _traced_peak_mib(net, sched, hw) -> float:
 def b3_network(hw_name: str | None, network: str, warm_repeats: int,
                max_group_layers: int) -> dict[str, Any]:
     """B3 for one network: the oracle from a cold memo, then again with the memo warm."""
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.workloads.zoo import get_network
-    from agents.oracle import OracleScheduler
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.agents.oracle import OracleScheduler
 
     hw = _hw(hw_name)
     net = get_network(network)
@@ -411,8 +411,8 @@ def _env_pass(env, steps: int, seed: int) -> dict[str, Any]:
 def b4_throughput(hw_name: str | None, networks: list[str], env_steps: int, ppo_steps: int,
                   ppo_n_steps: int, max_group_layers: int) -> dict[str, Any]:
     """B4: env steps/s with random masked actions (cold, warm) and MaskablePPO steps/s."""
-    from accelerator.evaluator import GroupEvaluator
-    from envs.fusion_env import FusionEnv
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.envs.fusion_env import FusionEnv
 
     hw = _hw(hw_name)
     cold_reset()
@@ -436,7 +436,7 @@ def _ppo(hw, networks, ev, total: int, n_steps: int, max_group_layers: int) -> d
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.fusion_env import FusionEnv
+    from fusiongym.envs.fusion_env import FusionEnv
 
     torch.set_num_threads(1)
     env = FusionEnv(networks, hw=hw, evaluator=ev, max_group_layers=max_group_layers)
@@ -474,7 +474,7 @@ def _ppo(hw, networks, ev, total: int, n_steps: int, max_group_layers: int) -> d
 
 # ---- the run ----------------------------------------------------------------------------
 def parse_only(text: str | None) -> list[str]:
-    from accelerator.errors import UserInputError
+    from fusiongym.accelerator.errors import UserInputError
 
     if not text:
         return list(BENCHMARKS)
@@ -518,7 +518,7 @@ def run_suite(only: Sequence[str] = BENCHMARKS, quick: bool = False, hw_name: st
 
 
 def _resolved_settings(quick: bool, settings: dict[str, Any] | None) -> dict[str, Any]:
-    from accelerator.workloads.zoo import zoo_names
+    from fusiongym.accelerator.workloads.zoo import zoo_names
 
     s = dict(QUICK if quick else FULL)
     s.update(settings or {})
@@ -580,7 +580,7 @@ class _SuiteRun:
             for n in s["b3_networks"]], "max_group_layers": s["max_group_layers"]}
 
     def b1_section(self, hw) -> dict[str, Any]:
-        from accelerator.schedule import Schedule
+        from fusiongym.accelerator.schedule import Schedule
 
         s = self.settings
         if any(c.startswith("oracle") for c in s["b1_configs"]):
@@ -710,7 +710,7 @@ def machine_line(doc: dict[str, Any]) -> str:
 
 
 def render(doc: dict[str, Any], markdown: bool) -> str:
-    from experiments.cli.output import format_table, markdown_table
+    from fusiongym.experiments.cli.output import format_table, markdown_table
 
     parts = [machine_line(doc)]
     for title, headers, rows in tables(doc):
@@ -739,7 +739,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.fileio import atomic_write_json
+    from fusiongym.accelerator.fileio import atomic_write_json
 
     only = parse_only(args.only)
     _hw(args.hw)  # a bad --hw fails here, in one line, before any work
@@ -756,10 +756,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accelerator.errors import UserInputError
+    from fusiongym.accelerator.errors import UserInputError
 
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=sys.modules["benchmarks"].__doc__,
+        prog="python -m fusiongym.benchmarks", description=sys.modules["benchmarks"].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The README's held-out tables of a trained run, from its evaluation files.
 
-``python -m benchmarks.tuner_table RUN_DIR`` reads ``eval.json`` and every other
+``python -m fusiongym.benchmarks.tuner_table RUN_DIR`` reads ``eval.json`` and every other
 evaluation (``evals.json``'s index, or an older run's ``eval-<hardware>.json``) that ``fusiongym evaluate RUN_DIR [--hw ...]`` wrote and prints, as
 markdown: the geo-mean ratio to the oracle and total simulator calls of every scheduler on
 each hardware config (one column pair per config), then the per-network ratios of the
@@ -21,7 +21,7 @@ def load_evaluations(run_dir: Path) -> list[dict]:
     """The run's own evaluation first, then the others (evals.json's index, older
     ``eval-<hw>.json`` files). Only evaluations over the run's own network set go in one
     table: an evaluation of other networks has other rows."""
-    from experiments.orchestration.eval_files import evaluation_files
+    from fusiongym.experiments.orchestration.eval_files import evaluation_files
 
     found = [json.loads(p.read_text()) for p in evaluation_files(run_dir)]
     if found:
@@ -61,7 +61,7 @@ def per_network_table(evaluations: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tuner_table", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.benchmarks.tuner_table", description=__doc__)
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
     try:

@@ -1,6 +1,6 @@
 """Virtual threads on VTA's own ResNet-18 convolutions (FACTS.md C2..C12), one core.
 
-``python -m benchmarks.vthreads_table [--hw pynq]`` prints a Markdown table: compute-module
+``python -m fusiongym.benchmarks.vthreads_table [--hw pynq]`` prints a Markdown table: compute-module
 utilization (busy cycles / simulated cycles) with 1 and 2 virtual threads, and the gain.
 The VTA talk reports that virtual threading raises compute utilization on these layers;
 ``tests/test_validation.py`` checks that the model agrees, layer by layer.
@@ -12,11 +12,11 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.isa import COMPUTE_MODULE
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.sim import simulate
-from accelerator.workloads.network import Network, NetworkBuilder
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.isa import COMPUTE_MODULE
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.network import Network, NetworkBuilder
 
 # FACTS.md: (name, H=W, IC, OC, kernel, pad, stride)
 RESNET18_VTA_CONVS = (

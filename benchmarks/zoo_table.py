@@ -5,7 +5,7 @@ cell: latency in cycles (speedup over no fusion, simulator calls, wall seconds);
 column is heuristic / oracle. ``--exhaustive`` runs the oracle without its lower-bound pruning
 (same schedules, every candidate simulated).
 
-    python -m benchmarks.zoo_table [--hw mlu100] [--networks resnet18 ...] [--exhaustive] [--json]
+    python -m fusiongym.benchmarks.zoo_table [--hw mlu100] [--networks resnet18 ...] [--exhaustive] [--json]
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import sys
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.network import Network
-from benchmarks.common import parse_table_args, table_parser
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.benchmarks.common import parse_table_args, table_parser
 
 NETWORKS = ("resnet18", "resnet34", "resnet50", "mobilenet_v1", "mobilenet_v2", "vgg16",
             "alexnet", "squeezenet1_1", "dcgan", "bert_base", "vit_b16", "gpt2_prefill")
@@ -24,9 +24,9 @@ SEARCHES = ("no-fusion", "heuristic", "random", "oracle")
 
 
 def _schedulers(exhaustive: bool) -> dict:
-    from agents.baselines import NoFusionScheduler, RandomScheduler
-    from agents.heuristic import HeuristicScheduler
-    from agents.oracle import OracleScheduler
+    from fusiongym.agents.baselines import NoFusionScheduler, RandomScheduler
+    from fusiongym.agents.heuristic import HeuristicScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     return {
         "no-fusion": lambda ev: NoFusionScheduler(evaluator=ev),

@@ -18,8 +18,8 @@ ENV_ID = "fusiongym/Fusion-v0"
 PLACE_ENV_ID = "fusiongym/Place-v0"
 
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="envs.fusion_env:FusionEnv")
+    register(id=ENV_ID, entry_point="fusiongym.envs.fusion_env:FusionEnv")
 if PLACE_ENV_ID not in registry:
-    register(id=PLACE_ENV_ID, entry_point="envs.placement_env:PlacementEnv")
+    register(id=PLACE_ENV_ID, entry_point="fusiongym.envs.placement_env:PlacementEnv")
 
 __all__ = ["ENV_ID", "PLACE_ENV_ID"]

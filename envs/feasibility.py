@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
 
 FeasibleFn = Callable[[int, int, int], bool]  # (start, end, cores) -> can it be lowered?
 
@@ -66,7 +66,7 @@ class GroupFeasibility:
     @classmethod
     def for_network(cls, network: Network, evaluator: GroupEvaluator,
                     max_group_layers: int) -> "GroupFeasibility":
-        from accelerator.evaluator import unschedulable_message
+        from fusiongym.accelerator.evaluator import unschedulable_message
 
         feas = cls(len(network), evaluator.hw.allowed_core_counts, max_group_layers,
                    lambda s, e, c: evaluator.infeasible_reason(network, s, e, c) is None)

@@ -29,12 +29,12 @@ import math
 
 import numpy as np
 
-from accelerator.bounds import objective_lower_bound
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.results import group_overhead
-from accelerator.workloads.network import Layer, LayerKind, Network
-from envs.planner import SuffixPlanner
+from fusiongym.accelerator.bounds import objective_lower_bound
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.results import group_overhead
+from fusiongym.accelerator.workloads.network import Layer, LayerKind, Network
+from fusiongym.envs.planner import SuffixPlanner
 
 LAYER_KINDS: tuple[LayerKind, ...] = tuple(LayerKind)
 

@@ -8,16 +8,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.objectives import check_objective, objective_value
-from accelerator.results import GroupResult
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.loader import as_network
-from accelerator.workloads.network import Network
-from envs.feasibility import GroupFeasibility, no_fusion_schedule
-from envs.features import FeatureExtractor
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.objectives import check_objective, objective_value
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.loader import as_network
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.envs.feasibility import GroupFeasibility, no_fusion_schedule
+from fusiongym.envs.features import FeatureExtractor
 
 # gym.make("fusiongym/Fusion-v0") with no arguments: the zoo networks the quick experiment
 # config trains on (a residual CNN, a depthwise-separable one, a fire-module one), small

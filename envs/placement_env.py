@@ -10,20 +10,20 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from accelerator.bounds import group_work, latency_lower_bound
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.spatial.placement import PlacedGroup, Placement, group_producers
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import host_flags, replay
-from accelerator.spatial.workload import Workload
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
-from envs.feasibility import GroupFeasibility
-from envs.placement_reference import bound_schedule
-from envs.features import hardware_features
-from envs.placement_features import FRACTIONS, PlacementLayout, RequestTable, log_scaled
+from fusiongym.accelerator.bounds import group_work, latency_lower_bound
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement, group_producers
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import host_flags, replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.envs.feasibility import GroupFeasibility
+from fusiongym.envs.placement_reference import bound_schedule
+from fusiongym.envs.features import hardware_features
+from fusiongym.envs.placement_features import FRACTIONS, PlacementLayout, RequestTable, log_scaled
 
 # gym.make("fusiongym/Place-v0") with no arguments: two requests of one small CNN and a
 # two-tenant mix (small enough that a cold reset lowers their candidate groups in seconds)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.workloads.network import Network
-from envs.features import (LAYER_FEATURE_NAMES, HARDWARE_FEATURE_NAMES, core_count_estimates,
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.envs.features import (LAYER_FEATURE_NAMES, HARDWARE_FEATURE_NAMES, core_count_estimates,
                            ideal_compute_cycles, layer_features)
 
 # Core counts as fractions of the chip: action j >= 1 of a slot starts a group on
@@ -66,7 +66,7 @@ class PlacementLayout:
                         "estimates log2(cycles / best)/4")
                   for s in range(max_slots)]
         blocks += [Block("machine", MACHINE_NAMES, "fractions; times log10(1+cycles)/8"),
-                   Block("hardware", HARDWARE_FEATURE_NAMES, "envs.features.hardware_features"),
+                   Block("hardware", HARDWARE_FEATURE_NAMES, "fusiongym.envs.features.hardware_features"),
                    Block("mask", tuple(f"mask_{a}" for a in range(num_actions)), "1 = valid")]
         self.blocks = tuple(blocks)
         self.slices: dict[str, slice] = {}

@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from accelerator.bounds import latency_lower_bound
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.network import Network
-from envs.planner import SuffixPlanner
+from fusiongym.accelerator.bounds import latency_lower_bound
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.envs.planner import SuffixPlanner
 
 
 def bound_planner(network: Network, evaluator: GroupEvaluator, core_counts: Sequence[int],

@@ -1,7 +1,7 @@
 """Train and evaluate the learned placer (issue 20, parts 6-8)::
 
-    python -m experiments.place_learned train experiments/configs/place_quick.yaml --out runs/place_quick
-    python -m experiments.place_learned evaluate runs/place_quick
+    python -m fusiongym.experiments.place_learned train experiments/configs/place_quick.yaml --out runs/place_quick
+    python -m fusiongym.experiments.place_learned evaluate runs/place_quick
     fusiongym evaluate runs/place_quick --workload resnet18+mobilenet_v1 squeezenet1_1x4 --hw mlu100
 
 ``evaluate`` scores, on every chip and workload asked (default: the run config's
@@ -36,9 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.workloads.network import WorkloadError
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.fileio import atomic_write_json, atomic_write_text
+from fusiongym.accelerator.workloads.network import WorkloadError
 
 SCHEDULERS = ("sequential", "partition", "list", "side-by-side", "ppo", "ppo-search")
 LEARNED = ("ppo", "ppo-search")
@@ -46,8 +46,8 @@ LEARNED = ("ppo", "ppo-search")
 
 def load_workload_spec(spec: str):
     """``a+bx2`` or a workload YAML file."""
-    from accelerator.spatial.workload import Workload
-    from envs.placement_env import parse_workload
+    from fusiongym.accelerator.spatial.workload import Workload
+    from fusiongym.envs.placement_env import parse_workload
 
     if spec.endswith((".yaml", ".yml")):
         return Workload.load(spec)
@@ -58,11 +58,11 @@ def evaluate_run(run_dir: Path, workloads: list[str] | None = None, hardware: li
                  log=print) -> dict:
     """Every scheduler on every (chip, workload); see the module docstring. ``hardware``:
     HardwareConfigs, presets or config entries (default: the run's ``eval_hardware``)."""
-    from accelerator.config import HardwareConfig
-    from agents.placement.learn import hardware_from_spec
-    from agents.placement.placer_run import open_placer_run
-    from agents.placement.policy import PolicyPlacer, PolicySearchPlacer
-    from experiments.orchestration import eval_files
+    from fusiongym.accelerator.config import HardwareConfig
+    from fusiongym.agents.placement.learn import hardware_from_spec
+    from fusiongym.agents.placement.placer_run import open_placer_run
+    from fusiongym.agents.placement.policy import PolicyPlacer, PolicySearchPlacer
+    from fusiongym.experiments.orchestration import eval_files
 
     run_dir = Path(run_dir)
     model_path, cfg = open_placer_run(run_dir)
@@ -106,12 +106,12 @@ def evaluate_run(run_dir: Path, workloads: list[str] | None = None, hardware: li
 
 def score(w, hw, set_name, zero_shot, search, trained_workloads, trained_chips, log) -> dict:
     """One row: every scheduler's placement of ``w`` on ``hw``, simulated."""
-    from accelerator.evaluator import default_evaluator
-    from accelerator.spatial.bounds import makespan_lower_bound
-    from accelerator.spatial.placement import Placement
-    from accelerator.spatial.simulate import simulate_placement
-    from agents.placement.registry import make_placement_scheduler
-    from agents.placement.simple import oracle_schedules
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+    from fusiongym.accelerator.spatial.placement import Placement
+    from fusiongym.accelerator.spatial.simulate import simulate_placement
+    from fusiongym.agents.placement.registry import make_placement_scheduler
+    from fusiongym.agents.placement.simple import oracle_schedules
 
     ev = default_evaluator(hw)
     found: dict[str, tuple] = {}
@@ -145,7 +145,7 @@ def score(w, hw, set_name, zero_shot, search, trained_workloads, trained_chips, 
 
 
 def geomean(values) -> float:
-    from agents.placement.learn import geomean as g
+    from fusiongym.agents.placement.learn import geomean as g
 
     return g(values)
 
@@ -172,7 +172,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def render_text(result: dict) -> str:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     head = ["chip", "set", "n"] + [f"{k}" for k in SCHEDULERS]
     rows = [[s["hardware"] + (" (unseen)" if s["unseen_hardware"] else ""), s["set"],
@@ -205,7 +205,7 @@ def render_markdown(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.place_learned",
+    parser = argparse.ArgumentParser(prog="python -m fusiongym.experiments.place_learned",
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="DAgger (+ PPO) on Place-v0 from a config")
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            from agents.placement.learn import load_place_config, train
+            from fusiongym.agents.placement.learn import load_place_config, train
 
             cfg = load_place_config(args.config)
             t0 = time.perf_counter()
@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
 def chip(spec: str):
     """A preset, a hardware file, or ``PRESET:CORES`` (the preset on that many cores, like a
     config's ``{preset, num_cores}`` entry: ``mlu100:8`` is ``mlu100-8c``)."""
-    from accelerator.config import load_config
-    from agents.placement.learn import hardware_from_spec
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.agents.placement.learn import hardware_from_spec
 
     preset, sep, cores = spec.rpartition(":")
     if sep and preset and not Path(spec).exists():

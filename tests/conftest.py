@@ -22,7 +22,7 @@ if str(TESTS_DIR) not in sys.path:
 @pytest.fixture
 def onnx_file(tmp_path):
     """Write a zoo network as an ONNX model: ``onnx_file("tiny_chain", "m.onnx") -> Path``."""
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.workloads.zoo import get_network
     from helpers.onnx_models import network_to_onnx, save
 
     def write(network_name: str, file_name: str = "model.onnx") -> Path:

@@ -45,10 +45,16 @@ def _module_files() -> dict[str, Path]:
 MODULES = _module_files()
 
 
+def _local(name: str) -> str:
+    """A module's name in the source tree: the installed ``fusiongym.<folder>`` names
+    (pyproject.toml's package-dir) are the repository's folders."""
+    return name.removeprefix("fusiongym.")
+
+
 def _resolve(name: str) -> str:
     """The project module that importing ``name`` runs (the longest known prefix), or
     the top-level package name for anything outside the project."""
-    probe = name
+    probe = name = _local(name)
     while probe and probe not in MODULES:
         probe = probe.rpartition(".")[0]
     return probe or name.partition(".")[0]
@@ -73,7 +79,7 @@ def _imports_of(module: str) -> list[Import]:
                     parts = package.split(".")[:len(package.split(".")) - child.level + 1]
                     base = ".".join([*parts, base] if base else parts)
                 for alias in child.names:
-                    sub = f"{base}.{alias.name}"  # `from pkg import submodule`
+                    sub = _local(f"{base}.{alias.name}")  # `from pkg import submodule`
                     out.append(Import(_resolve(sub if sub in MODULES else base),
                                       child.lineno, top_level))
             visit(child, nested)
@@ -200,7 +206,7 @@ def test_cli_import_does_not_load_torch():
 def test_store_fingerprints_every_model_source():
     """The on-disk store serves a result only for the same model source (MODEL_SOURCES):
     a renamed or new model file missing from that list would serve stale results."""
-    from accelerator.store import MODEL_SOURCES
+    from fusiongym.accelerator.store import MODEL_SOURCES
 
     accelerator = ROOT / "accelerator"
     assert all((accelerator / name).is_file() for name in MODEL_SOURCES), MODEL_SOURCES

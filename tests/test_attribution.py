@@ -15,9 +15,9 @@ from collections import Counter
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.workloads.zoo import get_network
 from helpers.attribution import layers_faster_on_fewer_cores
 
 MACHINE = load_config("mlu100").without_overheads()

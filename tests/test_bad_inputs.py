@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
+from fusiongym.experiments.cli import main
 from helpers.catalogue import CATALOGUE, ERRORS, NOTES, materialise as _materialise, snapshot as _snapshot
 
 
@@ -58,7 +58,7 @@ def test_a_message_of_a_successful_run_is_where_the_user_looks(case, tmp_path, c
 
 @pytest.mark.parametrize("preset", ["mlu100", "pynq", "ultra96", "vta16"])
 def test_every_preset_prints_one_key_per_line_and_reads_back(preset, tmp_path, capsys):
-    from accelerator.config import load_config
+    from fusiongym.accelerator.config import load_config
 
     assert main(["hardware", preset]) == 0
     text = capsys.readouterr().out
@@ -70,7 +70,7 @@ def test_every_preset_prints_one_key_per_line_and_reads_back(preset, tmp_path, c
 
 def test_a_bad_input_in_a_fresh_process_has_no_traceback(tmp_path):
     """The console script path (not just main()) turns errors into one line + exit 2."""
-    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "oracle", "--network",
+    proc = subprocess.run([sys.executable, "-m", "fusiongym.experiments.cli", "oracle", "--network",
                            "resnet19"], capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent, env={**os.environ})
     assert proc.returncode == 2

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.workloads.zoo import get_network
-from benchmarks.bare import from_programs, run_bare, synthetic_stream
-from benchmarks.common import cold_reset, machine_info, summary
-from benchmarks.suite import b1_event_rate, parse_only, render, run_suite, tables
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.benchmarks.bare import from_programs, run_bare, synthetic_stream
+from fusiongym.benchmarks.common import cold_reset, machine_info, summary
+from fusiongym.benchmarks.suite import b1_event_rate, parse_only, render, run_suite, tables
 
 HW = load_config(None)
 
@@ -113,7 +113,7 @@ def test_machine_info_fields():
 
 
 def test_bench_command_is_registered_and_rejects_bad_input(capsys):
-    from experiments.cli import build_parser, main
+    from fusiongym.experiments.cli import build_parser, main
 
     args = build_parser().parse_args(["bench", "--quick", "--only", "B1", "--no-save"])
     assert args.quick and args.only == "B1" and args.no_save
@@ -123,7 +123,7 @@ def test_bench_command_is_registered_and_rejects_bad_input(capsys):
 
 
 def test_tuner_table_reads_every_evaluation_of_a_run(tmp_path, capsys):
-    from benchmarks.tuner_table import main as tuner_table
+    from fusiongym.benchmarks.tuner_table import main as tuner_table
 
     def evaluation(hw, ratio):
         rows = [{"network": "net", "scheduler": s, "ratio_to_oracle": r}
@@ -147,8 +147,8 @@ def test_published_eval_markdown_reads_back_as_an_evaluation(tmp_path):
     """The README's quality-vs-cost pictures are redrawn from the published tables."""
     from pathlib import Path
 
-    from benchmarks.eval_markdown import main as eval_markdown, parse
-    from experiments.plots.training import load_eval
+    from fusiongym.benchmarks.eval_markdown import main as eval_markdown, parse
+    from fusiongym.experiments.plots.training import load_eval
 
     page = Path(__file__).resolve().parent.parent / "docs" / "results" / "quick_eval_mlu100.md"
     evaluation = parse(page.read_text())

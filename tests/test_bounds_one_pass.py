@@ -10,13 +10,13 @@ import random
 
 import pytest
 
-from accelerator.bounds import _core_sums, _load_cuts, relaxed_end
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.isa import ALU, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
-from accelerator.lowering import infeasibility, lower_group
-from accelerator.lowering.emit import Step, link
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.bounds import _core_sums, _load_cuts, relaxed_end
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.isa import ALU, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
+from fusiongym.accelerator.lowering import infeasibility, lower_group
+from fusiongym.accelerator.lowering.emit import Step, link
+from fusiongym.accelerator.workloads.zoo import get_network
 
 PRESETS = {name: load_config(name) for name in ("vta16", "mlu100")}
 
@@ -87,7 +87,7 @@ def test_one_pass_equals_the_definitions_on_lowered_groups(network_name, preset)
 def test_the_shape_only_floor_is_never_above_the_bound(network_name, preset):
     # the oracle orders candidates by the floor first and relies on floor <= bound to
     # simulate exactly the candidates it simulated without it
-    from accelerator.bounds import latency_floor, latency_lower_bound
+    from fusiongym.accelerator.bounds import latency_floor, latency_lower_bound
 
     hw, net = PRESETS[preset], get_network(network_name)
     ev, strict = GroupEvaluator(hw), 0

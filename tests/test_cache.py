@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.lowering import GroupSpec, Refusal, RefusalKind, infeasibility, lower_group
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.lowering import GroupSpec, Refusal, RefusalKind, infeasibility, lower_group
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
 
 
 def test_identical_blocks_are_simulated_once():

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from accelerator.config import load_config, preset_names
-from experiments.cli import main
+from fusiongym.accelerator.config import load_config, preset_names
+from fusiongym.experiments.cli import main
 
 
 def run(capsys, *argv):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import experiments.cli as cli
+import fusiongym.experiments.cli as cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from onnx import helper
 
-from accelerator.workloads.zoo import get_network, zoo_names
-from experiments.cli import main
+from fusiongym.accelerator.workloads.zoo import get_network, zoo_names
+from fusiongym.experiments.cli import main
 from helpers.onnx_models import make_model, network_to_onnx, save
 from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
 

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
-from experiments.cli import main
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.experiments.cli import main
 from helpers.onnx_models import network_to_onnx, save
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from experiments.cli import main
+from fusiongym.experiments.cli import main
 
 
 def _run(argv, capsys):

@@ -12,10 +12,10 @@ import re
 import matplotlib
 import pytest
 
-from accelerator.config import load_config
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.zoo import get_network
-from experiments.cli import main
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.experiments.cli import main
 from helpers.run_dirs import NETWORKS, SCHEDULERS, make_run_dir
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from experiments.cli import main
-from experiments.cli.commands.schedule import SCHEDULER_CHOICES
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.cli.commands.schedule import SCHEDULER_CHOICES
 from helpers.run_dirs import make_untrained_run
 
 CONFIG = {"name": "tiny-schedule", "train_networks": ["tiny_chain", "synthetic:1"],

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import evaluate
-from accelerator.schedule import Schedule
-from accelerator.results import group_overhead
-from accelerator.trace_export import schedule_trace
-from accelerator.workloads.zoo import get_network
-from experiments.cli import main
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.results import group_overhead
+from fusiongym.accelerator.trace_export import schedule_trace
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.experiments.cli import main
 
 MODULES = ("load", "compute", "store")
 
@@ -199,7 +199,7 @@ def test_schedule_for_another_network_and_cores_with_a_file(capsys, tmp_path):
 
 
 def test_console_script_exit_code():
-    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "simulate", "--network",
+    proc = subprocess.run([sys.executable, "-m", "fusiongym.experiments.cli", "simulate", "--network",
                            "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr

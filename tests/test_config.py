@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from accelerator.config import ConfigError, HardwareConfig, load_config, make_config, preset_names
+from fusiongym.accelerator.config import ConfigError, HardwareConfig, load_config, make_config, preset_names
 
 # apache/tvm-vta config/vta_config.json, default values (FACTS.md), upper-case keys as shipped
 VTA_CONFIG_JSON = {

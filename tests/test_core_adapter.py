@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.workloads.zoo import get_network
-from agents.core_adapter import CoreCountAdapter
-from agents.ppo import policy_mismatch
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.core_adapter import CoreCountAdapter
+from fusiongym.agents.ppo import policy_mismatch
 
 HW16 = load_config()
 CHIPS = {n: HW16.with_(num_cores=n, core_counts=None, name=f"mlu100-{n}c") for n in (4, 8, 32)}
@@ -19,7 +19,7 @@ ENV_KWARGS = {"objective": "latency", "max_group_layers": 4, "lookahead": 2}
 
 
 def _env(hw, **kw):
-    from envs.fusion_env import FusionEnv
+    from fusiongym.envs.fusion_env import FusionEnv
     return FusionEnv(["tiny_residual"], hw=hw, compute_rewards=False, **{**ENV_KWARGS, **kw})
 
 
@@ -28,7 +28,7 @@ def policy():
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.ppo import PPOScheduler
+    from fusiongym.agents.ppo import PPOScheduler
     venv = DummyVecEnv([lambda: _env(HW16)])
     model = MaskablePPO("MlpPolicy", venv, seed=0, device="cpu", n_steps=64, batch_size=32)
     return PPOScheduler(model, env_kwargs=ENV_KWARGS)
@@ -92,7 +92,7 @@ def test_a_16_core_policy_schedules_other_chips(policy, cores):
 
 
 def test_ppo_search_reads_the_chip_through_the_adapter(policy):
-    from agents.ppo_search import policy_prior
+    from fusiongym.agents.ppo_search import policy_prior
     hw = CHIPS[8]
     net = get_network("tiny_residual")
     prior = policy_prior(policy, net, hw, GroupEvaluator(hw), ENV_KWARGS)
@@ -104,7 +104,7 @@ def test_ppo_search_reads_the_chip_through_the_adapter(policy):
 
 def test_a_policy_from_other_env_settings_names_the_problem(policy):
     hw = CHIPS[8]
-    from envs.fusion_env import FusionEnv
+    from fusiongym.envs.fusion_env import FusionEnv
     with pytest.raises(UserInputError, match="cannot schedule on 'mlu100-8c'"):
         policy.adapter(FusionEnv(["tiny_residual"], hw=hw, compute_rewards=False,
                                  objective="latency", max_group_layers=4, lookahead=3), hw)

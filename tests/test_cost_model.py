@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.zoo import get_network
-from agents import make_scheduler
-from agents.cost_model import (FEATURE_NAMES, ensure_cost_model, fit_mlp, group_features,
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents import make_scheduler
+from fusiongym.agents.cost_model import (FEATURE_NAMES, ensure_cost_model, fit_mlp, group_features,
                                load_model, training_samples)
-from agents.cost_table import CostTable, dp_over
+from fusiongym.agents.cost_table import CostTable, dp_over
 
 HW = load_config()
 TRAIN = [get_network("tiny_chain"), get_network("synthetic:1")]

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from accelerator.evaluator import evaluate
-from accelerator.workloads.zoo import get_network
-from agents.dagger import ExactExpert
-from agents.oracle import OracleScheduler
-from envs.fusion_env import FusionEnv
-from experiments.cli import main
-from experiments.orchestration.config import load_experiment
-from experiments.orchestration.runner import train
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.dagger import ExactExpert
+from fusiongym.agents.oracle import OracleScheduler
+from fusiongym.envs.fusion_env import FusionEnv
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.orchestration.config import load_experiment
+from fusiongym.experiments.orchestration.runner import train
 from helpers.small_networks import CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_mobile
 
 NETS = [small_branchy(), small_mobile(), get_network("tiny_residual")]
@@ -165,8 +165,8 @@ def test_model_is_the_best_validation_checkpoint(runs):
 
 def test_trained_model_is_the_planner_prior_policy(runs):
     """The shipped configs' policy class survives DAgger, PPO, checkpointing and loading."""
-    from agents.policy_net import PlannerPriorPolicy
-    from agents.ppo import PPOScheduler
+    from fusiongym.agents.policy_net import PlannerPriorPolicy
+    from fusiongym.agents.ppo import PPOScheduler
 
     tmp, _ = runs
     policy = PPOScheduler(tmp / "a" / "model.zip").model.policy

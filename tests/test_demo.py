@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from experiments.cli import main
+from fusiongym.experiments.cli import main
 
 TINY = {"name": "demotest", "train_networks": ["tiny_chain", "synthetic:1"],
         "eval_networks": ["tiny_residual"],

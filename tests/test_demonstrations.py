@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
-from agents.demonstrations import behaviour_cloning, oracle_demonstrations
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.demonstrations import behaviour_cloning, oracle_demonstrations
+from fusiongym.agents.oracle import OracleScheduler
 
 ENV = {"objective": "latency", "max_group_layers": 8, "lookahead": 2}
 
@@ -38,7 +38,7 @@ def test_demonstrations_replay_the_oracle(demos):
 def test_behaviour_cloning_fits_the_demonstrations(demos):
     from sb3_contrib import MaskablePPO
 
-    from envs.fusion_env import FusionEnv
+    from fusiongym.envs.fusion_env import FusionEnv
 
     hw, nets, d = demos
     model = MaskablePPO("MlpPolicy", FusionEnv(nets, hw=hw, **ENV), seed=0, device="cpu")

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from accelerator import lowering
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.schedule import Group, Schedule
-from accelerator.workloads.zoo import get_network
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator import lowering
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.schedule import Group, Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.oracle import OracleScheduler
 
 REPO = Path(__file__).resolve().parent.parent
 HASH_SEEDS = ("0", "4242")  # one run per seed
@@ -85,10 +85,10 @@ CASES = _cases()
 
 EVALUATE_SCRIPT = """
 import json, sys
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
 
 out = []
 for case in json.loads(sys.argv[1]):
@@ -148,10 +148,10 @@ ORACLE_CASES = [("tiny_residual", "vta16", 8), ("synthetic:5:8", "vta16", 4),
 
 ORACLE_SCRIPT = """
 import json, sys
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.workloads.zoo import get_network
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.oracle import OracleScheduler
 
 out = []
 for name, hw_name, max_group_layers in json.loads(sys.argv[1]):
@@ -179,7 +179,7 @@ def test_oracle_gives_the_same_schedule_in_two_fresh_processes(tmp_path):
 
 def _fusiongym() -> list[str]:
     exe = shutil.which("fusiongym", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "experiments.cli"]
+    return [exe] if exe else [sys.executable, "-m", "fusiongym.experiments.cli"]
 
 
 def test_cli_oracle_json_is_identical_across_runs(tmp_path):
@@ -196,8 +196,8 @@ def test_cli_oracle_json_is_identical_across_runs(tmp_path):
 
 @pytest.mark.parametrize("case", CASES[:3], ids=lambda c: f"{c['network']}@{c['hw']}")
 def test_simulating_a_group_twice_in_one_process_is_identical(case):
-    from accelerator.evaluator import run_group
-    from accelerator.lowering import GroupSpec
+    from fusiongym.accelerator.evaluator import run_group
+    from fusiongym.accelerator.lowering import GroupSpec
 
     hw, net = load_config(case["hw"]), get_network(case["network"])
     for g in Schedule.from_dict(case["schedule"]).groups:

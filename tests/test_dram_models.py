@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import run_group
-from accelerator.isa import LOAD, LOAD_MODULE, MEM_INP, MEM_WGT, Insn
-from accelerator.lowering import GroupSpec
-from accelerator.sim import simulate
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.isa import LOAD, LOAD_MODULE, MEM_INP, MEM_WGT, Insn
+from fusiongym.accelerator.lowering import GroupSpec
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.zoo import get_network
 
 
 VTA16 = load_config("vta16")
@@ -92,7 +92,7 @@ def test_cores_share_the_bus_fairly_under_their_ports(arbitration):
 def test_max_min_share_gives_the_unported_rest_to_the_others():
     """Max-min fairness: a core with two transfers in flight (fetch + load) is capped by its
     port; the bandwidth it cannot use goes to the other core, not lost."""
-    from accelerator.dram import FairShareDram
+    from fusiongym.accelerator.dram import FairShareDram
     import simpy
 
     env = simpy.Environment()

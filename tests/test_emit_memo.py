@@ -12,13 +12,13 @@ import dataclasses
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.isa import Insn
-from accelerator.lowering.emit import emit_core
-from accelerator.lowering.planner import plan_cached
-from accelerator.lowering.tiling import GroupGeometry
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.isa import Insn
+from fusiongym.accelerator.lowering.emit import emit_core
+from fusiongym.accelerator.lowering.planner import plan_cached
+from fusiongym.accelerator.lowering.tiling import GroupGeometry
+from fusiongym.accelerator.workloads.zoo import get_network
 
 
 def _fields(program: list[Insn]) -> list[tuple]:

@@ -10,15 +10,15 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envs
-from accelerator.config import load_config
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.results import GroupResult
-from accelerator.workloads.zoo import get_network
-from agents.brute_force import compositions
-from envs.feasibility import GroupFeasibility
-from envs.fusion_env import FusionEnv
+from fusiongym import envs
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.brute_force import compositions
+from fusiongym.envs.feasibility import GroupFeasibility
+from fusiongym.envs.fusion_env import FusionEnv
 from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
                                     small_mobile)
 
@@ -72,7 +72,7 @@ def test_registered_with_gymnasium():
 
 def test_gym_make_with_no_arguments_passes_the_env_checker():
     """What every Gymnasium user tries first: the default networks on the default hardware."""
-    from envs.fusion_env import DEFAULT_NETWORKS
+    from fusiongym.envs.fusion_env import DEFAULT_NETWORKS
 
     env = gymnasium.make(envs.ENV_ID)
     inner = env.unwrapped
@@ -323,9 +323,9 @@ def test_unschedulable_network_is_reported_at_reset():
 
 def test_schedule_only_mode_simulates_nothing():
     """compute_rewards=False: a deployed policy's search costs zero simulator calls."""
-    from accelerator.config import load_config
-    from accelerator.evaluator import GroupEvaluator
-    from envs.fusion_env import FusionEnv
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.envs.fusion_env import FusionEnv
 
     hw = load_config()
     ev = GroupEvaluator(hw)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.orchestration.runner import SEARCH_BUDGET_FRACTIONS, search_label
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.orchestration.runner import SEARCH_BUDGET_FRACTIONS, search_label
 
 CONFIG = {"name": "tiny-eval", "train_networks": ["tiny_chain", "synthetic:1"],
           "eval_networks": ["tiny_residual"], "seed": 3, "random_small_budget": 10,
@@ -29,8 +29,8 @@ def run_dir(tmp_path_factory) -> Path:
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.fusion_env import FusionEnv
-    from experiments.orchestration.config import parse_config
+    from fusiongym.envs.fusion_env import FusionEnv
+    from fusiongym.experiments.orchestration.config import parse_config
 
     run = tmp_path_factory.mktemp("eval") / "run"
     run.mkdir()
@@ -78,7 +78,7 @@ def test_unseen_hardware_file_gets_its_own_eval_files(run_dir: Path, tmp_path: P
 def test_policy_schedules_hardware_with_other_core_counts(run_dir: Path):
     """The run trained on mlu100 (16 cores); pynq has other core counts. The policy reads
     them ranked from the top (agents.core_adapter) instead of being left out."""
-    from accelerator.config import load_config
+    from fusiongym.accelerator.config import load_config
     assert load_config("pynq").allowed_core_counts != load_config("mlu100").allowed_core_counts
     assert main(["evaluate", str(run_dir), "--hw", "pynq", "--no-progress"]) == 0
     data = json.loads(_indexed(run_dir, "pynq", ["tiny_residual"]).read_text())
@@ -108,9 +108,9 @@ def test_resweep_counts_the_sweep_in_its_cost_and_keeps_its_table(run_dir: Path,
     layers); what is checked is the accounting and the file evaluate keeps."""
     import hashlib
 
-    import agents.heuristic_sweep as heuristic_sweep
-    from accelerator.config import load_config
-    from agents.heuristic import DEFAULT_THRESHOLDS
+    import fusiongym.agents.heuristic_sweep as heuristic_sweep
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.agents.heuristic import DEFAULT_THRESHOLDS
 
     sweeps = []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.orchestration.config import ExperimentConfigError, load_experiment, parse_config
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.orchestration.config import ExperimentConfigError, load_experiment, parse_config
 
 BASE = {"name": "t", "train_networks": ["tiny_chain"], "eval_networks": ["tiny_residual"]}
 
@@ -77,9 +77,9 @@ def test_shipped_configs_networks_schedule_on_their_hardware(name):
     lowers alone on some allowed core count of every training hardware, so the oracle (and
     DAgger's expert) has a schedule. Caught full's synthetic:11/12, whose 56x56 global
     average pool needs more accumulator buffer than mlu100 has: the run died after DAgger."""
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.workloads.loader import load_network
-    from experiments.orchestration.hardware_pool import training_hardware
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.workloads.loader import load_network
+    from fusiongym.experiments.orchestration.hardware_pool import training_hardware
 
     cfg = load_experiment(name)
     names = [*cfg.train_networks, *cfg.validation_networks, *cfg.eval_networks]

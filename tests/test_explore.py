@@ -8,11 +8,11 @@ import json
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.explore.pareto import hypervolume, pareto_front, spearman
-from experiments.explore.report import front_of
-from experiments.explore.search import Explorer, Interrupted, run_search
-from experiments.explore.space import Candidate, SpaceError, load_space
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.explore.pareto import hypervolume, pareto_front, spearman
+from fusiongym.experiments.explore.report import front_of
+from fusiongym.experiments.explore.search import Explorer, Interrupted, run_search
+from fusiongym.experiments.explore.space import Candidate, SpaceError, load_space
 
 TINY = {
     "name": "tiny", "base": "ultra96", "target": {"fpga": "ultra96"},

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from envs.features import HARDWARE_FEATURE_NAMES, LAYER_FEATURE_NAMES, FeatureExtractor
-from envs.fusion_env import FusionEnv
-from experiments.orchestration.config import ExperimentConfigError, parse_config
-from experiments.orchestration.hardware_pool import training_hardware
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.envs.features import HARDWARE_FEATURE_NAMES, LAYER_FEATURE_NAMES, FeatureExtractor
+from fusiongym.envs.fusion_env import FusionEnv
+from fusiongym.experiments.orchestration.config import ExperimentConfigError, parse_config
+from fusiongym.experiments.orchestration.hardware_pool import training_hardware
 
 BASE = {"name": "t", "train_networks": ["tiny_chain"], "eval_networks": ["tiny_residual"]}
 SAMPLER = {"base": "vta16", "count": 4,
@@ -102,7 +102,7 @@ def test_window_rows_mark_the_open_group_and_residual_edges():
 def test_layer_window_extractor_reads_the_window_as_a_sequence():
     import torch
 
-    from agents.policy_net import LayerWindowExtractor, policy_kwargs_for
+    from fusiongym.agents.policy_net import LayerWindowExtractor, policy_kwargs_for
 
     env = FusionEnv(["tiny_chain"], lookback=2, lookahead=3)
     kwargs = policy_kwargs_for("layer_conv", env.features, {"net_arch": [32]})

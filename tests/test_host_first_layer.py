@@ -13,22 +13,22 @@ import jsonschema
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from accelerator.bounds import energy_lower_bound, latency_lower_bound
-from accelerator.config import load_config, preset_names
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.host import host_layers
-from accelerator.schedule import Group, Schedule, ScheduleError
-from accelerator.schedule_export import export_schedule
-from accelerator.spatial.placement import Placement, PlacementError, PlacedGroup
-from accelerator.spatial.bounds import makespan_lower_bound
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import host_flags, replay
-from accelerator.spatial.workload import Workload
-from accelerator.workloads.zoo import get_network
-from agents.bound_dp import BoundDPScheduler
-from agents.heuristic import HeuristicScheduler
-from agents.oracle import OracleScheduler
-from envs.fusion_env import FusionEnv
+from fusiongym.accelerator.bounds import energy_lower_bound, latency_lower_bound
+from fusiongym.accelerator.config import load_config, preset_names
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.host import host_layers
+from fusiongym.accelerator.schedule import Group, Schedule, ScheduleError
+from fusiongym.accelerator.schedule_export import export_schedule
+from fusiongym.accelerator.spatial.placement import Placement, PlacementError, PlacedGroup
+from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import host_flags, replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.bound_dp import BoundDPScheduler
+from fusiongym.agents.heuristic import HeuristicScheduler
+from fusiongym.agents.oracle import OracleScheduler
+from fusiongym.envs.fusion_env import FusionEnv
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "schema"
                      / "schedule-v1.schema.json").read_text())
@@ -200,7 +200,7 @@ def test_a_placement_fusing_the_host_layer_is_refused():
 
 
 def test_the_benchmark_row_compares_both_places(capsys):
-    from benchmarks import host_first_layer
+    from fusiongym.benchmarks import host_first_layer
 
     row = host_first_layer.measure("tiny_chain", "mlu100")
     hw = MLU_HOST
@@ -214,7 +214,7 @@ def test_the_benchmark_row_compares_both_places(capsys):
 
 
 def test_the_placement_env_never_fuses_the_host_layer_and_never_dead_ends():
-    from envs.placement_env import PlacementEnv
+    from fusiongym.envs.placement_env import PlacementEnv
 
     env = PlacementEnv(["tiny_chainx2"], MLU_HOST)
     check_env(env, skip_render_check=True)
@@ -234,8 +234,8 @@ def test_the_placement_env_never_fuses_the_host_layer_and_never_dead_ends():
 
 
 def test_program_and_trace_exports_skip_the_host_group(tmp_path):
-    from accelerator.program_export import emit_program
-    from accelerator.trace_export import simulate_schedule_trace
+    from fusiongym.accelerator.program_export import emit_program
+    from fusiongym.accelerator.trace_export import simulate_schedule_trace
 
     net = get_network("tiny_chain")
     ev = GroupEvaluator(MLU_HOST)
@@ -263,7 +263,7 @@ def test_a_placement_pinning_the_host_group_to_cores_is_refused():
 
 @pytest.mark.parametrize("name", ["list", "cpsat", "partition", "sequential", "search"])
 def test_placement_schedulers_put_the_host_layer_on_no_core(name):
-    from agents.placement.registry import make_placement_scheduler
+    from fusiongym.agents.placement.registry import make_placement_scheduler
 
     w = Workload.parse(["tiny_chainx3"])
     ev = GroupEvaluator(MLU_HOST)
@@ -289,7 +289,7 @@ def test_the_shape_only_floor_respects_the_host_layer():
     """The oracle orders candidates by `latency_floor` before bounding them: the host-run
     group's floor is its exact cost (never above the bound), and a group fusing it is
     infeasible (floor 0)."""
-    from accelerator.bounds import latency_floor
+    from fusiongym.accelerator.bounds import latency_floor
     net = get_network("resnet18")
     for hw in (MLU_HOST, load_config("pynq").with_(first_layer_on="host")):
         ev = GroupEvaluator(hw)

@@ -1,12 +1,12 @@
-"""accelerator.workloads.loader.load_network: the one way every entry point names a network."""
+"""fusiongym.accelerator.workloads.loader.load_network: the one way every entry point names a network."""
 
 from __future__ import annotations
 
 import pytest
 
-from accelerator.errors import UserInputError
-from accelerator.workloads.loader import as_network, load_network
-from accelerator.workloads.zoo import get_network, zoo_names
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.workloads.loader import as_network, load_network
+from fusiongym.accelerator.workloads.zoo import get_network, zoo_names
 
 
 @pytest.mark.parametrize("spelling", ["tiny_residual", "TINY_RESIDUAL", "Tiny_Residual",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.isa import ALU, GEMM, LOAD, MEM_WGT, STORE
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.workloads.network import LayerKind, NetworkBuilder
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.isa import ALU, GEMM, LOAD, MEM_WGT, STORE
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.workloads.network import LayerKind, NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
 DLF = load_config("vta16")
@@ -199,8 +199,8 @@ def test_infeasible_group_has_a_reason():
 
 
 def test_infeasible_group_in_schedule_is_a_one_line_error():
-    from accelerator.evaluator import evaluate
-    from accelerator.schedule import Schedule, ScheduleError
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.accelerator.schedule import Schedule, ScheduleError
 
     net = get_network("tiny_chain")
     with pytest.raises(ScheduleError) as err:

@@ -26,9 +26,9 @@ def test_emitted_streams_match_the_recorded_digests(network_name, preset):
 
 
 def test_the_digest_sees_a_single_changed_flag():
-    from accelerator.config import load_config
-    from accelerator.lowering import GroupSpec, lower_group
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.lowering import GroupSpec, lower_group
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     lowered = lower_group(GroupSpec.from_network(get_network("tiny_chain"), 0, 2), 1,
                           load_config("vta16"))
@@ -42,8 +42,8 @@ def test_the_digest_sees_a_single_changed_flag():
 
 
 def test_a_replayed_instruction_copies_every_slot():
-    from accelerator.isa import GEMM, Insn
-    from accelerator.lowering.emit import _clone
+    from fusiongym.accelerator.isa import GEMM, Insn
+    from fusiongym.accelerator.lowering.emit import _clone
 
     insn = Insn(GEMM, iter_out=3, iter_in=2, uops=5, cycles=30, layer=4, share_key=("k",))
     for k, name in enumerate(Insn.__slots__):

@@ -1,16 +1,16 @@
-"""accelerator.objectives: the one definition of what a schedule is scored by."""
+"""fusiongym.accelerator.objectives: the one definition of what a schedule is scored by."""
 
 from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.objectives import (ADDITIVE_OBJECTIVES, OBJECTIVE_NAMES, check_objective,
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.objectives import (ADDITIVE_OBJECTIVES, OBJECTIVE_NAMES, check_objective,
                                     group_value, objective_value)
-from accelerator.evaluator import evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
 
 
 def test_names_and_which_are_additive():

@@ -5,9 +5,9 @@ import warnings
 import pytest
 from onnx import helper
 
-from accelerator.workloads.onnx_import import import_onnx, load_onnx
-from accelerator.workloads.network import LayerKind, WorkloadError
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.workloads.onnx_import import import_onnx, load_onnx
+from fusiongym.accelerator.workloads.network import LayerKind, WorkloadError
+from fusiongym.accelerator.workloads.zoo import get_network
 from helpers.onnx_models import ints, make_model, network_to_onnx, save, weight
 
 

@@ -8,12 +8,12 @@ import warnings
 import pytest
 from onnx import TensorProto, helper
 
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.config import load_config
-from accelerator.workloads.network import LayerKind, WorkloadError
-from accelerator.workloads.onnx_import import import_onnx, load_onnx
-from accelerator.workloads.zoo import get_network
-from agents import make_scheduler
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.workloads.network import LayerKind, WorkloadError
+from fusiongym.accelerator.workloads.onnx_import import import_onnx, load_onnx
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents import make_scheduler
 from helpers.onnx_models import attention_model, make_model, network_to_onnx, save, weight
 
 HW = load_config()

@@ -7,8 +7,8 @@ import warnings
 import pytest
 from onnx import TensorProto, helper
 
-from accelerator.workloads.network import LayerKind, WorkloadError
-from accelerator.workloads.onnx_import import import_onnx, load_onnx
+from fusiongym.accelerator.workloads.network import LayerKind, WorkloadError
+from fusiongym.accelerator.workloads.onnx_import import import_onnx, load_onnx
 from helpers.onnx_models import ints, make_model, save, weight
 
 torch = pytest.importorskip("torch")

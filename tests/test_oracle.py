@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.network import NetworkBuilder
-from accelerator.workloads.zoo import get_network
-from agents.brute_force import BruteForceScheduler, compositions
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.workloads.network import NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.brute_force import BruteForceScheduler, compositions
+from fusiongym.agents.oracle import OracleScheduler
 from helpers.small_networks import (CHEAP_LAUNCH_HW, SMALL_NETWORKS, evaluator_for, small_branchy,
                                     small_chain, small_mobile)
 
@@ -98,8 +98,8 @@ def test_oracle_beats_every_fixed_core_count_without_fusion():
 # ---- pruning: sound lower bounds, same result as the exhaustive DP --------------------
 from dataclasses import replace  # noqa: E402
 
-import agents.oracle as oracle_module  # noqa: E402
-from accelerator.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa: E402
+import fusiongym.agents.oracle as oracle_module  # noqa: E402
+from fusiongym.accelerator.bounds import _WORK, energy_lower_bound, latency_lower_bound  # noqa: E402
 
 PYNQ = load_config("pynq")
 BURST_HW = HW.with_(name="burst", dram_arbitration="burst")
@@ -158,9 +158,9 @@ def test_bounds_are_memoized_per_evaluator_and_group_shape():
 
 
 def test_relaxed_schedule_follows_the_simulators_token_rules():
-    from accelerator import sim
-    from accelerator.isa import GEMM, LOAD, MEM_INP, STORE, Insn
-    from accelerator.bounds import relaxed_end
+    from fusiongym.accelerator import sim
+    from fusiongym.accelerator.isa import GEMM, LOAD, MEM_INP, STORE, Insn
+    from fusiongym.accelerator.bounds import relaxed_end
     load = Insn(LOAD, MEM_INP, nbytes=4096)
     load.push_next = True
     gemm = Insn(GEMM, cycles=1000)

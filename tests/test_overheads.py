@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import run_group
-from accelerator.lowering import GroupSpec
-from accelerator.results import GroupOverhead, group_latency_cycles, group_overhead
-from accelerator.workloads.network import NetworkBuilder
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.lowering import GroupSpec
+from fusiongym.accelerator.results import GroupOverhead, group_latency_cycles, group_overhead
+from fusiongym.accelerator.workloads.network import NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import get_network
 
 MLU = load_config("mlu100")
 NO_OVERHEADS = MLU.without_overheads()

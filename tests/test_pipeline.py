@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accelerator.bounds import relaxed_end, work_from_programs
-from accelerator.config import load_config
-from accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
-from accelerator.lowering import LoweredGroup
-from accelerator.lowering.cost import core_cycles, step_times
-from accelerator.lowering.emit import Step, link
-from accelerator.pipeline import pipeline_end, token_deps
-from accelerator.sim import simulate
+from fusiongym.accelerator.bounds import relaxed_end, work_from_programs
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
+from fusiongym.accelerator.lowering import LoweredGroup
+from fusiongym.accelerator.lowering.cost import core_cycles, step_times
+from fusiongym.accelerator.lowering.emit import Step, link
+from fusiongym.accelerator.pipeline import pipeline_end, token_deps
+from fusiongym.accelerator.sim import simulate
 
 # simulated / estimated cycles on one core; observed 0.90-1.49 over random streams
 ESTIMATE_ENVELOPE = (0.85, 2.0)
@@ -107,7 +107,7 @@ def test_a_pop_without_any_push_is_a_deadlock():
 def test_the_estimate_recurrence_waits_for_every_token(vt):
     # two steps: load 10, compute 100, store 10 each; the second load waits for the
     # compute vt steps earlier (none with vt 2), the second compute for the first store
-    from accelerator.lowering.cost import _pipeline_cycles
+    from fusiongym.accelerator.lowering.cost import _pipeline_cycles
 
     steps = [(10.0, 100.0, 10.0, False)] * 2
     expected = 10 + 100 + 100 + 10 if vt == 2 else 10 + 100 + 10 + 100 + 10

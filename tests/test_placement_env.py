@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401  (registers the ids)
-from accelerator.config import load_config
-from accelerator.spatial.simulate import simulate_placement
-from envs.placement_env import PlacementEnv, fraction_core_counts
+from fusiongym import envs  # noqa: F401  (registers the ids)
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.envs.placement_env import PlacementEnv, fraction_core_counts
 
 HW16 = load_config("mlu100")
 CHIPS = {8: HW16.with_(num_cores=8, core_counts=None, name="mlu100-8c"), 16: HW16,
@@ -44,7 +44,7 @@ def test_check_env_passes(env16):
 
 
 def test_make_with_no_arguments_and_fusion_env_unchanged():
-    assert gymnasium.spec("fusiongym/Fusion-v0").entry_point == "envs.fusion_env:FusionEnv"
+    assert gymnasium.spec("fusiongym/Fusion-v0").entry_point == "fusiongym.envs.fusion_env:FusionEnv"
     env = gymnasium.make("fusiongym/Place-v0").unwrapped
     assert isinstance(env, PlacementEnv)
     assert env.action_space.n == 4 * 6
@@ -75,9 +75,9 @@ def test_masks_steer_around_layers_that_only_run_fused():
     """Layer 2 of tiny_residual cannot run alone, nor on the whole chip (an injected
     feasibility predicate, as FusionEnv's tests do): random masked walks still complete, and
     every group they make satisfies the predicate."""
-    from envs.feasibility import GroupFeasibility
+    from fusiongym.envs.feasibility import GroupFeasibility
 
-    from accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.evaluator import GroupEvaluator
 
     env = PlacementEnv(["tiny_residualx2"], HW16)
     net = env.workloads[0].requests[0].network
@@ -90,7 +90,7 @@ def test_masks_steer_around_layers_that_only_run_fused():
     env._per_hw[0]["feas"][net.content_hash()] = GroupFeasibility(
         len(net), (1, 2, 4, 8, 16), env.max_group_layers, feasible)
     env._per_hw[0]["tables"][net.content_hash()] = __import__(
-        "envs.placement_features", fromlist=["RequestTable"]).RequestTable(
+        "fusiongym.envs.placement_features", fromlist=["RequestTable"]).RequestTable(
         net, HW16, fraction_core_counts(HW16))
     rng = np.random.default_rng(1)
     for _ in range(20):

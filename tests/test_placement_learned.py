@@ -7,17 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.spatial.simulate import simulate_placement
-from envs.placement_env import PlacementEnv, parse_workload
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.envs.placement_env import PlacementEnv, parse_workload
 
 pytest.importorskip("sb3_contrib")
 
-from agents.placement.learn import place_config_from_dict, train  # noqa: E402
-from agents.placement.policy import PolicyPlacer, PolicySearchPlacer, rollout  # noqa: E402
-from agents.placement.teacher import ListTeacher  # noqa: E402
+from fusiongym.agents.placement.learn import place_config_from_dict, train  # noqa: E402
+from fusiongym.agents.placement.policy import PolicyPlacer, PolicySearchPlacer, rollout  # noqa: E402
+from fusiongym.agents.placement.teacher import ListTeacher  # noqa: E402
 
 HW16 = load_config("mlu100")
 HW8 = HW16.with_(num_cores=8, core_counts=None, name="mlu100-8c")
@@ -102,7 +102,7 @@ def test_rollout_helper_returns_the_estimate():
 # ---- the plan teacher, the registry, the CLI and the evaluation (issue 20, items 7-8) -----
 
 def test_plan_teacher_keeps_the_fastest_realised_source_and_its_rollout_realises_it():
-    from agents.placement.teacher import PlanTeacher
+    from fusiongym.agents.placement.teacher import PlanTeacher
 
     env = PlacementEnv(["tiny_residual+tiny_chainx2"], HW16)
     teacher = PlanTeacher()
@@ -118,7 +118,7 @@ def test_plan_teacher_keeps_the_fastest_realised_source_and_its_rollout_realises
 
 
 def test_plan_teacher_on_one_request_follows_the_sequential_oracle():
-    from agents.placement.teacher import PlanTeacher
+    from fusiongym.agents.placement.teacher import PlanTeacher
 
     env = PlacementEnv(["tiny_residual"], HW16, reference=None)
     teacher = PlanTeacher(sources=("partition",))  # one request: the whole chip's oracle
@@ -127,14 +127,14 @@ def test_plan_teacher_on_one_request_follows_the_sequential_oracle():
     done, info = False, {}
     while not done:
         _, _, done, _, info = env.step(teacher.action(env))
-    from agents.placement.simple import oracle_schedules
+    from fusiongym.agents.placement.simple import oracle_schedules
     oracle = oracle_schedules(env.workload, HW16, env.evaluator)[0]
     assert [(g.start, g.end, g.cores) for g in info["placement"].groups] == \
         [(g.start, g.end, g.cores) for g in oracle.groups]
 
 
 def test_registry_lists_the_learned_placers_and_wants_a_run(tmp_path):
-    from agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, make_placement_scheduler
+    from fusiongym.agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, make_placement_scheduler
 
     assert set(LEARNED_PLACEMENT_SCHEDULERS) == {"ppo", "ppo-search"}
     with pytest.raises(UserInputError, match="needs --run"):
@@ -145,7 +145,7 @@ def test_registry_lists_the_learned_placers_and_wants_a_run(tmp_path):
 
 
 def _cli(argv, capsys):
-    from experiments.cli import main
+    from fusiongym.experiments.cli import main
 
     code = main(argv)
     out = capsys.readouterr()
@@ -220,7 +220,7 @@ def test_training_is_deterministic(tmp_path):
 
 
 def test_evaluate_chip_spelling_preset_on_another_core_count():
-    from experiments.place_learned import chip
+    from fusiongym.experiments.place_learned import chip
 
     hw = chip("mlu100:8")
     assert hw.num_cores == 8 and hw.name == "mlu100-8c" and hw.key == HW8.key

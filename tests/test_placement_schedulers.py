@@ -10,18 +10,18 @@ import random
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.spatial.bounds import makespan_lower_bound
-from accelerator.spatial.placement import PlacedGroup, Placement
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import replay
-from accelerator.spatial.workload import Workload
-from agents.placement import PLACEMENT_SCHEDULERS, make_placement_scheduler
-from agents.placement.candidates import branch_split, groupings_of
-from agents.placement.list_sched import ListPlacement
-from agents.placement.simple import partition_share
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement import PLACEMENT_SCHEDULERS, make_placement_scheduler
+from fusiongym.agents.placement.candidates import branch_split, groupings_of
+from fusiongym.agents.placement.list_sched import ListPlacement
+from fusiongym.agents.placement.simple import partition_share
 
 HW = load_config("mlu100")
 MIX = ["tiny_residual", "tiny_transformer", "tiny_chain"]
@@ -84,7 +84,7 @@ def test_partition_keeps_each_request_on_its_share(placed, mix):
 def test_a_pinned_list_plan_replays_no_later_than_planned(mix):
     ev = GroupEvaluator(HW)
     estimate, _, _, plan = ListPlacement().variants(mix, HW, ev)[0]
-    from agents.placement.base import plan_to_placement
+    from fusiongym.agents.placement.base import plan_to_placement
 
     p = plan_to_placement(mix, plan)
     deps = p.validate(mix, HW)
@@ -165,7 +165,7 @@ def test_registry_errors_are_one_line():
 
 
 def test_placement_table_rejects_bad_input_in_one_line(capsys):
-    from benchmarks.placement_table import main
+    from fusiongym.benchmarks.placement_table import main
 
     with pytest.raises(SystemExit) as err:
         main(["--hw", "no_such_chip"])

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.spatial.bounds import makespan_lower_bound
-from accelerator.spatial.placement import PlacedGroup, Placement
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import replay
-from accelerator.spatial.workload import Workload
-from agents.placement import make_placement_scheduler
-from agents.placement.fluid import _water_fill, fluid_makespan
-from agents.placement.list_sched import _stretch
-from agents.placement.simple import oracle_schedules
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement import make_placement_scheduler
+from fusiongym.agents.placement.fluid import _water_fill, fluid_makespan
+from fusiongym.agents.placement.list_sched import _stretch
+from fusiongym.agents.placement.simple import oracle_schedules
 
 HW = load_config("mlu100")
 MIX = ["tiny_residual", "tiny_transformer", "tiny_chain"]

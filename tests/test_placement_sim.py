@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.schedule import Schedule
-from accelerator.spatial.placement import PlacedGroup, Placement, PlacementError
-from accelerator.spatial.simulate import simulate_placement
-from accelerator.spatial.timeline import replay
-from accelerator.spatial.workload import Workload
-from accelerator.workloads.network import WorkloadError
-from accelerator.workloads.zoo import ZOO
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement, PlacementError
+from fusiongym.accelerator.spatial.simulate import simulate_placement
+from fusiongym.accelerator.spatial.timeline import replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.network import WorkloadError
+from fusiongym.accelerator.workloads.zoo import ZOO
 
 HW = load_config("mlu100")
 
@@ -39,7 +39,7 @@ def test_sequential_placement_gives_the_sequential_cycles(name, cores):
 def _fused(net, size=3, cores=4):
     """The oracle's fusion groups on at most ``cores`` cores (``size`` is unused: kept the
     call sites short); single layers where a group does not fit on that many."""
-    from agents.oracle import OracleScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     ev = GroupEvaluator(HW)
     groups = []

@@ -17,14 +17,14 @@ from dataclasses import replace
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_WGT, STORE
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.lowering.emit import emit_core
-from accelerator.lowering.planner import _candidates
-from accelerator.lowering.tiling import GroupGeometry
-from accelerator.sim import simulate
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_WGT, STORE
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.lowering.emit import emit_core
+from fusiongym.accelerator.lowering.planner import _candidates
+from fusiongym.accelerator.lowering.tiling import GroupGeometry
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.zoo import get_network
 
 DLF = load_config("vta16")
 PYNQ = load_config("pynq")
@@ -142,8 +142,8 @@ def test_a_plan_that_idles_cores_is_never_slower_than_fewer_cores(net):
     split (2 cores busy) up to 1.6x slower than its own 4-core plan. A core count's plan that
     leaves cores idle now competes with the smaller counts' plans on a subset of its cores:
     never modelled slower than them, and never simulated slower than any count it could use."""
-    from accelerator.evaluator import GroupEvaluator
-    from accelerator.lowering.planner import Planned, plan_cached
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.lowering.planner import Planned, plan_cached
 
     hw = load_config("mlu100").without_overheads()
     ev = GroupEvaluator(hw)
@@ -176,8 +176,8 @@ def test_small_channel_first_conv_runs_im2col_packed_near_its_roofline():
     64-wide block it took 109,026 cycles (95% of its GEMM work on zeros); packed (147 taps ->
     3 blocks) and gathered from the raw 3-channel image it is within 2x of its roofline
     (ideal compute, or its unpadded DRAM bytes at the bus bandwidth) plus its launch."""
-    from accelerator.evaluator import run_group
-    from accelerator.results import group_overhead
+    from fusiongym.accelerator.evaluator import run_group
+    from fusiongym.accelerator.results import group_overhead
 
     hw = load_config("mlu100")
     net = get_network("resnet18")
@@ -208,7 +208,7 @@ def test_a_concat_is_zero_copy(net):
     used to read every input and write the output again); fused with its producers it runs
     no ALU pass (each producer wrote into its slice on chip) and its intermediates never
     touch DRAM."""
-    from accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.evaluator import GroupEvaluator
 
     hw = load_config("mlu100")
     ev = GroupEvaluator(hw)

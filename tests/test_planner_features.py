@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from accelerator.bounds import latency_lower_bound
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.zoo import get_network
-from agents import make_scheduler
-from envs.fusion_env import FusionEnv
-from envs.planner import SuffixPlanner
+from fusiongym.accelerator.bounds import latency_lower_bound
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents import make_scheduler
+from fusiongym.envs.fusion_env import FusionEnv
+from fusiongym.envs.planner import SuffixPlanner
 from helpers.small_networks import CHEAP_LAUNCH_HW, small_branchy, small_mobile
 
 NETS = [small_branchy(), small_mobile(), get_network("tiny_residual")]
@@ -120,7 +120,7 @@ def test_planner_prior_policy_follows_the_planner_and_survives_save_load(tmp_pat
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs
+    from fusiongym.agents.policy_net import PlannerPriorPolicy, planner_prior_kwargs
 
     env = FusionEnv([small_mobile()], hw=CHEAP_LAUNCH_HW, max_group_layers=4,
                     planner_features=True)

@@ -1,4 +1,4 @@
-"""experiments.plots: what the figures draw matches the simulator's numbers.
+"""fusiongym.experiments.plots: what the figures draw matches the simulator's numbers.
 
 Small networks on a 4-core config keep this fast. Figures are inspected, not just saved:
 row labels, the summed width of the bars in every (core, module) row against the
@@ -13,21 +13,21 @@ import math
 import numpy as np
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import evaluate
-from accelerator.results import group_latency_cycles
-from accelerator.trace_export import sim_overhead
-from accelerator.isa import MODULE_NAMES
-from accelerator.schedule import Group, Schedule, ScheduleError
-from accelerator.workloads.network import NetworkBuilder
-from experiments.plots import PlotError, binned_overlap, save_figure
-from experiments.plots.pipeline import (DRAM_ROW, PipelineOptions, plot_pipeline,
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.results import group_latency_cycles
+from fusiongym.accelerator.trace_export import sim_overhead
+from fusiongym.accelerator.isa import MODULE_NAMES
+from fusiongym.accelerator.schedule import Group, Schedule, ScheduleError
+from fusiongym.accelerator.workloads.network import NetworkBuilder
+from fusiongym.experiments.plots import PlotError, binned_overlap, save_figure
+from fusiongym.experiments.plots.pipeline import (DRAM_ROW, PipelineOptions, plot_pipeline,
                                         simulate_schedule_trace, timeline)
-from experiments.plots.schedule_diagram import plot_schedules
-from experiments.plots.training import (RunDirError, load_curve, load_eval, plot_eval_schedules,
+from fusiongym.experiments.plots.schedule_diagram import plot_schedules
+from fusiongym.experiments.plots.training import (RunDirError, load_curve, load_eval, plot_eval_schedules,
                                         plot_learning_curve, plot_quality_vs_cost, plot_run,
                                         plot_speedup)
-from experiments.plots.utilization import plot_utilization, utilization_data
+from fusiongym.experiments.plots.utilization import plot_utilization, utilization_data
 from helpers.run_dirs import NETWORKS, SCHEDULERS, make_run_dir
 
 
@@ -546,7 +546,7 @@ def test_plot_run_writes_every_plot_atomically(tmp_path):
 
 
 def test_run_dir_as_the_runner_writes_it(tmp_path):
-    """experiments.orchestration.runner keeps wall_seconds in a separate 'timings' list and adds keys of
+    """fusiongym.experiments.orchestration.runner keeps wall_seconds in a separate 'timings' list and adds keys of
     its own; curve.csv has an extra wall_seconds column and 'nan' before the first episode."""
     (tmp_path / "curve.csv").write_text(
         "timesteps,mean_return,eval_ratio_to_oracle,wall_seconds\n"
@@ -621,8 +621,8 @@ def test_plots_do_not_import_matplotlib_at_import_time():
     import subprocess
     import sys
 
-    code = ("import sys, experiments.plots.pipeline, experiments.plots.utilization, "
-            "experiments.plots.schedule_diagram, experiments.plots.training, "
-            "experiments.cli.commands.plot; print('matplotlib' in sys.modules)")
+    code = ("import sys, fusiongym.experiments.plots.pipeline, fusiongym.experiments.plots.utilization, "
+            "fusiongym.experiments.plots.schedule_diagram, fusiongym.experiments.plots.training, "
+            "fusiongym.experiments.cli.commands.plot; print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

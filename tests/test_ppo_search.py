@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.workloads.zoo import get_network
-from agents import make_scheduler
-from agents.ppo_search import PPOSearchScheduler, policy_prior
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents import make_scheduler
+from fusiongym.agents.ppo_search import PPOSearchScheduler, policy_prior
 
 HW = load_config()
 ENV_KWARGS = {"objective": "latency", "max_group_layers": 4, "lookahead": 2}
@@ -22,8 +22,8 @@ def policy():
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.ppo import PPOScheduler
-    from envs.fusion_env import FusionEnv
+    from fusiongym.agents.ppo import PPOScheduler
+    from fusiongym.envs.fusion_env import FusionEnv
 
     venv = DummyVecEnv([lambda: FusionEnv(["tiny_chain"], hw=HW, **ENV_KWARGS)])
     model = MaskablePPO("MlpPolicy", venv, seed=0, device="cpu", n_steps=64, batch_size=32)
@@ -106,9 +106,9 @@ def test_a_difference_of_one_group_costs_one_simulation():
     """Schedules that share every group but one stretch are compared on that stretch: the
     path's group there is simulated (one call), the incumbent's count at their lower bounds
     (never above their true value), so an accepted replacement is a proof."""
-    from accelerator.bounds import latency_lower_bound
-    from accelerator.schedule import Group, Schedule
-    from agents.ppo_search import _LazySearch, _segments
+    from fusiongym.accelerator.bounds import latency_lower_bound
+    from fusiongym.accelerator.schedule import Group, Schedule
+    from fusiongym.agents.ppo_search import _LazySearch, _segments
 
     net = get_network("tiny_residual")
     ev = GroupEvaluator(HW)

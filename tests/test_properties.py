@@ -49,17 +49,17 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from accelerator import lowering
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator, evaluate, run_group
-from accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.results import group_latency_cycles
-from accelerator.sim import simulate
-from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
-from accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic
-from envs.fusion_env import FusionEnv
+from fusiongym.accelerator import lowering
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate, run_group
+from fusiongym.accelerator.isa import ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, STORE, STORE_MODULE
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.results import group_latency_cycles
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import SYNTHETIC_KINDS, synthetic
+from fusiongym.envs.fusion_env import FusionEnv
 
 COMMON = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from accelerator.config import load_config
-from accelerator.evaluator import GroupEvaluator
-from accelerator.workloads.network import NetworkBuilder
-from accelerator.workloads.zoo import get_network
-from agents.oracle import OracleScheduler
-from experiments.cli import main
-from experiments.orchestration.config import parse_config
-from experiments.orchestration.sweep import parse_grid, run_sweep, split_values, unpack, _pack
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.workloads.network import NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents.oracle import OracleScheduler
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.orchestration.config import parse_config
+from fusiongym.experiments.orchestration.sweep import parse_grid, run_sweep, split_values, unpack, _pack
 
 TINY = {
     "name": "tiny-sweep",
@@ -158,7 +158,7 @@ def _sequential(names_or_nets, hw):
 
 
 def _check_batch(report, seq, hw):
-    from accelerator.evaluator import evaluate
+    from fusiongym.accelerator.evaluator import evaluate
 
     for name, (schedule, _, _, _, net) in seq.items():
         entry = report.entries[name]
@@ -176,7 +176,7 @@ def _check_batch(report, seq, hw):
 
 
 def test_oracle_batch_on_ray_equals_sequential(ray_session):
-    from experiments.parallel.oracle_batch import oracle_batch, run_oracle_batch
+    from fusiongym.experiments.parallel.oracle_batch import oracle_batch, run_oracle_batch
 
     hw = load_config("vta16")
     report = run_oracle_batch(BATCH, hw, BATCH_MAX_LAYERS, num_workers=2)
@@ -190,7 +190,7 @@ def test_oracle_batch_on_ray_equals_sequential(ray_session):
 
 
 def test_oracle_batch_simulates_shared_groups_once(ray_session):
-    from experiments.parallel.oracle_batch import run_oracle_batch
+    from fusiongym.experiments.parallel.oracle_batch import run_oracle_batch
 
     b = NetworkBuilder("tiny_chain_prefix", (16, 32, 32))  # tiny_chain's first three layers
     x = b.conv(None, 16, 3, 1, name="c1")
@@ -205,7 +205,7 @@ def test_oracle_batch_simulates_shared_groups_once(ray_session):
 
 
 def test_oracle_batch_reads_and_fills_the_disk_store(ray_session, tmp_path):
-    from experiments.parallel.oracle_batch import run_oracle_batch
+    from fusiongym.experiments.parallel.oracle_batch import run_oracle_batch
 
     hw = load_config("vta16")
     if "store_path" not in inspect.signature(GroupEvaluator).parameters:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import run_group
-from accelerator.isa import GEMM
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.resources import (ASIC_PROCESSES, FPGA_DEVICES, asic_cost, bram36_for, fmax_mhz,
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.isa import GEMM
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.resources import (ASIC_PROCESSES, FPGA_DEVICES, asic_cost, bram36_for, fmax_mhz,
                                    fpga_cost, stages_for_clock)
-from accelerator.workloads.loader import load_network
+from fusiongym.accelerator.workloads.loader import load_network
 
 
 def test_block_ram_mapping_takes_the_cheapest_aspect_ratio():

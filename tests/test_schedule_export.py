@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from accelerator.config import load_config
-from accelerator.isa import MEM_INP, MEM_UOP, MEM_WGT
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.program_export import read_stream, stream_summary
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.schedule_export import load_schedule_file
-from accelerator.sim import simulate
-from accelerator.workloads.zoo import get_network
-from experiments.cli import main
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.isa import MEM_INP, MEM_UOP, MEM_WGT
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.program_export import read_stream, stream_summary
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.schedule_export import load_schedule_file
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.experiments.cli import main
 from helpers.onnx_models import network_to_onnx, save
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "schema"

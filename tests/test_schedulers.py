@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.schedule import Schedule
-from accelerator.workloads.zoo import get_network
-from agents import SCHEDULERS, make_scheduler, register_scheduler, scheduler_names
-from agents.base import Scheduler
-from agents.baselines import NoFusionScheduler, RandomScheduler
-from agents.heuristic import DEFAULT_THRESHOLDS, HeuristicScheduler, load_thresholds
-from agents.heuristic_sweep import CATEGORIES, _table, synthesized_layers
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.agents import SCHEDULERS, make_scheduler, register_scheduler, scheduler_names
+from fusiongym.agents.base import Scheduler
+from fusiongym.agents.baselines import NoFusionScheduler, RandomScheduler
+from fusiongym.agents.heuristic import DEFAULT_THRESHOLDS, HeuristicScheduler, load_thresholds
+from fusiongym.agents.heuristic_sweep import CATEGORIES, _table, synthesized_layers
 from helpers.small_networks import (CHEAP_LAUNCH_HW, evaluator_for, small_branchy, small_chain,
                                     small_mobile)
 
@@ -135,7 +135,7 @@ def test_shipped_thresholds_cover_every_category_and_core_count():
 def test_heuristic_uses_the_table_swept_on_its_hardware_else_the_default_as_is():
     """Each preset's shipped table applies only to the hardware values it was swept on;
     anything else (an edited preset, an unseen machine) gets the default table as is."""
-    from agents.heuristic import TABLE_DIR, shipped_table
+    from fusiongym.agents.heuristic import TABLE_DIR, shipped_table
 
     vta16 = load_config("vta16")
     assert shipped_table(HW) == DEFAULT_THRESHOLDS == TABLE_DIR / "mlu100.json"

@@ -15,14 +15,14 @@ import time
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.errors import DeadlockError
-from accelerator.evaluator import run_group
-from accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MEM_INP,
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.errors import DeadlockError
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.isa import (ALU, COMPUTE_MODULE, FINISH, GEMM, LOAD, LOAD_MODULE, MEM_INP,
                              MEM_WGT, STORE, STORE_MODULE, Insn)
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.sim import simulate
-from accelerator.workloads.zoo import get_network
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.zoo import get_network
 
 PYNQ = load_config("pynq")
 DLF = load_config("vta16")

@@ -1,4 +1,4 @@
-"""accelerator.store.GroupStore: round trip, concurrent writers, SIGKILLed writers, corrupt files."""
+"""fusiongym.accelerator.store.GroupStore: round trip, concurrent writers, SIGKILLed writers, corrupt files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from accelerator.errors import UserInputError
-from accelerator.results import GroupResult
-from accelerator.store import (RESULT_FIELDS, GroupStore, StoreError, group_key, result_from_dict,
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.store import (RESULT_FIELDS, GroupStore, StoreError, group_key, result_from_dict,
                                result_to_dict)
 
 CTX = mp.get_context("spawn")  # a fresh interpreter per writer, as separate runs would be
@@ -206,11 +206,11 @@ def test_directory_path_is_an_error(tmp_path):
 
 def test_lookup_or_run_serves_the_simulated_result(tmp_path):
     """What GroupEvaluator will do on a memo miss: a store hit equals a fresh simulation."""
-    from accelerator.config import load_config
-    from accelerator.evaluator import run_group
-    from accelerator.lowering import GroupSpec
-    from accelerator.store import lookup_or_run
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import run_group
+    from fusiongym.accelerator.lowering import GroupSpec
+    from fusiongym.accelerator.store import lookup_or_run
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     hw = load_config(None)
     net = get_network("tiny_residual")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.orchestration.runner import SEARCH_BUDGET_FRACTIONS, search_label
+from fusiongym.experiments.cli import main
+from fusiongym.experiments.orchestration.runner import SEARCH_BUDGET_FRACTIONS, search_label
 
 TINY = {
     "name": "tiny",
@@ -100,7 +100,7 @@ def test_existing_run_needs_resume(trained: Path, tmp_path: Path, capsys):
 def test_sigkill_then_resume_finishes_the_same_timesteps(tmp_path: Path):
     cfg = _config(tmp_path)
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "experiments.cli", "train", str(cfg), "--out", str(run),
+    cmd = [sys.executable, "-m", "fusiongym.experiments.cli", "train", str(cfg), "--out", str(run),
            "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=Path(__file__).parent.parent)

@@ -4,16 +4,16 @@ every scheduler, the oracle and the env on a small encoder."""
 import numpy as np
 import pytest
 
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.config import load_config
-from accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_WGT
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.op_costs import ALU_RECIPES, alu_passes
-from accelerator.workloads.network import LayerKind, NetworkBuilder, WorkloadError
-from accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
-from accelerator.workloads.zoo import get_network, zoo_names
-from agents import make_scheduler
-from envs.fusion_env import FusionEnv
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.isa import ALU, GEMM, LOAD, MEM_INP, MEM_WGT
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.op_costs import ALU_RECIPES, alu_passes
+from fusiongym.accelerator.workloads.network import LayerKind, NetworkBuilder, WorkloadError
+from fusiongym.accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
+from fusiongym.accelerator.workloads.zoo import get_network, zoo_names
+from fusiongym.agents import make_scheduler
+from fusiongym.envs.fusion_env import FusionEnv
 
 HW = load_config("vta16")  # the byte counts below are in 16-wide VTA blocks
 
@@ -175,8 +175,8 @@ def test_no_line_buffer_or_channel_split_with_an_on_chip_matmul_operand():
     # key -> scores (K from the weight buffer) -> a 3-tap mix over tokens, on 4 cores: every
     # tile of every core computes K whole, so the planner offers neither a line buffer nor
     # a channel split (either would be planned for the same layers with K from DRAM)
-    from accelerator.lowering.planner import _candidates
-    from accelerator.lowering.tiling import GroupGeometry
+    from fusiongym.accelerator.lowering.planner import _candidates
+    from fusiongym.accelerator.lowering.tiling import GroupGeometry
     b = NetworkBuilder("qk_mix", (64, 32, 1))
     key = b.linear(None, 64, name="key")
     scores = b.matmul(None, key, 4, 4 * 32, name="scores")

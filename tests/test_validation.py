@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.evaluator import GroupEvaluator, run_group
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.sim import simulate
-from accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
-from accelerator.workloads.zoo import get_network, zoo_names
-from benchmarks.vthreads_table import RESNET18_VTA_CONVS, conv_layer, markdown, vthreads_rows
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.evaluator import GroupEvaluator, run_group
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.sim import simulate
+from fusiongym.accelerator.workloads.network import Layer, LayerKind, Network, NetworkBuilder
+from fusiongym.accelerator.workloads.zoo import get_network, zoo_names
+from fusiongym.benchmarks.vthreads_table import RESNET18_VTA_CONVS, conv_layer, markdown, vthreads_rows
 
 PYNQ = load_config("pynq")
 DLF = load_config("vta16")

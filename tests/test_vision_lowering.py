@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.evaluator import run_group
-from accelerator.isa import ALU, LOAD, MEM_ACC, STORE
-from accelerator.lowering import GroupSpec, lower_group
-from accelerator.lowering.emit import REQUANT_ALU_OPS
-from accelerator.op_costs import ACTIVATION_RECIPES, activation_passes, alu_passes
-from accelerator.workloads.network import LayerKind, NetworkBuilder
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.isa import ALU, LOAD, MEM_ACC, STORE
+from fusiongym.accelerator.lowering import GroupSpec, lower_group
+from fusiongym.accelerator.lowering.emit import REQUANT_ALU_OPS
+from fusiongym.accelerator.op_costs import ACTIVATION_RECIPES, activation_passes, alu_passes
+from fusiongym.accelerator.workloads.network import LayerKind, NetworkBuilder
 
 VTA = load_config("vta16")  # requantises on the ALU
 MLU = load_config("mlu100")  # requantises in the GEMM's output stage
@@ -135,8 +135,8 @@ def test_every_vision_layer_simulates(hw, cores):
 def test_oracle_beats_no_fusion_on_a_squeeze_excitation_network():
     """Three blocks shaped like MobileNetV3-Large's first SE stage (expand, 5x5 depthwise,
     SE with a hard-sigmoid gate, project, residual add) at 56x56."""
-    from accelerator.evaluator import evaluate
-    from agents import make_scheduler
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.agents import make_scheduler
 
     b = NetworkBuilder("se_stage", (24, 56, 56))
     x = None

@@ -2,7 +2,7 @@
 
 import pytest
 
-from accelerator.workloads.network import (Layer, LayerKind, Network, NetworkBuilder, WorkloadError,
+from fusiongym.accelerator.workloads.network import (Layer, LayerKind, Network, NetworkBuilder, WorkloadError,
                                   ceil_pool_output)
 
 

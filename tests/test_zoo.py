@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelerator.workloads.network import RECIPE_KINDS, RESIZE_KINDS, LayerKind, WorkloadError
-from accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
+from fusiongym.accelerator.workloads.network import RECIPE_KINDS, RESIZE_KINDS, LayerKind, WorkloadError
+from fusiongym.accelerator.workloads.zoo import (SYNTHETIC_KINDS, ZOO, get_network, resnet18, synthetic,
                              zoo_names)
 from helpers.published import MAC_TOLERANCE, PUBLISHED_MACS
 

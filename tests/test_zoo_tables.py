@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from accelerator.config import load_config
-from accelerator.workloads.zoo import get_network
-from benchmarks import nontriviality, zoo_table
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.workloads.zoo import get_network
+from fusiongym.benchmarks import nontriviality, zoo_table
 
 
 def test_no_simple_policy_beats_the_oracle():

@@ -70,10 +70,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from accelerator.config import HardwareConfig
-from accelerator.lowering.emit import emit_core
-from accelerator.lowering.planner import plan_cached
-from accelerator.lowering.spec import GroupSpec, LoweredGroup, Refusal, RefusalKind
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.lowering.emit import emit_core
+from fusiongym.accelerator.lowering.planner import plan_cached
+from fusiongym.accelerator.lowering.spec import GroupSpec, LoweredGroup, Refusal, RefusalKind
 
 __all__ = ["GroupSpec", "LoweredGroup", "Refusal", "RefusalKind", "infeasibility", "lower_group"]
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, MEM_ACC, MEM_UOP,
+from fusiongym.accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MODULE, MEM_ACC, MEM_UOP,
                              STORE_MODULE)
-from accelerator.pipeline import pipeline_end
-from accelerator.lowering.emit import Emitter, Step, TileJob, core_jobs
-from accelerator.lowering.tiling import GroupGeometry, Plan
+from fusiongym.accelerator.pipeline import pipeline_end
+from fusiongym.accelerator.lowering.emit import Emitter, Step, TileJob, core_jobs
+from fusiongym.accelerator.lowering.tiling import GroupGeometry, Plan
 
 StepTimes = tuple[float, float, float, bool]  # load, compute, store cycles; drains
 

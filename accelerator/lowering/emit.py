@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
-from accelerator.lowering.fit import shares_input
-from accelerator.lowering.spec import need, pad
-from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile, _need
-from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
-from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
+from fusiongym.accelerator.isa import ALU, FINISH, GEMM, LOAD, MEM_ACC, MEM_INP, MEM_UOP, MEM_WGT, STORE, Insn
+from fusiongym.accelerator.lowering.fit import shares_input
+from fusiongym.accelerator.lowering.spec import need, pad
+from fusiongym.accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile, _need
+from fusiongym.accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes, has_recipe
+from fusiongym.accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 # Requantisation after a GEMM on VTA's ALU: add bias, shift right, then clamp with MAX and
 # MIN (a folded ReLU is the MAX against zero instead of the int8 floor).

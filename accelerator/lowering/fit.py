@@ -3,9 +3,9 @@ buffers, and how many output channels per chunk fit."""
 
 from __future__ import annotations
 
-from accelerator.lowering.spec import need, pad
-from accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
-from accelerator.workloads.network import LayerKind
+from fusiongym.accelerator.lowering.spec import need, pad
+from fusiongym.accelerator.lowering.tiling import UOP_BYTES, GroupGeometry, Plan, Ranges, Tile
+from fusiongym.accelerator.workloads.network import LayerKind
 
 
 def shares_input(g: GroupGeometry, plan: Plan) -> bool:

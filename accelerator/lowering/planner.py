@@ -24,13 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from accelerator.config import HardwareConfig
-from accelerator.lowering.cost import PlanCost, estimate
-from accelerator.lowering.fit import cout_chunks, fits
-from accelerator.lowering.spec import GroupSpec, Infeasible, Refusal, RefusalKind, pad
-from accelerator.lowering.tiling import GroupGeometry, Plan, Tile
-from accelerator.results import group_overhead
-from accelerator.workloads.network import LayerKind
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.lowering.cost import PlanCost, estimate
+from fusiongym.accelerator.lowering.fit import cout_chunks, fits
+from fusiongym.accelerator.lowering.spec import GroupSpec, Infeasible, Refusal, RefusalKind, pad
+from fusiongym.accelerator.lowering.tiling import GroupGeometry, Plan, Tile
+from fusiongym.accelerator.results import group_overhead
+from fusiongym.accelerator.workloads.network import LayerKind
 
 # row tiles per core the planner also tries beside the tallest tile that fits
 TILES_PER_CORE = (2, 4)

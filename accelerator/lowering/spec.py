@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from accelerator.isa import Insn
-from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind, Network
+from fusiongym.accelerator.isa import Insn
+from fusiongym.accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind, Network
 
 
 @dataclass(frozen=True)

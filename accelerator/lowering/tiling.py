@@ -7,9 +7,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from accelerator.config import HardwareConfig
-from accelerator.lowering.spec import GroupSpec, need, pad
-from accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.lowering.spec import GroupSpec, need, pad
+from fusiongym.accelerator.workloads.network import CHANNEL_KINDS, Layer, LayerKind
 
 UOP_BYTES = 4  # VTA micro-ops are 32-bit
 

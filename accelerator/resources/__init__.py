@@ -5,9 +5,9 @@ A fact about hardware, so it lives beside the model; the design-space search
 (``experiments/explore``) asks it whether a candidate fits.
 """
 
-from accelerator.resources.asic import AsicReport, asic_cost, average_power_w, peak_power_w
-from accelerator.resources.devices import ASIC_PROCESSES, FPGA_DEVICES, AsicProcess, FpgaDevice
-from accelerator.resources.fpga import FpgaReport, bram36_for, fmax_mhz, fpga_cost, stages_for_clock
+from fusiongym.accelerator.resources.asic import AsicReport, asic_cost, average_power_w, peak_power_w
+from fusiongym.accelerator.resources.devices import ASIC_PROCESSES, FPGA_DEVICES, AsicProcess, FpgaDevice
+from fusiongym.accelerator.resources.fpga import FpgaReport, bram36_for, fmax_mhz, fpga_cost, stages_for_clock
 
 __all__ = ["ASIC_PROCESSES", "FPGA_DEVICES", "AsicProcess", "AsicReport", "FpgaDevice",
            "FpgaReport", "asic_cost", "average_power_w", "bram36_for", "fmax_mhz",

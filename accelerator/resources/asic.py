@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.resources.devices import AsicProcess
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.resources.devices import AsicProcess
 
 # one tensor-ALU lane (32-bit add / compare / shift): as much area as two int8 MACs (our
 # assumption: a 32-bit adder + comparator is about twice an 8x8 multiplier's cells)

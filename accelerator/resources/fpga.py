@@ -43,8 +43,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from accelerator.config import HardwareConfig
-from accelerator.resources.devices import FpgaDevice
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.resources.devices import FpgaDevice
 
 # (depth, width) of one block RAM in simple-dual-port mode, with its cost in 36-Kb blocks
 _BRAM_SHAPES = ([(32768 >> k, w, 1.0) for k, w in enumerate((1, 2, 4, 9, 18, 36, 72))]

@@ -44,12 +44,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelerator.bounds import group_work, latency_lower_bound
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.host import host_cost, host_layers, runs_on_host
-from accelerator.spatial.workload import Workload
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.bounds import group_work, latency_lower_bound
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.host import host_cost, host_layers, runs_on_host
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.network import Network
 
 _INF = math.inf
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 PLACEMENT_OBJECTIVES = ("makespan", "mean_latency", "energy")
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.fileio import atomic_write_json, read_json_object
-from accelerator.host import runs_on_host
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.spatial.workload import Workload
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.fileio import atomic_write_json, read_json_object
+from fusiongym.accelerator.host import runs_on_host
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.network import Network
 
 FORMAT = "fusiongym-placement"
 VERSION = 1

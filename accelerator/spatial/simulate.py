@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from accelerator import dram as dram_models
-from accelerator.config import HardwareConfig
-from accelerator.errors import DeadlockError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.host import HostCost, host_cost, host_energy_pj, host_refusal, runs_on_host
-from accelerator.lowering import LoweredGroup, lower_group
-from accelerator.results import group_energy_pj
-from accelerator.sim import GroupRun
-from accelerator.spatial.placement import Placement, PlacementError
-from accelerator.spatial.workload import Workload
+from fusiongym.accelerator import dram as dram_models
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import DeadlockError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.host import HostCost, host_cost, host_energy_pj, host_refusal, runs_on_host
+from fusiongym.accelerator.lowering import LoweredGroup, lower_group
+from fusiongym.accelerator.results import group_energy_pj
+from fusiongym.accelerator.sim import GroupRun
+from fusiongym.accelerator.spatial.placement import Placement, PlacementError
+from fusiongym.accelerator.spatial.workload import Workload
 
 
 @dataclass

@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from accelerator.config import HardwareConfig
-from accelerator.host import runs_on_host
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.host import runs_on_host
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from accelerator.config import HardwareConfig
-from accelerator.isa import MODULE_NAMES
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.simulate import PlacementResult, simulate_placement
-from accelerator.spatial.workload import Workload
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.isa import MODULE_NAMES
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.simulate import PlacementResult, simulate_placement
+from fusiongym.accelerator.spatial.workload import Workload
 
 GROUP_TID = len(MODULE_NAMES)  # the per-core thread that shows which group holds the core
 

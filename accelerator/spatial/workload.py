@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelerator.workloads.loader import load_network
-from accelerator.workloads.network import Network, WorkloadError
+from fusiongym.accelerator.workloads.loader import load_network
+from fusiongym.accelerator.workloads.network import Network, WorkloadError
 
 _COUNT = re.compile(r"^(?P<net>.+?)x(?P<count>\d+)$")
 _MAX_REQUESTS = 256  # a typo like resnet50x10000 should fail fast, not build 10k networks

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.workloads.network import Network
 
 ONNX_SUFFIX = ".onnx"
 
@@ -29,10 +29,10 @@ def load_network(spec: str, *, onnx: bool = False) -> Network:
     """
     text = str(spec).strip()
     if onnx or Path(text).suffix.lower() == ONNX_SUFFIX:
-        from accelerator.workloads.onnx_import import load_onnx  # onnx is imported lazily
+        from fusiongym.accelerator.workloads.onnx_import import load_onnx  # onnx is imported lazily
 
         return load_onnx(text)
-    from accelerator.workloads.zoo import ZOO, SYNTHETIC_PREFIX, get_network
+    from fusiongym.accelerator.workloads.zoo import ZOO, SYNTHETIC_PREFIX, get_network
 
     lowered = text.lower()
     if lowered in ZOO or lowered.startswith(SYNTHETIC_PREFIX):

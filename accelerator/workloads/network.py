@@ -45,8 +45,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-from accelerator.errors import UserInputError
-from accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.op_costs import REQUANT_PASSES, activation_passes, alu_passes
 
 
 class WorkloadError(UserInputError):

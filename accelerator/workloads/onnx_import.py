@@ -44,11 +44,11 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
+from fusiongym.accelerator.workloads.network import (GEMM_KINDS, Layer, LayerKind, Network, WorkloadError,
                                   ceil_pool_output)
-from accelerator.workloads.onnx_proto import attribute_value, parse_model, tensor_ints
-from accelerator.workloads.onnx_sequence import Axes, SequenceOps, relabel
-from accelerator.workloads.onnx_vision import VisionOps
+from fusiongym.accelerator.workloads.onnx_proto import attribute_value, parse_model, tensor_ints
+from fusiongym.accelerator.workloads.onnx_sequence import Axes, SequenceOps, relabel
+from fusiongym.accelerator.workloads.onnx_vision import VisionOps
 
 LAYER_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool",
                        "GlobalAveragePool", "GlobalMaxPool", "Add", "Concat",

@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from accelerator.workloads.network import NETWORK_INPUT, LayerKind
-from accelerator.workloads.onnx_proto import attribute_value
+from fusiongym.accelerator.workloads.network import NETWORK_INPUT, LayerKind
+from fusiongym.accelerator.workloads.onnx_proto import attribute_value
 
 Axes = tuple[str, ...]
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from accelerator.workloads.network import NETWORK_INPUT, LayerKind
-from accelerator.workloads.onnx_proto import attribute_value, tensor_floats, tensor_ints
+from fusiongym.accelerator.workloads.network import NETWORK_INPUT, LayerKind
+from fusiongym.accelerator.workloads.onnx_proto import attribute_value, tensor_floats, tensor_ints
 
 GATES = {"Sigmoid": "sigmoid", "HardSigmoid": "hardsigmoid", "HardSwish": "hardswish"}
 SWISH = {"Sigmoid": "silu", "HardSigmoid": "hardswish"}  # act(x) * x

@@ -15,7 +15,7 @@ GFLOPS), MobileNetV3-Large 219 M (Howard et al. 2019, Table 3: 219 M MAdds; torc
 
 from __future__ import annotations
 
-from accelerator.workloads.network import Network, NetworkBuilder
+from fusiongym.accelerator.workloads.network import Network, NetworkBuilder
 
 IMAGENET_INPUT = (3, 224, 224)
 IMAGENET_CLASSES = 1000

@@ -27,7 +27,7 @@ N = 85 M non-embedding parameters (Kaplan et al. 2020, Section 2.1 and Table 1).
 
 from __future__ import annotations
 
-from accelerator.workloads.network import LayerKind, Network, NetworkBuilder
+from fusiongym.accelerator.workloads.network import LayerKind, Network, NetworkBuilder
 
 
 def _attention(b: NetworkBuilder, x: int, heads: int, prefix: str) -> int:

@@ -29,9 +29,9 @@ import random
 from functools import lru_cache
 from typing import Callable
 
-from accelerator.workloads.network import Network, NetworkBuilder, WorkloadError
-from accelerator.workloads.se_nets import efficientnet_b0, mobilenet_v3_large
-from accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
+from fusiongym.accelerator.workloads.network import Network, NetworkBuilder, WorkloadError
+from fusiongym.accelerator.workloads.se_nets import efficientnet_b0, mobilenet_v3_large
+from fusiongym.accelerator.workloads.transformers import bert_base, gpt2_prefill, tiny_transformer, vit_b16
 
 IMAGENET_INPUT = (3, 224, 224)
 IMAGENET_CLASSES = 1000

@@ -14,7 +14,7 @@ how many cores, in which launch order, possibly side by side.
 - :mod:`~agents.placement.registry`: ``PLACEMENT_SCHEDULERS`` (name -> factory).
 """
 
-from agents.placement.base import PlacementScheduler
-from agents.placement.registry import PLACEMENT_SCHEDULERS, make_placement_scheduler
+from fusiongym.agents.placement.base import PlacementScheduler
+from fusiongym.agents.placement.registry import PLACEMENT_SCHEDULERS, make_placement_scheduler
 
 __all__ = ["PLACEMENT_SCHEDULERS", "PlacementScheduler", "make_placement_scheduler"]

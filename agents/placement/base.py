@@ -22,12 +22,12 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.spatial.placement import PlacedGroup, Placement
-from accelerator.spatial.simulate import PlacementResult, simulate_placement
-from accelerator.spatial.workload import Workload
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement
+from fusiongym.accelerator.spatial.simulate import PlacementResult, simulate_placement
+from fusiongym.accelerator.spatial.workload import Workload
 
 
 @dataclass(frozen=True)

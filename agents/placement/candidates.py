@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import InfeasibleError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.host import runs_on_host
-from accelerator.schedule import Schedule
-from accelerator.spatial.placement import group_producers
-from accelerator.workloads.network import Network
-from agents.oracle import OracleScheduler
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import InfeasibleError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.host import runs_on_host
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.spatial.placement import group_producers
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.agents.oracle import OracleScheduler
 
 GROUPINGS = ("oracle", "split", "layers")
 

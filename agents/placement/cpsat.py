@@ -65,14 +65,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.workload import Workload
-from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
-from agents.placement.candidates import GROUPINGS, Grouping, groupings_of
-from agents.placement.list_sched import ListPlacement
-from agents.placement.simple import oracle_schedules
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
+from fusiongym.agents.placement.candidates import GROUPINGS, Grouping, groupings_of
+from fusiongym.agents.placement.list_sched import ListPlacement
+from fusiongym.agents.placement.simple import oracle_schedules
 
 _RATE_UNITS = 1000  # DRAM demand in thousandths of the bandwidth
 

@@ -25,10 +25,10 @@ simulate. No SimPy; each group's isolated cost comes from the evaluator (memoize
 
 from __future__ import annotations
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.workload import Workload
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.workload import Workload
 
 _EPS = 1e-9
 

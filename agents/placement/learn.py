@@ -40,14 +40,14 @@ from typing import Callable
 
 import numpy as np
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_text
-from agents.demonstrations import Demonstrations, behaviour_cloning
-from agents.dagger import concat
-from agents.placement.policy import policy_action
-from agents.placement.teacher import PLAN_SOURCES, ListTeacher, PlanTeacher
-from envs.placement_env import PlacementEnv, parse_workload
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.fileio import atomic_write_text
+from fusiongym.agents.demonstrations import Demonstrations, behaviour_cloning
+from fusiongym.agents.dagger import concat
+from fusiongym.agents.placement.policy import policy_action
+from fusiongym.agents.placement.teacher import PLAN_SOURCES, ListTeacher, PlanTeacher
+from fusiongym.envs.placement_env import PlacementEnv, parse_workload
 
 _SECTIONS = {
     "env": {"max_slots": 4, "max_group_layers": 8},
@@ -166,7 +166,7 @@ def hardware_from_spec(spec, source: str = "config") -> HardwareConfig:
 
 def oracle_reference(network, hw, evaluator):
     """The sequential oracle's schedule: the env's reward reference in training."""
-    from agents.oracle import OracleScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     return OracleScheduler(progress=False, evaluator=evaluator).schedule(network, hw)
 

@@ -37,15 +37,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import GroupEvaluator
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.timeline import choose_cores
-from accelerator.spatial.workload import Workload
-from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
-from agents.placement.candidates import GROUPINGS, CandidateGroup, Grouping, groupings_of
-from agents.placement.fluid import fluid_makespan
-from agents.placement.simple import oracle_schedules
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.timeline import choose_cores
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
+from fusiongym.agents.placement.candidates import GROUPINGS, CandidateGroup, Grouping, groupings_of
+from fusiongym.agents.placement.fluid import fluid_makespan
+from fusiongym.agents.placement.simple import oracle_schedules
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A trained placer run as a placement scheduler: ``ppo`` / ``ppo-search`` of the registry.
 
-A placer run is the directory ``python -m experiments.place_learned train`` writes:
+A placer run is the directory ``python -m fusiongym.experiments.place_learned train`` writes:
 ``config.json`` (the validated config, whose ``env`` sizes the policy's observation) and
 ``model.zip``. A sequential PPO run (``config.yaml``) is not one, and says so.
 """
@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from accelerator.errors import UserInputError
-from agents.placement.learn import PlaceConfig, place_config_from_dict
-from agents.placement.policy import PolicyPlacer, PolicySearchPlacer
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.agents.placement.learn import PlaceConfig, place_config_from_dict
+from fusiongym.agents.placement.policy import PolicyPlacer, PolicySearchPlacer
 
 
 def open_placer_run(run: str | Path | None, scheduler: str = "ppo") -> tuple[Path, PlaceConfig]:
     """The model file and the validated config of a placer run (a directory written by
-    ``python -m experiments.place_learned train``, or its ``model.zip``); every way it can
+    ``python -m fusiongym.experiments.place_learned train``, or its ``model.zip``); every way it can
     be wrong is one line naming it."""
     if run is None or str(run) == "":
         raise UserInputError(f"placement scheduler {scheduler!r} needs --run RUN (a placer run "
-                             "directory from `python -m experiments.place_learned train`)")
+                             "directory from `python -m fusiongym.experiments.place_learned train`)")
     path = Path(run)
     run_dir = path.parent if path.suffix == ".zip" else path
     model = path if path.suffix == ".zip" else run_dir / "model.zip"

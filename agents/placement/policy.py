@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, default_evaluator
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.simulate import PlacementResult, simulate_placement
-from accelerator.spatial.workload import Workload
-from envs.placement_env import PlacementEnv
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.simulate import PlacementResult, simulate_placement
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.envs.placement_env import PlacementEnv
 
 
 def load_policy(path: str | Path):
@@ -124,7 +124,7 @@ class PolicySearchPlacer(PolicyPlacer):
         self.budget, self.samples, self.seed = budget, samples, seed
 
     def _place(self, workload, hw, ev) -> tuple[Placement, int]:
-        from agents.placement.teacher import ListTeacher
+        from fusiongym.agents.placement.teacher import ListTeacher
 
         env = self._env(workload, hw, ev)
         rng = np.random.default_rng(self.seed)

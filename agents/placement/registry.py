@@ -4,48 +4,48 @@ from __future__ import annotations
 
 from typing import Callable
 
-from accelerator.errors import UserInputError
-from agents.placement.base import PlacementScheduler
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.agents.placement.base import PlacementScheduler
 
 
 def _sequential(**options) -> PlacementScheduler:
-    from agents.placement.simple import SequentialPlacement
+    from fusiongym.agents.placement.simple import SequentialPlacement
 
     return SequentialPlacement(**options)
 
 
 def _partition(**options) -> PlacementScheduler:
-    from agents.placement.simple import PartitionPlacement
+    from fusiongym.agents.placement.simple import PartitionPlacement
 
     return PartitionPlacement(**options)
 
 
 def _list(**options) -> PlacementScheduler:
-    from agents.placement.list_sched import ListPlacement
+    from fusiongym.agents.placement.list_sched import ListPlacement
 
     return ListPlacement(**options)
 
 
 def _cpsat(**options) -> PlacementScheduler:
-    from agents.placement.cpsat import CpSatPlacement  # OR-Tools imported only when asked
+    from fusiongym.agents.placement.cpsat import CpSatPlacement  # OR-Tools imported only when asked
 
     return CpSatPlacement(**options)
 
 
 def _search(**options) -> PlacementScheduler:
-    from agents.placement.search import SearchPlacement
+    from fusiongym.agents.placement.search import SearchPlacement
 
     return SearchPlacement(**options)
 
 
 def _ppo(**options) -> PlacementScheduler:
-    from agents.placement.placer_run import placer_from_run  # torch / SB3 only when asked
+    from fusiongym.agents.placement.placer_run import placer_from_run  # torch / SB3 only when asked
 
     return placer_from_run(search=False, **options)
 
 
 def _ppo_search(**options) -> PlacementScheduler:
-    from agents.placement.placer_run import placer_from_run
+    from fusiongym.agents.placement.placer_run import placer_from_run
 
     return placer_from_run(search=True, **options)
 

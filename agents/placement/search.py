@@ -43,16 +43,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.spatial.placement import PlacedGroup, Placement, PlacementError
-from accelerator.spatial.simulate import PlacementResult
-from accelerator.spatial.workload import Workload
-from agents.placement.base import PlacementScheduler
-from agents.placement.fluid import fluid_makespan
-from agents.placement.list_sched import ListPlacement
-from agents.placement.simple import PartitionPlacement, oracle_schedules
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.spatial.placement import PlacedGroup, Placement, PlacementError
+from fusiongym.accelerator.spatial.simulate import PlacementResult
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.base import PlacementScheduler
+from fusiongym.agents.placement.fluid import fluid_makespan
+from fusiongym.agents.placement.list_sched import ListPlacement
+from fusiongym.agents.placement.simple import PartitionPlacement, oracle_schedules
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@
 
 from __future__ import annotations
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator
-from accelerator.schedule import Schedule
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.workload import Workload
-from agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
-from agents.placement.candidates import oracle_schedule
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.base import PlacementScheduler, PlannedGroup, plan_to_placement
+from fusiongym.agents.placement.candidates import oracle_schedule
 
 
 def oracle_schedules(workload: Workload, hw: HardwareConfig, ev: GroupEvaluator,

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelerator.bounds import latency_lower_bound
-from accelerator.spatial.placement import Placement
-from accelerator.spatial.timeline import host_flags, replay
-from accelerator.spatial.workload import Workload
-from envs.placement_env import PlacementEnv
-from envs.placement_reference import bound_planner, planner_schedule
-from envs.planner import SuffixPlanner
+from fusiongym.accelerator.bounds import latency_lower_bound
+from fusiongym.accelerator.spatial.placement import Placement
+from fusiongym.accelerator.spatial.timeline import host_flags, replay
+from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.envs.placement_env import PlacementEnv
+from fusiongym.envs.placement_reference import bound_planner, planner_schedule
+from fusiongym.envs.planner import SuffixPlanner
 
 ORDERS = ("interleaved", "in_order")
 
@@ -132,7 +132,7 @@ def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, 
     the launch rule: next is always the request whose next group could launch earliest
     (ties: workload order), costed by its isolated (simulated, memoized) latency. Returns
     the placement and that isolated-cost estimate of its makespan."""
-    from accelerator.spatial.placement import PlacedGroup
+    from fusiongym.accelerator.spatial.placement import PlacedGroup
 
     n = len(workload)
     nxt, free_at, last = [0] * n, [0] * hw.num_cores, 0
@@ -168,8 +168,8 @@ def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: i
     a short one narrower) are tried too."""
     import itertools
 
-    from agents.placement.simple import oracle_schedules, partition_share
-    from accelerator.spatial.workload import Workload as W
+    from fusiongym.agents.placement.simple import oracle_schedules, partition_share
+    from fusiongym.accelerator.spatial.workload import Workload as W
 
     share = partition_share(hw, len(workload))
     caps = sorted({c for c in hw.allowed_core_counts if share / 2 <= c <= 2 * share})
@@ -263,8 +263,8 @@ class PlanTeacher:
         self.scores: dict[tuple[str, str], dict[str, int]] = {}
 
     def candidates(self, env: PlacementEnv) -> list[FollowedPlan]:
-        from agents.placement.list_sched import ListPlacement
-        from agents.placement.simple import PartitionPlacement, oracle_schedules
+        from fusiongym.agents.placement.list_sched import ListPlacement
+        from fusiongym.agents.placement.simple import PartitionPlacement, oracle_schedules
 
         w, hw, ev = env.workload, env.hw, env.evaluator
         out = []

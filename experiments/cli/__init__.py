@@ -25,13 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         # a command module that fails to import is a bug to see, never a command that
         # silently disappears from --help
-        module = importlib.import_module(f"experiments.cli.commands.{name}")
+        module = importlib.import_module(f"fusiongym.experiments.cli.commands.{name}")
         module.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accelerator.errors import UserInputError
+    from fusiongym.accelerator.errors import UserInputError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
-"""``python -m experiments.cli``: the same entry point as the ``fusiongym`` script."""
+"""``python -m fusiongym.experiments.cli``: the same entry point as the ``fusiongym`` script."""
 import sys
 
-from experiments.cli import main
+from fusiongym.experiments.cli import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from accelerator.config import DEFAULT_PRESET
+from fusiongym.accelerator.config import DEFAULT_PRESET
 
 
 def add_network_source(parser: argparse.ArgumentParser, network_help: str):

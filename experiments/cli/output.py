@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from accelerator.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401  (re-export)
+from fusiongym.accelerator.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401  (re-export)
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -12,11 +12,11 @@ def load_cli_network(args: argparse.Namespace):
     """``(network, {layer: ONNX nodes}, notes)`` for ``--network`` / ``--onnx``. An ONNX
     import's symbolic batch set to 1 is said on stderr and kept in ``notes`` for the table
     (it changes every number that follows)."""
-    from accelerator.workloads.loader import load_network
+    from fusiongym.accelerator.workloads.loader import load_network
 
     if not args.onnx:
         return load_network(args.network), {}, []
-    from accelerator.workloads.onnx_import import import_onnx
+    from fusiongym.accelerator.workloads.onnx_import import import_onnx
 
     imported = import_onnx(args.onnx)
     notes = batch_notes(imported.notes)
@@ -32,10 +32,10 @@ def batch_notes(notes) -> list[str]:
 def report(args: argparse.Namespace, loaded: tuple, hw, evaluator, schedule,
            scheduler_name: str, cost, extra: dict | None = None) -> int:
     """Evaluate, write ``--save`` / ``--emit-program``, print the table or JSON."""
-    from accelerator.evaluator import evaluate
-    from accelerator.fileio import atomic_write_json
-    from accelerator.schedule_export import export_schedule
-    from agents.baselines import NoFusionScheduler
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.accelerator.fileio import atomic_write_json
+    from fusiongym.accelerator.schedule_export import export_schedule
+    from fusiongym.agents.baselines import NoFusionScheduler
 
     network, onnx_nodes, notes = loaded
     result = evaluate(network, schedule, hw, evaluator)
@@ -47,10 +47,10 @@ def report(args: argparse.Namespace, loaded: tuple, hw, evaluator, schedule,
                                                      onnx_nodes=onnx_nodes))
     program_dir = getattr(args, "emit_program", None)
     if program_dir:
-        from accelerator.program_export import emit_program
+        from fusiongym.accelerator.program_export import emit_program
 
         emit_program(network, schedule, hw, program_dir)
-    from accelerator.host import runs_on_host
+    from fusiongym.accelerator.host import runs_on_host
 
     groups = [{
         "start": g.start, "end": g.end, "cores": g.cores,
@@ -78,7 +78,7 @@ def report(args: argparse.Namespace, loaded: tuple, hw, evaluator, schedule,
 
 
 def print_human(s: dict, hw) -> None:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     rows = []
     for k, g in enumerate(s["groups"]):

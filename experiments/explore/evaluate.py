@@ -20,10 +20,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.store import GroupStore
-from accelerator.workloads.loader import load_network
-from experiments.explore.space import Candidate, DesignSpace
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.store import GroupStore
+from fusiongym.accelerator.workloads.loader import load_network
+from fusiongym.experiments.explore.space import Candidate, DesignSpace
 
 JOURNAL_FORMAT = 1
 
@@ -66,9 +66,9 @@ class Evaluation:
 def evaluate_candidate(space: DesignSpace, candidate: Candidate, scheduler: str,
                        store_path: str | Path | None) -> Evaluation:
     """Schedule every workload of ``space`` on ``candidate`` with ``scheduler``."""
-    from accelerator.evaluator import evaluate
-    from agents.bound_dp import BoundDPScheduler
-    from agents.oracle import OracleScheduler
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.agents.bound_dp import BoundDPScheduler
+    from fusiongym.agents.oracle import OracleScheduler
 
     hw = space.hardware(candidate)
     evaluator = GroupEvaluator(hw)
@@ -102,7 +102,7 @@ def evaluate_candidate(space: DesignSpace, candidate: Candidate, scheduler: str,
 
 def _bound_value(schedule, net, evaluator) -> float:
     """bound-dp's optimum: the sum of its groups' lower bounds (no simulation)."""
-    from accelerator.bounds import objective_lower_bound
+    from fusiongym.accelerator.bounds import objective_lower_bound
 
     bound = objective_lower_bound("latency")
     return float(sum(bound(evaluator, net, g.start, g.end, g.cores)

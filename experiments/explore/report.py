@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from experiments.explore.pareto import pareto_front, sensitivity
-from experiments.explore.search import Explorer, Record
-from experiments.explore.space import OBJECTIVES
+from fusiongym.experiments.explore.pareto import pareto_front, sensitivity
+from fusiongym.experiments.explore.search import Explorer, Record
+from fusiongym.experiments.explore.space import OBJECTIVES
 
 
 def front_of(records: list[Record], names: list[str]) -> list[Record]:

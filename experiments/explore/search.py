@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from accelerator.errors import UserInputError
-from accelerator.resources import FpgaReport, peak_power_w
-from accelerator.store import GroupStore
-from experiments.explore.evaluate import Evaluation, Journal, evaluate_candidate
-from experiments.explore.space import OBJECTIVES, Candidate, DesignSpace
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.resources import FpgaReport, peak_power_w
+from fusiongym.accelerator.store import GroupStore
+from fusiongym.experiments.explore.evaluate import Evaluation, Journal, evaluate_candidate
+from fusiongym.experiments.explore.space import OBJECTIVES, Candidate, DesignSpace
 
 METHODS = ("grid", "random", "nsga2")
 INFEASIBLE = 1e30  # what an over-budget trial is told (it is also marked infeasible)
@@ -159,7 +159,7 @@ class Explorer:
 
         @contextmanager
         def ctx():
-            from experiments.parallel.ray_session import ray_session
+            from fusiongym.experiments.parallel.ray_session import ray_session
             with ray_session(self.ray_address, self.num_workers, what="explore --num-workers",
                              alternative="drop --num-workers") as ray:
                 self._ray = ray

@@ -37,10 +37,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from accelerator.config import ConfigError, HardwareConfig, load_config
-from accelerator.errors import UserInputError
-from accelerator.resources import ASIC_PROCESSES, FPGA_DEVICES, asic_cost, fpga_cost
-from accelerator.workloads.loader import load_network
+from fusiongym.accelerator.config import ConfigError, HardwareConfig, load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.resources import ASIC_PROCESSES, FPGA_DEVICES, asic_cost, fpga_cost
+from fusiongym.accelerator.workloads.loader import load_network
 
 KNOBS = ("gemm", "alu_lanes", "inp_kib", "wgt_kib", "acc_kib", "cores",
          "dram_bytes_per_cycle", "clock_mhz", "gemm_stages")
@@ -259,7 +259,7 @@ class DesignSpace:
         if "gemm_stages" in k:
             return int(k["gemm_stages"])
         if self.spec.target.fpga:
-            from accelerator.resources import stages_for_clock
+            from fusiongym.accelerator.resources import stages_for_clock
             fam = FPGA_DEVICES[self.spec.target.fpga].family
             return stages_for_clock(hw.clock_mhz, hw.block_in, fam) or 64
         return hw.gemm_pipeline_stages

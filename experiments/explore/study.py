@@ -1,6 +1,6 @@
 """The measurements of the README's "Hardware exploration" section, on an enumerable space.
 
-``python -m experiments.explore.study SPACE.yaml --run-dir DIR [--seeds 0 1 2] [--fraction 0.25]``
+``python -m fusiongym.experiments.explore.study SPACE.yaml --run-dir DIR [--seeds 0 1 2] [--fraction 0.25]``
 
 1. **Search efficiency.** The grid (every fitting candidate, with the space's scheduler) is
    the reference: its Pareto front's hypervolume, with every objective normalised to the
@@ -23,9 +23,9 @@ import argparse
 import json
 import statistics
 
-from experiments.explore.pareto import hypervolume, normaliser, pareto_front, spearman
-from experiments.explore.search import Explorer, run_search
-from experiments.explore.space import load_space
+from fusiongym.experiments.explore.pareto import hypervolume, normaliser, pareto_front, spearman
+from fusiongym.experiments.explore.search import Explorer, run_search
+from fusiongym.experiments.explore.space import load_space
 
 
 def _hv(records, names, norm) -> float:
@@ -38,7 +38,7 @@ def _throughput(space, grid, sample: int) -> dict:
     import random
     import time
 
-    from experiments.explore.evaluate import evaluate_candidate
+    from fusiongym.experiments.explore.evaluate import evaluate_candidate
 
     cands = random.Random(0).sample([r.candidate for r in grid], min(sample, len(grid)))
     nets = len(space.spec.workloads)
@@ -98,7 +98,7 @@ def study(space_path: str, run_dir: str, seeds=(0, 1, 2), fraction: float = 0.25
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.explore.study", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fusiongym.experiments.explore.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("space")
     p.add_argument("--run-dir", required=True)

@@ -14,9 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from accelerator.config import DEFAULT_PRESET
-from accelerator.errors import UserInputError
-from accelerator.objectives import OBJECTIVE_NAMES
+from fusiongym.accelerator.config import DEFAULT_PRESET
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.objectives import OBJECTIVE_NAMES
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 

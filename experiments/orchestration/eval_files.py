@@ -20,9 +20,9 @@ import json
 import re
 from pathlib import Path
 
-from accelerator.config import HardwareConfig
-from accelerator.fileio import atomic_write_json
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.fileio import atomic_write_json
+from fusiongym.accelerator.workloads.network import Network
 
 INDEX_FILE = "evals.json"
 DEFAULT_STEM = "eval"

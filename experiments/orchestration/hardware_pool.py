@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from accelerator.config import ConfigError, HardwareConfig, load_config
-from experiments.orchestration.config import ExperimentConfig, ExperimentConfigError, HardwareSampler
+from fusiongym.accelerator.config import ConfigError, HardwareConfig, load_config
+from fusiongym.experiments.orchestration.config import ExperimentConfig, ExperimentConfigError, HardwareSampler
 
 
 def training_hardware(cfg: ExperimentConfig) -> list[HardwareConfig]:

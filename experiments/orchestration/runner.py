@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from accelerator.config import HardwareConfig, load_config
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate
-from accelerator.fileio import atomic_write_json, atomic_write_text
-from accelerator.objectives import ADDITIVE_OBJECTIVES
-from accelerator.schedule import Schedule
-from accelerator.workloads.loader import load_network
-from accelerator.workloads.network import Network
-from experiments.cli.output import format_table, markdown_table
-from experiments.orchestration import eval_files
-from experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
-from experiments.orchestration.hardware_pool import training_hardware
+from fusiongym.accelerator.config import HardwareConfig, load_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate
+from fusiongym.accelerator.fileio import atomic_write_json, atomic_write_text
+from fusiongym.accelerator.objectives import ADDITIVE_OBJECTIVES
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.loader import load_network
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.experiments.cli.output import format_table, markdown_table
+from fusiongym.experiments.orchestration import eval_files
+from fusiongym.experiments.orchestration.config import ExperimentConfig, config_to_yaml, load_experiment
+from fusiongym.experiments.orchestration.hardware_pool import training_hardware
 
 
 class RunDirError(UserInputError):
@@ -66,7 +66,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
     _check_run_dir(cfg, run_dir, resume, log)
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(cfg))
 
-    from agents.ppo_train import train_ppo
+    from fusiongym.agents.ppo_train import train_ppo
 
     settings = _train_settings(cfg, hw, hardware, train_nets, eval_nets, validation_nets)
     eval_fn = _held_out_ratio_fn(cfg, hw, eval_nets)  # its oracle runs are not training time
@@ -80,7 +80,7 @@ def train(cfg: ExperimentConfig, run_dir: Path, resume: bool = False,
 
 def _check_run_dir(cfg: ExperimentConfig, run_dir: Path, resume: bool,
                    log: Callable[[str], None]) -> None:
-    from agents.ppo_train import latest_checkpoint
+    from fusiongym.agents.ppo_train import latest_checkpoint
 
     cfg_path = run_dir / "config.yaml"
     if resume:
@@ -99,8 +99,8 @@ def _check_run_dir(cfg: ExperimentConfig, run_dir: Path, resume: bool,
 def _train_settings(cfg: ExperimentConfig, hw: HardwareConfig, hardware: list[HardwareConfig],
                     train_nets: list[Network], eval_nets: list[Network],
                     validation_nets: list[Network]):
-    from agents.dagger import DaggerSettings
-    from agents.ppo_train import TrainSettings
+    from fusiongym.agents.dagger import DaggerSettings
+    from fusiongym.agents.ppo_train import TrainSettings
 
     ppo = cfg.ppo.model_dump()
     # ours, not MaskablePPO's: the policy class and its prior are chosen in build_model
@@ -125,8 +125,8 @@ def _held_out_ratio_fn(cfg: ExperimentConfig, hw: HardwareConfig, eval_nets: lis
     """``model -> geo-mean ratio to the oracle`` on the held-out networks, for the learning
     curve only (model selection never sees these). The oracle runs once, here; for EDP (not
     a sum over groups) the latency oracle's schedule is the reference."""
-    from agents.oracle import OracleScheduler
-    from agents.ppo import PPOScheduler
+    from fusiongym.agents.oracle import OracleScheduler
+    from fusiongym.agents.ppo import PPOScheduler
 
     exact = cfg.env.objective if cfg.env.objective in ADDITIVE_OBJECTIVES else "latency"
     judge = GroupEvaluator(hw)
@@ -235,8 +235,8 @@ def _open_run(run_dir: Path) -> ExperimentConfig:
 def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | None,
                 log: Callable[[str], None]) -> _EvalSetup:
     """Every check that can fail on user input, before anything is computed or written."""
-    from agents.heuristic import load_thresholds, shipped_table
-    from agents.ppo import PPOScheduler
+    from fusiongym.agents.heuristic import load_thresholds, shipped_table
+    from fusiongym.agents.ppo import PPOScheduler
 
     cfg = _open_run(run_dir)
     trained_on = training_hardware(cfg)
@@ -272,8 +272,8 @@ def _eval_setup(run_dir: Path, networks: Sequence[str] | None, hw_spec: str | No
 
 def _policy_mismatch(policy, hw: HardwareConfig, network: Network, env_kwargs: dict) -> str:
     """Why the policy cannot act on ``hw`` ('' if it can): its spaces must match the env's."""
-    from agents.ppo import policy_mismatch
-    from envs.fusion_env import FusionEnv
+    from fusiongym.agents.ppo import policy_mismatch
+    from fusiongym.envs.fusion_env import FusionEnv
 
     env = FusionEnv([network], hw=hw, compute_rewards=False, **env_kwargs)
     return policy_mismatch(policy.model, env, hw)
@@ -284,7 +284,7 @@ def _prepare_learned_baselines(setup: _EvalSetup, resweep: bool, progress: bool,
     """The cost model (trained on the run's training networks and hardware, once, then
     reused from the run directory) and, if asked, the heuristic's table re-derived on
     the evaluation hardware by its sweep."""
-    from agents.cost_model import ensure_cost_model
+    from fusiongym.agents.cost_model import ensure_cost_model
 
     cfg = setup.cfg
     setup.cost_model, meta = ensure_cost_model(
@@ -301,7 +301,7 @@ def _prepare_learned_baselines(setup: _EvalSetup, resweep: bool, progress: bool,
 
 
 def _resweep(setup: _EvalSetup, progress: bool, log: Callable[[str], None]) -> tuple[Path, int]:
-    from agents.heuristic_sweep import sweep, swept_on
+    from fusiongym.agents.heuristic_sweep import sweep, swept_on
 
     path = setup.run_dir / f"heuristic_thresholds-{_slug(setup.hw.name)}.json"
     if path.is_file():
@@ -318,7 +318,7 @@ def _search_network(setup: _EvalSetup, net: Network,
                     progress: bool) -> dict[str, tuple[Schedule, int, float]]:
     """Every scheduler on one network, each with a cold evaluator so that its simulator
     calls are its own cost: ``{name: (schedule, sim calls, wall seconds)}``."""
-    from agents import make_scheduler
+    from fusiongym.agents import make_scheduler
 
     hw, cfg = setup.hw, setup.cfg
     common = {"max_group_layers": cfg.env.max_group_layers, "objective": cfg.env.objective}

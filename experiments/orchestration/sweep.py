@@ -28,9 +28,9 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from accelerator.errors import UserInputError
-from accelerator.fileio import atomic_write_json, atomic_write_text
-from experiments.orchestration.config import ExperimentConfig, parse_config
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.fileio import atomic_write_json, atomic_write_text
+from fusiongym.experiments.orchestration.config import ExperimentConfig, parse_config
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -128,7 +128,7 @@ class Trial:
 def expand(base: ExperimentConfig, grid: list[tuple[str, list[tuple[str, Any]]]],
            check: Callable[[ExperimentConfig], None] | None = None) -> list[Trial]:
     """Every grid point as a validated config (one-line error on the first bad one)."""
-    from experiments.orchestration.runner import resolve
+    from fusiongym.experiments.orchestration.runner import resolve
 
     base_data = base.model_dump(mode="json")
     trials, labels = [], {}
@@ -166,7 +166,7 @@ def run_trial(cfg: ExperimentConfig, run_dir: str, driver_node: str | None = Non
     node the trial runs in a temporary directory, and the result carries the run
     directory as a tar archive (``archive``) for the driver to unpack.
     """
-    from experiments.orchestration.runner import evaluate_run, train
+    from fusiongym.experiments.orchestration.runner import evaluate_run, train
 
     t0 = time.perf_counter()
     remote_node = None
@@ -251,7 +251,7 @@ def run_sweep(base: ExperimentConfig, grid_specs: Sequence[str], out: Path, *,
               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
               config_source: str = "") -> SweepResult:
     """Run every grid point; writes ``OUT/summary.json`` and ``OUT/summary.md``."""
-    from experiments.parallel.ray_session import check_workers, cluster_cpus, import_ray, ray_session
+    from fusiongym.experiments.parallel.ray_session import check_workers, cluster_cpus, import_ray, ray_session
 
     check_workers(num_workers)
     if not sequential:  # before the (slower) validation: the first thing a user must fix
@@ -324,7 +324,7 @@ def _record(trial: Trial, out: Path, get: Callable[[], dict]) -> dict:
 
 def _relocate_eval(run_dir: Path) -> None:
     """eval.json / eval.md name the directory they were written in: make it this one."""
-    from experiments.orchestration.runner import render_markdown
+    from fusiongym.experiments.orchestration.runner import render_markdown
 
     path = run_dir / "eval.json"
     data = json.loads(path.read_text())
@@ -364,7 +364,7 @@ def _rows(summary: dict) -> tuple[list[str], list[list]]:
 
 
 def render_text(summary: dict) -> str:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     lines = [format_table(*_rows(summary)), ""]
     lines.append("PPO ratio to oracle: geo-mean over the held-out networks of PPO's latency "
@@ -374,7 +374,7 @@ def render_text(summary: dict) -> str:
 
 
 def render_markdown(summary: dict) -> str:
-    from experiments.cli.output import markdown_table
+    from fusiongym.experiments.cli.output import markdown_table
 
     return (f"# Sweep {summary['name']} ({summary['mode']}, {summary['workers']} workers, "
             f"{summary['wall_seconds']:.1f} s)\n\n" + markdown_table(*_rows(summary)) + "\n\n"

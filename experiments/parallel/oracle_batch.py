@@ -20,7 +20,7 @@ one network at a time; the simulations are the distinct ones only.
 
 Example::
 
-    from experiments.parallel.oracle_batch import oracle_batch
+    from fusiongym.experiments.parallel.oracle_batch import oracle_batch
     best = oracle_batch(["resnet18", "resnet34"], load_config("mlu100"), 8, num_workers=4)
     schedule, latency_cycles, sim_calls = best["resnet18"]
 """
@@ -33,15 +33,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from accelerator.config import HardwareConfig
-from accelerator.errors import UserInputError
-from accelerator.evaluator import GroupEvaluator, evaluate, memo_key, run_group
-from accelerator.host import host_layers
-from accelerator.lowering import GroupSpec
-from accelerator.results import GroupResult
-from accelerator.schedule import Schedule
-from accelerator.workloads.loader import as_network
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.evaluator import GroupEvaluator, evaluate, memo_key, run_group
+from fusiongym.accelerator.host import host_layers
+from fusiongym.accelerator.lowering import GroupSpec
+from fusiongym.accelerator.results import GroupResult
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.loader import as_network
+from fusiongym.accelerator.workloads.network import Network
 
 TASKS_PER_WORKER = 4  # more tasks than workers, so a slow chunk does not hold up the end
 MAX_CHUNK = 64  # groups per task: ~10 ms each, so a task is well above Ray's ~1 ms overhead
@@ -167,7 +167,7 @@ def _from_store(evaluator: GroupEvaluator, todo: dict[tuple, tuple[GroupSpec, in
     store = getattr(evaluator, "store", None)
     if store is None:
         return {}
-    from accelerator.store import group_key, result_from_dict
+    from fusiongym.accelerator.store import group_key, result_from_dict
 
     found = {}
     for key, (spec, cores) in list(todo.items()):
@@ -183,7 +183,7 @@ def _to_store(evaluator: GroupEvaluator, todo: dict[tuple, tuple[GroupSpec, int]
     store = getattr(evaluator, "store", None)
     if store is None or not results:
         return
-    from accelerator.store import group_key, result_to_dict
+    from fusiongym.accelerator.store import group_key, result_to_dict
 
     store.put_many((group_key(evaluator.hw.key, todo[key][0].key, todo[key][1]),
                     result_to_dict(result)) for key, result in results.items())
@@ -234,8 +234,8 @@ def run_oracle_batch(networks: Iterable[Network | str], hw: HardwareConfig,
     ``evaluator``: a memo to start from and fill (default: a fresh one for ``hw``); if it
     has an on-disk store, groups found there are not simulated and new results go there.
     """
-    from agents.oracle import OracleScheduler
-    from experiments.parallel.ray_session import check_workers, import_ray
+    from fusiongym.agents.oracle import OracleScheduler
+    from fusiongym.experiments.parallel.ray_session import check_workers, import_ray
 
     if max_group_layers < 1:
         raise UserInputError(f"max_group_layers must be >= 1, got {max_group_layers}")
@@ -278,7 +278,7 @@ def _simulate_todo(hw: HardwareConfig, todo: dict[tuple, tuple[GroupSpec, int]],
                    sequential: bool, ray_address: str | None, num_workers: int | None,
                    progress: bool | None) -> tuple[dict[tuple, GroupResult], int, int]:
     """Simulate every group of ``todo``, here or on Ray: ``(results, workers, Ray tasks)``."""
-    from experiments.parallel.ray_session import cluster_cpus, ray_session
+    from fusiongym.experiments.parallel.ray_session import cluster_cpus, ray_session
 
     results: dict[tuple, GroupResult] = {}
     workers, tasks = 0, 0
@@ -373,8 +373,8 @@ def run_cli(args) -> int:
     """The batch path of ``fusiongym oracle`` (see experiments/cli/commands/oracle.py)."""
     import json
 
-    from accelerator.config import load_config
-    from agents.baselines import NoFusionScheduler
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.agents.baselines import NoFusionScheduler
 
     if args.save:
         raise UserInputError("--save takes one network: use it with --network or --onnx")
@@ -412,7 +412,7 @@ def run_cli(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     print(f"oracle on {hw.name}: {len(nets)} networks (groups of at most "
           f"{args.max_group_layers} layers, minimising {args.objective})")

@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 INSTALL_HINT = "pip install '.[ray]'"
 

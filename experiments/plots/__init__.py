@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from accelerator.errors import UserInputError
+from fusiongym.accelerator.errors import UserInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

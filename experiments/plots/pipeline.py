@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.isa import MODULE_NAMES
-from accelerator.schedule import Schedule
-from accelerator.trace_export import GroupTrace, sim_overhead, simulate_schedule_trace  # noqa: F401  (re-export)
-from accelerator.workloads.network import Network
-from experiments.plots import (DRAM_COLOR, PlotError, binned_overlap, kind_color, kind_sort_key,
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.isa import MODULE_NAMES
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.trace_export import GroupTrace, sim_overhead, simulate_schedule_trace  # noqa: F401  (re-export)
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.experiments.plots import (DRAM_COLOR, PlotError, binned_overlap, kind_color, kind_sort_key,
                                new_figure, save_figure)
 
 if TYPE_CHECKING:

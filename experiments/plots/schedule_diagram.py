@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import evaluate
-from accelerator.schedule import Schedule, ScheduleError
-from accelerator.workloads.network import Network
-from experiments.plots import PlotError, new_figure, save_figure, thin_ticks
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import evaluate
+from fusiongym.accelerator.schedule import Schedule, ScheduleError
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.experiments.plots import PlotError, new_figure, save_figure, thin_ticks
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -61,8 +61,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from experiments.orchestration.eval_files import evaluation_files, plot_suffix
-from experiments.plots import PlotError, new_figure, save_figure
+from fusiongym.experiments.orchestration.eval_files import evaluation_files, plot_suffix
+from fusiongym.experiments.plots import PlotError, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -402,7 +402,7 @@ def eval_schedules(evaluation: dict, network: str,
                    schedulers: tuple[str, ...] = DIAGRAM_SCHEDULERS) -> dict[str, tuple]:
     """``{scheduler: (Schedule, latency_cycles)}`` for the results of ``network`` that carry
     a ``schedule`` (in ``schedulers`` order)."""
-    from accelerator.schedule import Schedule
+    from fusiongym.accelerator.schedule import Schedule
 
     found = {}
     for r in evaluation["results"]:
@@ -418,9 +418,9 @@ def diagram_network(evaluation: dict, network: str):
     """``(Network, "")`` to draw ``network``'s schedules with, or ``(None, why not)``: a zoo
     name loads as is, any other network (an ONNX model) by the name the evaluation was
     given (``network_specs``), if that file is still there."""
-    from accelerator.errors import UserInputError
-    from accelerator.workloads.loader import load_network
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.accelerator.workloads.loader import load_network
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     try:
         return get_network(network), ""
@@ -443,7 +443,7 @@ def plot_eval_schedules(evaluation: dict | str | Path, network: str,
     """The schedules that eval.json recorded for ``network`` (ppo / heuristic / oracle), as
     rows of fused groups. None if no schedule is recorded or the network cannot be loaded
     again; then the reason is appended to ``why_not``."""
-    from experiments.plots.schedule_diagram import plot_schedules
+    from fusiongym.experiments.plots.schedule_diagram import plot_schedules
 
     if not isinstance(evaluation, dict):
         evaluation = load_eval(evaluation)

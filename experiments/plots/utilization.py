@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from accelerator.config import HardwareConfig
-from accelerator.isa import MODULE_NAMES
-from accelerator.schedule import Schedule
-from accelerator.workloads.network import Network
-from experiments.plots import (DRAM_COLOR, MODULE_COLORS, binned_overlap, new_figure, save_figure,
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.isa import MODULE_NAMES
+from fusiongym.accelerator.schedule import Schedule
+from fusiongym.accelerator.workloads.network import Network
+from fusiongym.experiments.plots import (DRAM_COLOR, MODULE_COLORS, binned_overlap, new_figure, save_figure,
                                thin_ticks)
-from experiments.plots.pipeline import (GroupTrace, group_spans, merge_touching,
+from fusiongym.experiments.plots.pipeline import (GroupTrace, group_spans, merge_touching,
                                         simulate_schedule_trace)
 
 if TYPE_CHECKING:

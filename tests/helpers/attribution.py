@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelerator.config import HardwareConfig
-from accelerator.evaluator import run_group
-from accelerator.lowering import GroupSpec
-from accelerator.workloads.network import Network
+from fusiongym.accelerator.config import HardwareConfig
+from fusiongym.accelerator.evaluator import run_group
+from fusiongym.accelerator.lowering import GroupSpec
+from fusiongym.accelerator.workloads.network import Network
 
 BYTES_GROWTH = 0.05  # more than this relative growth in DRAM bytes counts as "bytes grow"
 SLOWER = 1.02  # all cores must be at least 2% slower than the best count to count

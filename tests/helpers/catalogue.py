@@ -70,7 +70,7 @@ NOTES = [c for c in CATALOGUE if c.get("exit", 2) != 2]  # messages of a success
 def run_case(case: dict) -> tuple[int, str]:
     """(exit code, message) of one case, run in a fresh temporary directory: stderr for an
     error, else the line of the case's ``stream`` that holds its ``expect``."""
-    from experiments.cli import main
+    from fusiongym.experiments.cli import main
 
     with tempfile.TemporaryDirectory() as tmp:
         materialise(case, Path(tmp))

@@ -53,9 +53,9 @@ def lowered_digest(lowered) -> str:
 
 def case_digests(network_name: str, preset: str) -> dict[str, str]:
     """``"start:end@cores" -> digest`` for the groups of one case."""
-    from accelerator.config import load_config
-    from accelerator.lowering import GroupSpec, lower_group
-    from accelerator.workloads.zoo import get_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.lowering import GroupSpec, lower_group
+    from fusiongym.accelerator.workloads.zoo import get_network
 
     hw = load_config(preset)
     net = get_network(network_name)

@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from accelerator.workloads.network import LayerKind, Network
+from fusiongym.accelerator.workloads.network import LayerKind, Network
 
 OPSET = 17
 DTYPE = TensorProto.FLOAT16

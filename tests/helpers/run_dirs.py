@@ -38,8 +38,8 @@ def make_untrained_run(path, config: dict):
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.fusion_env import FusionEnv
-    from experiments.orchestration.config import parse_config
+    from fusiongym.envs.fusion_env import FusionEnv
+    from fusiongym.experiments.orchestration.config import parse_config
 
     path.mkdir(parents=True, exist_ok=True)
     cfg = parse_config(config)

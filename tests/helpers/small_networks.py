@@ -3,9 +3,9 @@ one shared evaluator per hardware, used by the oracle, scheduler and env tests."
 
 from __future__ import annotations
 
-from accelerator.evaluator import GroupEvaluator
-from accelerator.config import load_config
-from accelerator.workloads.network import NetworkBuilder
+from fusiongym.accelerator.evaluator import GroupEvaluator
+from fusiongym.accelerator.config import load_config
+from fusiongym.accelerator.workloads.network import NetworkBuilder
 
 HW = load_config()
 # Cheap launches and barriers: fusing everything is no longer the obvious answer, so the

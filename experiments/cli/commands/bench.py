@@ -1,4 +1,4 @@
-"""``fusiongym bench``: the performance benchmarks (same flags as ``python -m benchmarks``).
+"""``fusiongym bench``: the performance benchmarks (same flags as ``python -m fusiongym.benchmarks``).
 
 Examples::
 
@@ -13,7 +13,7 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from benchmarks.suite import add_arguments
+    from fusiongym.benchmarks.suite import add_arguments
 
     parser = subparsers.add_parser(
         "bench", help="performance benchmarks (event rate, evaluation, oracle, env, memory)",
@@ -24,6 +24,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.suite import run as run_benchmarks
+    from fusiongym.benchmarks.suite import run as run_benchmarks
 
     return run_benchmarks(args)

@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.orchestration.config import load_experiment
-    from experiments.orchestration.runner import evaluate_run, render_text, train
+    from fusiongym.experiments.orchestration.config import load_experiment
+    from fusiongym.experiments.orchestration.runner import evaluate_run, render_text, train
 
     def say(msg: str) -> None:
         print(f"\n== {msg}", flush=True)
@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"evaluating on held-out networks: {', '.join(cfg.eval_networks)}")
     result = evaluate_run(args.out, progress=progress, log=lambda m: print(m, file=sys.stderr))
     print(render_text(result))
-    if importlib.util.find_spec("experiments.plots") is not None:
-        from experiments.plots.training import plot_run
+    if importlib.util.find_spec("fusiongym.experiments.plots") is not None:
+        from fusiongym.experiments.plots.training import plot_run
         say("plots")
         for path in plot_run(args.out):
             print(path)

@@ -1,6 +1,6 @@
 """fusiongym evaluate RUN_DIR [--hw PRESET|FILE] [--networks ...] [--resweep] [--json]
 
-A placer run (``python -m experiments.place_learned train``: ``config.json``, no
+A placer run (``python -m fusiongym.experiments.place_learned train``: ``config.json``, no
 ``config.yaml``) is scored on placements instead: ``fusiongym evaluate RUN [--workload
 SPEC...] [--hw PRESET]`` (:mod:`experiments.place_learned`)."""
 
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "its own eval_<hardware>_<digest>.json / .md, listed in "
                                    "evals.json, so no evaluation overwrites another. Training "
                                    "networks are marked * in the table. A placer run (trained "
-                                   "by `python -m experiments.place_learned train`) is scored "
+                                   "by `python -m fusiongym.experiments.place_learned train`) is scored "
                                    "on placements: --workload SPEC... beside sequential, "
                                    "partition, list and side-by-side, with simulator calls "
                                    "and seconds.")
@@ -50,11 +50,11 @@ def is_placer_run(run_dir: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.errors import UserInputError
-    from experiments.orchestration.runner import evaluate_run, render_text
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.experiments.orchestration.runner import evaluate_run, render_text
 
     if is_placer_run(args.run_dir):
-        from experiments.place_learned import evaluate_command
+        from fusiongym.experiments.place_learned import evaluate_command
 
         if args.networks or args.resweep:
             raise UserInputError(f"{args.run_dir} is a placer run: name workloads with "
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                                 args.json)
     if args.workload:
         raise UserInputError(f"--workload applies to a placer run; {args.run_dir} is not one "
-                             "(no config.json from `python -m experiments.place_learned train`)")
+                             "(no config.json from `python -m fusiongym.experiments.place_learned train`)")
 
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     result = evaluate_run(args.run_dir, args.networks, hw=args.hw, resweep=args.resweep,

@@ -51,12 +51,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.errors import UserInputError
-    from accelerator.fileio import atomic_write_json
-    from experiments.explore.report import plot_front, summary
-    from experiments.explore.search import Explorer, run_search
-    from experiments.explore.space import load_space
-    from experiments.parallel.ray_session import check_workers
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.accelerator.fileio import atomic_write_json
+    from fusiongym.experiments.explore.report import plot_front, summary
+    from fusiongym.experiments.explore.search import Explorer, run_search
+    from fusiongym.experiments.explore.space import load_space
+    from fusiongym.experiments.parallel.ray_session import check_workers
 
     for name in ("budget", "population"):
         v = getattr(args, name)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_human(s: dict) -> None:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     print(f"{s['space']}: {s['candidates']} candidates, {s['fitting']} fit; {s['method']} "
           f"evaluated {s['evaluated']} ({s['evaluated_now']} now, {s['from_journal']} from the "

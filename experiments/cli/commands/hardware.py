@@ -52,7 +52,7 @@ def key_lines(mapping: dict) -> list[str]:
     unit and what the value means."""
     import yaml
 
-    from accelerator.config import LOG2_FIELDS
+    from fusiongym.accelerator.config import LOG2_FIELDS
 
     lines = []
     for key, value in mapping.items():
@@ -66,7 +66,7 @@ def key_lines(mapping: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
+    from fusiongym.accelerator.config import load_config
 
     hw = load_config(args.spec)
     facts = derived(hw)

@@ -34,11 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.workloads.zoo import get_network, zoo_names
+    from fusiongym.accelerator.workloads.zoo import get_network, zoo_names
 
     if args.onnx:
         if args.names:
-            from accelerator.errors import UserInputError
+            from fusiongym.accelerator.errors import UserInputError
 
             raise UserInputError("give network names or --onnx FILE, not both")
         return _describe_onnx(args)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([_summary(net, with_layers=args.layers) for net in networks],
                          indent=2))
         return 0
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     print(format_table(
         ["name", "layers", "GMACs", "weight MiB", "hash"],
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe_onnx(args: argparse.Namespace) -> int:
-    from accelerator.workloads.onnx_import import import_onnx
+    from fusiongym.accelerator.workloads.onnx_import import import_onnx
 
-    from experiments.cli.schedule_output import batch_notes
+    from fusiongym.experiments.cli.schedule_output import batch_notes
 
     result = import_onnx(args.onnx)
     net = result.network
@@ -103,7 +103,7 @@ def _summary(net, with_layers: bool) -> dict:
 
 
 def _layer_table(net) -> str:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     rows = []
     for i, layer in enumerate(net.layers):

@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from accelerator.objectives import ADDITIVE_OBJECTIVES
-from experiments.cli.arguments import add_hw, add_network_source
-from experiments.cli.commands.schedule import add_export_outputs
+from fusiongym.accelerator.objectives import ADDITIVE_OBJECTIVES
+from fusiongym.experiments.cli.arguments import add_hw, add_network_source
+from fusiongym.experiments.cli.commands.schedule import add_export_outputs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,14 +52,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from accelerator.errors import UserInputError
-    from accelerator.evaluator import default_evaluator
-    from agents.oracle import OracleScheduler
-    from experiments.cli.schedule_output import load_cli_network, report
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.agents.oracle import OracleScheduler
+    from fusiongym.experiments.cli.schedule_output import load_cli_network, report
 
     if args.networks:
-        from experiments.parallel.oracle_batch import run_cli
+        from fusiongym.experiments.parallel.oracle_batch import run_cli
 
         return run_cli(args)
     if args.ray_address or args.num_workers is not None:

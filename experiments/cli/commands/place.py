@@ -26,8 +26,8 @@ import argparse
 import json
 from pathlib import Path
 
-from accelerator.errors import UserInputError
-from experiments.cli.arguments import add_hw
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.experiments.cli.arguments import add_hw
 
 DEFAULT_SCHEDULER = "list"
 
@@ -42,13 +42,13 @@ def add_workload_source(parser: argparse.ArgumentParser, required: bool = True):
 
 
 def load_workload(args: argparse.Namespace):
-    from accelerator.spatial.workload import Workload
+    from fusiongym.accelerator.spatial.workload import Workload
 
     return Workload.load(args.workload) if args.workload else Workload.parse(args.networks)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, PLACEMENT_SCHEDULERS
+    from fusiongym.agents.placement.registry import LEARNED_PLACEMENT_SCHEDULERS, PLACEMENT_SCHEDULERS
 
     parser = subparsers.add_parser(
         "place", help="place fused groups of one or several requests on disjoint cores",
@@ -65,7 +65,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="partition: cores per request (default: the chip divided evenly)")
     parser.add_argument("--run", metavar="RUN", dest="placer_run",
                         help="ppo / ppo-search: the trained placer (a run directory of "
-                             "`python -m experiments.place_learned train`, or its model.zip)")
+                             "`python -m fusiongym.experiments.place_learned train`, or its model.zip)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--save", metavar="OUT.json",
                         help="write the placement (with the cores and times it ran on, so it "
@@ -108,9 +108,9 @@ def scheduler_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from accelerator.evaluator import default_evaluator
-    from agents.placement.registry import make_placement_scheduler
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.agents.placement.registry import make_placement_scheduler
 
     _check_outputs(args)
     hw = load_config(args.hw)
@@ -136,11 +136,11 @@ def run(args: argparse.Namespace) -> int:
 def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: float,
              scheduler: str):
     """Simulate ``placement`` and summarise it (the table and ``--json``)."""
-    from accelerator.spatial.bounds import makespan_lower_bound
-    from accelerator.spatial.metrics import multiprogram, throughput_per_second
-    from accelerator.spatial.simulate import simulate_placement
+    from fusiongym.accelerator.spatial.bounds import makespan_lower_bound
+    from fusiongym.accelerator.spatial.metrics import multiprogram, throughput_per_second
+    from fusiongym.accelerator.spatial.simulate import simulate_placement
 
-    from accelerator.host import runs_on_host
+    from fusiongym.accelerator.host import runs_on_host
 
     result = simulate_placement(workload, placement, hw, evaluator)
     bound = makespan_lower_bound(workload, hw, evaluator).makespan_cycles
@@ -184,15 +184,15 @@ def describe(workload, placement, hw, evaluator, *, sim_calls: int, seconds: flo
 
 def alone_latencies(workload, hw, evaluator) -> list[int]:
     """Each request's latency alone on the whole chip: its network's sequential oracle."""
-    from accelerator.evaluator import evaluate
-    from agents.placement.simple import oracle_schedules
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.agents.placement.simple import oracle_schedules
 
     return [evaluate(r.network, s, hw, evaluator).latency_cycles
             for r, s in zip(workload.requests, oracle_schedules(workload, hw, evaluator))]
 
 
 def write_outputs(args, workload, placement, hw, result, summary) -> None:
-    from accelerator.fileio import atomic_write_text
+    from fusiongym.accelerator.fileio import atomic_write_text
 
     if args.save:
         saved = result.pinned(placement)
@@ -201,13 +201,13 @@ def write_outputs(args, workload, placement, hw, result, summary) -> None:
         saved.save(args.save)
         summary["saved"] = args.save
     if args.trace:
-        from accelerator.spatial.trace import placement_trace
+        from fusiongym.accelerator.spatial.trace import placement_trace
 
         trace = placement_trace(workload, placement, hw)
         atomic_write_text(args.trace, json.dumps(trace, separators=(",", ":")) + "\n")
         summary["trace"] = args.trace
     if args.plot:
-        from experiments.plots.placement import plot_placement
+        from fusiongym.experiments.plots.placement import plot_placement
 
         plot_placement(workload, result, hw, args.plot,
                        title=f"{workload.name} on {hw.name}: {summary['scheduler']}")
@@ -216,7 +216,7 @@ def write_outputs(args, workload, placement, hw, result, summary) -> None:
 
 def is_placement_path(schedule: str) -> bool:
     """Whether ``simulate --schedule`` names a placement file (else today's schedules)."""
-    from accelerator.spatial.placement import is_placement_file
+    from fusiongym.accelerator.spatial.placement import is_placement_file
 
     if not schedule or schedule == "no-fusion" or not Path(schedule).is_file():
         return False
@@ -229,11 +229,11 @@ def is_placement_path(schedule: str) -> bool:
 
 def replay(args: argparse.Namespace) -> int:
     """``simulate --schedule PLACEMENT.json``: run a saved placement again, in one simulation."""
-    from accelerator.config import load_config
-    from accelerator.evaluator import default_evaluator
-    from accelerator.spatial.placement import Placement
-    from accelerator.spatial.workload import Workload
-    from accelerator.workloads.loader import load_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.accelerator.spatial.placement import Placement
+    from fusiongym.accelerator.spatial.workload import Workload
+    from fusiongym.accelerator.workloads.loader import load_network
 
     if not is_placement_path(args.schedule):
         raise UserInputError("--networks / --workload go with --schedule PLACEMENT.json (a file "
@@ -255,8 +255,8 @@ def replay(args: argparse.Namespace) -> int:
     if args.trace:
         if Path(args.trace).exists():
             raise UserInputError(f"--trace {args.trace}: the file exists; choose a new name")
-        from accelerator.fileio import atomic_write_text
-        from accelerator.spatial.trace import placement_trace
+        from fusiongym.accelerator.fileio import atomic_write_text
+        from fusiongym.accelerator.spatial.trace import placement_trace
 
         trace = placement_trace(workload, placement, hw)
         atomic_write_text(args.trace, json.dumps(trace, separators=(",", ":")) + "\n")
@@ -269,7 +269,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def print_human(s: dict) -> None:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     n_req = len(s["requests"])
     print(f"{s['workload']} on {s['hardware']} ({s['cores']} cores): {n_req} request"

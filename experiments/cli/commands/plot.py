@@ -18,9 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-from accelerator.errors import UserInputError
-from accelerator.workloads.loader import load_network
-from experiments.cli.arguments import add_hw, add_image_output, add_schedule
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.workloads.loader import load_network
+from fusiongym.experiments.cli.arguments import add_hw, add_image_output, add_schedule
 
 
 class PlotArgumentError(UserInputError):
@@ -92,7 +92,7 @@ def add_parser(subparsers) -> None:
 
 # ---- helpers ---------------------------------------------------------------------------------
 def _load_schedule(value: str, network, hw, cores: int | None):
-    from accelerator.schedule import Schedule
+    from fusiongym.accelerator.schedule import Schedule
 
     if value == "no-fusion":
         n = hw.default_cores if cores is None else cores
@@ -138,8 +138,8 @@ def _print_paths(paths: list[Path], as_json: bool) -> None:
 
 # ---- subcommands -----------------------------------------------------------------------------
 def _utilization(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from experiments.plots import image_format
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.experiments.plots import image_format
 
     for name in ("--max-bars", "--bins", "--dpi"):
         _check_positive(name, getattr(args, name[2:].replace("-", "_")))
@@ -157,9 +157,9 @@ def _utilization(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(default)
     image_format(out)  # reject a bad suffix before simulating
 
-    from experiments.plots.pipeline import (PipelineOptions, plot_pipeline,
+    from fusiongym.experiments.plots.pipeline import (PipelineOptions, plot_pipeline,
                                             simulate_schedule_trace)
-    from experiments.plots.utilization import plot_utilization
+    from fusiongym.experiments.plots.utilization import plot_utilization
 
     traces = simulate_schedule_trace(network, schedule, hw)
     if not out.suffix:
@@ -176,8 +176,8 @@ def _utilization(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from experiments.plots import image_format
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.experiments.plots import image_format
 
     _check_positive("--dpi", args.dpi)
     if len(args.schedule) > 3:
@@ -197,7 +197,7 @@ def _schedule(args: argparse.Namespace) -> int:
     if not out.suffix:
         out = out.with_suffix(".png")
 
-    from experiments.plots.schedule_diagram import plot_schedules
+    from fusiongym.experiments.plots.schedule_diagram import plot_schedules
 
     plot_schedules(network, schedules, hw, out, labels=labels, dpi=args.dpi)
     _print_paths([out], args.json)
@@ -207,7 +207,7 @@ def _schedule(args: argparse.Namespace) -> int:
 def _run_dir(args: argparse.Namespace) -> int:
     import sys
 
-    from experiments.plots.training import CURVE_FILE, EVAL_FILE, plot_run
+    from fusiongym.experiments.plots.training import CURVE_FILE, EVAL_FILE, plot_run
 
     _check_positive("--dpi", args.dpi)
     paths = plot_run(args.run_dir, dpi=args.dpi,

@@ -22,9 +22,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from accelerator.errors import UserInputError
-from accelerator.objectives import ADDITIVE_OBJECTIVES
-from experiments.cli.arguments import add_hw, add_network_source
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.accelerator.objectives import ADDITIVE_OBJECTIVES
+from fusiongym.experiments.cli.arguments import add_hw, add_network_source
 
 SCHEDULER_CHOICES = ("oracle", "heuristic", "bound-dp", "cost-model-dp", "ppo", "ppo-search",
                      "no-fusion")
@@ -66,7 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _make(args: argparse.Namespace, hw, evaluator):
     """The scheduler, built from the run directory where it needs one (torch and SB3 are
     imported only here, only for ppo / ppo-search)."""
-    from agents import make_scheduler
+    from fusiongym.agents import make_scheduler
 
     name = args.scheduler
     if name in NEEDS_RUN and args.run_dir is None:
@@ -75,7 +75,7 @@ def _make(args: argparse.Namespace, hw, evaluator):
         raise UserInputError(f"--run is only used by {', '.join(NEEDS_RUN)}, not {name}")
     cfg = None
     if args.run_dir is not None:
-        from experiments.orchestration.runner import _open_run
+        from fusiongym.experiments.orchestration.runner import _open_run
 
         cfg = _open_run(args.run_dir)
     max_layers = (args.max_group_layers if args.max_group_layers is not None
@@ -95,9 +95,9 @@ def _make(args: argparse.Namespace, hw, evaluator):
         return make_scheduler(name, **common)
     env_kwargs = {**cfg.env.model_dump(), "max_group_layers": max_layers}
     if name == "cost-model-dp":
-        from accelerator.workloads.loader import load_network
-        from agents.cost_model import ensure_cost_model
-        from experiments.orchestration.hardware_pool import training_hardware
+        from fusiongym.accelerator.workloads.loader import load_network
+        from fusiongym.agents.cost_model import ensure_cost_model
+        from fusiongym.experiments.orchestration.hardware_pool import training_hardware
 
         model, _ = ensure_cost_model(
             args.run_dir / "cost_model.npz", [load_network(n) for n in cfg.train_networks],
@@ -105,7 +105,7 @@ def _make(args: argparse.Namespace, hw, evaluator):
             progress=not quiet and sys.stderr.isatty(),
             log=lambda m: print(m, file=sys.stderr))
         return make_scheduler(name, model=model, **common)
-    from agents.ppo import PPOScheduler
+    from fusiongym.agents.ppo import PPOScheduler
 
     policy = PPOScheduler(args.run_dir / "model.zip", env_kwargs=env_kwargs, evaluator=evaluator)
     if name == "ppo":
@@ -117,9 +117,9 @@ def _make(args: argparse.Namespace, hw, evaluator):
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from accelerator.evaluator import default_evaluator
-    from experiments.cli.schedule_output import load_cli_network, report
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import default_evaluator
+    from fusiongym.experiments.cli.schedule_output import load_cli_network, report
 
     loaded = load_cli_network(args)
     hw = load_config(args.hw)

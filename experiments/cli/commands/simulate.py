@@ -19,8 +19,8 @@ import argparse
 import json
 import sys
 
-from accelerator.errors import UserInputError
-from experiments.cli.arguments import add_hw, add_network_source, add_schedule
+from fusiongym.accelerator.errors import UserInputError
+from fusiongym.experiments.cli.arguments import add_hw, add_network_source, add_schedule
 
 
 class SimulateArgumentError(UserInputError):
@@ -48,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _schedule(args: argparse.Namespace, network, hw):
-    from accelerator.schedule import Schedule
+    from fusiongym.accelerator.schedule import Schedule
 
     if args.schedule == "no-fusion":
         cores = hw.default_cores if args.cores is None else args.cores
@@ -60,7 +60,7 @@ def _schedule(args: argparse.Namespace, network, hw):
     if args.cores is not None:
         raise SimulateArgumentError("--cores only applies to --schedule no-fusion; a saved "
                                     "schedule carries a core count per group")
-    from accelerator.schedule_export import hardware_hash, load_schedule_file
+    from fusiongym.accelerator.schedule_export import hardware_hash, load_schedule_file
 
     schedule, made_for = load_schedule_file(args.schedule)
     if made_for is not None and made_for != hardware_hash(hw):
@@ -73,11 +73,11 @@ def _schedule(args: argparse.Namespace, network, hw):
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.config import load_config
-    from accelerator.evaluator import evaluate
-    from experiments.cli.schedule_output import load_cli_network
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import evaluate
+    from fusiongym.experiments.cli.schedule_output import load_cli_network
 
-    from experiments.cli.commands.place import is_placement_path, replay
+    from fusiongym.experiments.cli.commands.place import is_placement_path, replay
 
     if args.networks or args.workload or is_placement_path(args.schedule):
         return replay(args)  # a placement: every group in one simulation
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     summary = _summary(network, schedule, result, hw, args)
     summary["notes"] = notes
     if args.trace:
-        from accelerator.fileio import atomic_write_text
-        from accelerator.trace_export import schedule_trace
+        from fusiongym.accelerator.fileio import atomic_write_text
+        from fusiongym.accelerator.trace_export import schedule_trace
 
         trace = schedule_trace(network, schedule, hw)
         atomic_write_text(args.trace, json.dumps(trace, separators=(",", ":")) + "\n")
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(network, schedule, result, hw, args) -> dict:
-    from accelerator.host import runs_on_host
+    from fusiongym.accelerator.host import runs_on_host
 
     modules = ("load", "compute", "store")
     latency = result.latency_cycles
@@ -140,7 +140,7 @@ def _summary(network, schedule, result, hw, args) -> dict:
 
 
 def _print_human(s: dict) -> None:
-    from experiments.cli.output import format_table
+    from fusiongym.experiments.cli.output import format_table
 
     print(f"{s['network']} on {s['hardware']}: {s['layers']} layers in {s['groups_count']} "
           f"group{'' if s['groups_count'] == 1 else 's'} (schedule: {s['schedule']})")

@@ -44,9 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerator.errors import UserInputError
-    from experiments.orchestration.config import load_experiment
-    from experiments.orchestration.sweep import render_text, run_sweep
+    from fusiongym.accelerator.errors import UserInputError
+    from fusiongym.experiments.orchestration.config import load_experiment
+    from fusiongym.experiments.orchestration.sweep import render_text, run_sweep
 
     if args.sequential and (args.ray_address or args.num_workers):
         raise UserInputError("--sequential runs without Ray: drop --ray-address / --num-workers")

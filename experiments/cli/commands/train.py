@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.orchestration.config import load_experiment
-    from experiments.orchestration.runner import train
+    from fusiongym.experiments.orchestration.config import load_experiment
+    from fusiongym.experiments.orchestration.runner import train
 
     cfg = load_experiment(args.config)
     out = args.out or Path("runs") / cfg.name
