@@ -101,7 +101,11 @@ def test_bad_arguments_are_rejected(policy):
 
 @pytest.mark.xfail(strict=True, reason="since model fidelity v3 (tiny_residual's fused 0..1 is "
                    "slower than apart), _LazySearch's third call simulates the shared 'add' "
-                   "group instead of only the differing ones: a known defect, not yet traced")
+                   "group instead of only the differing ones. Traced: this test replays "
+                   "improve() with a stale path whose only differing segment is disproved, so "
+                   "improve() takes the lazy DP's step on the path's shared groups; the search "
+                   "re-solves the DP each round and never proposes a disproved path. Making "
+                   "differing groups go first would change ppo-search's simulation order")
 def test_a_difference_of_one_group_costs_one_simulation():
     """Schedules that share every group but one stretch are compared on that stretch: the
     path's group there is simulated (one call), the incumbent's count at their lower bounds
