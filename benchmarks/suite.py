@@ -759,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     from fusiongym.accelerator.errors import UserInputError
 
     parser = argparse.ArgumentParser(
-        prog="python -m fusiongym.benchmarks", description=sys.modules["benchmarks"].__doc__,
+        prog="python -m fusiongym.benchmarks", description=sys.modules[__package__].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -89,3 +89,26 @@ def test_a_users_own_agents_and_envs_do_not_clash(tmp_path):
                          text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["user", "user", "fusiongym.envs.fusion_env", "True"]
+
+
+def _readme_modules() -> list[str]:
+    import re
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return sorted({m.rstrip(".") for m in re.findall(r"python -m (fusiongym\.[a-z_.]*[a-z_])", text)})
+
+
+def test_the_readme_names_its_modules_by_the_installed_names():
+    assert len(_readme_modules()) >= 10
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    import re
+    assert not re.findall(r"python -m (?:accelerator|envs|agents|experiments|benchmarks)\b", text)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("module", _readme_modules())
+def test_every_readme_module_command_runs(module):
+    """Each `python -m fusiongym...` of the README answers --help (it found its package
+    under the installed name: a bare folder name left inside it would fail here)."""
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-1500:]
