@@ -53,3 +53,17 @@ def read_json_object(path: str | Path, error: type[Exception], what: str) -> dic
     if not isinstance(data, dict):
         raise error(f"{path}: expected a JSON object with 'groups'")
     return data
+
+
+def read_yaml(path: str | Path, error: type[Exception], what: str):
+    """The YAML document in ``path``; a missing file or bad YAML raise ``error`` with one
+    line naming the file (``what`` says what the file should be: "workload", "config")."""
+    import yaml  # only the YAML readers need it
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} file {str(path)!r} not found") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise error(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None

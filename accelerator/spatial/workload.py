@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fusiongym.accelerator.fileio import read_yaml
 from fusiongym.accelerator.workloads.loader import load_network
 from fusiongym.accelerator.workloads.network import Network, WorkloadError
 
@@ -125,15 +126,8 @@ class Workload:
     @staticmethod
     def load(path: str | Path) -> "Workload":
         """A workload YAML file (format in the module docstring)."""
-        import yaml
-
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise WorkloadError(f"workload file {str(path)!r} not found") from None
-        except (OSError, yaml.YAMLError) as err:
-            raise WorkloadError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        data = read_yaml(path, WorkloadError, "workload")
         if not isinstance(data, dict) or not isinstance(data.get("requests"), list):
             raise WorkloadError(f"{path}: expected a mapping with a 'requests' list")
         unknown = set(data) - {"name", "requests"}

@@ -42,7 +42,7 @@ import numpy as np
 
 from fusiongym.accelerator.config import HardwareConfig, load_config
 from fusiongym.accelerator.errors import UserInputError
-from fusiongym.accelerator.fileio import atomic_write_text
+from fusiongym.accelerator.fileio import atomic_write_text, read_yaml
 from fusiongym.agents.demonstrations import Demonstrations, behaviour_cloning
 from fusiongym.agents.dagger import concat
 from fusiongym.agents.placement.policy import policy_action
@@ -88,15 +88,7 @@ class PlaceConfig:
 
 
 def load_place_config(path: str | Path) -> PlaceConfig:
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserInputError(f"config file {str(path)!r} not found") from None
-    except (OSError, yaml.YAMLError) as err:
-        raise UserInputError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, UserInputError, "config")
     return place_config_from_dict(data, str(path))
 
 
