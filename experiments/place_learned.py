@@ -60,7 +60,7 @@ def evaluate_run(run_dir: Path, workloads: list[str] | None = None, hardware: li
     HardwareConfigs, presets or config entries (default: the run's ``eval_hardware``)."""
     from fusiongym.accelerator.config import HardwareConfig
     from fusiongym.agents.placement.learn import hardware_from_spec
-    from fusiongym.agents.placement.placer_run import open_placer_run
+    from fusiongym.agents.placement.placer_run import open_placer_run, sequential_policy
     from fusiongym.agents.placement.policy import PolicyPlacer, PolicySearchPlacer
     from fusiongym.experiments.orchestration import eval_files
 
@@ -76,9 +76,10 @@ def evaluate_run(run_dir: Path, workloads: list[str] | None = None, hardware: li
     trained_chips = {hardware_from_spec(h).key for h in cfg.hardware}
     trained_workloads = {load_workload_spec(w).content_hash() for w in cfg.train_workloads}
     slots, m = cfg.env["max_slots"], cfg.env["max_group_layers"]
-    zero_shot = PolicyPlacer(model_path, slots, m)
+    sequential = sequential_policy(run_dir, cfg)
+    zero_shot = PolicyPlacer(model_path, slots, m, sequential)
     search = PolicySearchPlacer(zero_shot.model, slots, m, cfg.search["budget"],
-                                cfg.search["samples"], cfg.seed)
+                                cfg.search["samples"], cfg.seed, sequential)
     rows = [score(w, hw, set_name, zero_shot, search, trained_workloads, trained_chips, log)
             for hw in chips for set_name, ws in parsed.items() for w in ws]
     result = {"run": str(run_dir), "schedulers": list(SCHEDULERS),
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = load_place_config(args.config)
             t0 = time.perf_counter()
+            train_sequential(cfg, Path(args.out))
             path = train(cfg, Path(args.out))
             print(f"model: {path} ({time.perf_counter() - t0:.0f} s)")
         else:
@@ -233,6 +235,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def train_sequential(cfg, out: Path) -> None:
+    """The sequential policy the config names, trained into ``out/sequential/`` (kept, not
+    retrained, when a model is already there: a second ``train`` resumes the placer's)."""
+    from fusiongym.agents.placement.placer_run import SEQUENTIAL_DIR
+    from fusiongym.experiments.orchestration.config import load_experiment
+    from fusiongym.experiments.orchestration.runner import train as train_tuner
+
+    name = cfg.sequential["config"]
+    if not name:
+        return
+    seq_dir = out / SEQUENTIAL_DIR
+    if (seq_dir / "model.zip").is_file():
+        print(f"sequential policy: {seq_dir / 'model.zip'} (kept)", file=sys.stderr)
+        return
+    tuner = load_experiment(name)
+    t0 = time.perf_counter()
+    train_tuner(tuner, seq_dir, resume=(seq_dir / "config.yaml").is_file(), progress=False,
+                log=lambda s: print(s, file=sys.stderr))
+    print(f"sequential policy: {seq_dir / 'model.zip'} ({time.perf_counter() - t0:.0f} s)",
+          file=sys.stderr)
 
 
 def chip(spec: str):

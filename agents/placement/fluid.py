@@ -20,15 +20,21 @@ lowest-numbered free cores or pinned ones) event by event over *fluid* groups:
   progress waits for the slot.
 
 It is an estimate, never an answer or a bound: schedulers use it to choose which plans to
-simulate. No SimPy; each group's isolated cost comes from the evaluator (memoized).
+simulate. No SimPy; each group's isolated cost comes from the evaluator (memoized), or, for a
+scheduler that may not simulate, from lowering alone (:func:`lowering_cost`: the latency lower
+bound and the streams' bytes).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+from fusiongym.accelerator.bounds import group_work, latency_lower_bound
 from fusiongym.accelerator.config import HardwareConfig
 from fusiongym.accelerator.evaluator import GroupEvaluator
 from fusiongym.accelerator.spatial.placement import Placement
 from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.accelerator.workloads.network import Network
 
 _EPS = 1e-9
 
@@ -45,22 +51,51 @@ def _water_fill(demands: list[float], capacity: float) -> list[float]:
     return shares
 
 
-def group_costs(workload: Workload, placement: Placement, ev: GroupEvaluator
-                ) -> tuple[list[int], list[int]]:
-    """Each group's isolated latency (cycles) and DRAM bytes alone."""
+# (network, start, end, cores) -> (latency cycles, DRAM bytes) of the group alone
+GroupCost = Callable[[Network, int, int, int], tuple[int, int]]
+
+
+def simulated_cost(ev: GroupEvaluator) -> GroupCost:
+    """The group's simulated isolated latency and bytes (memoized: a miss is a simulation)."""
+    def cost(network: Network, start: int, end: int, cores: int) -> tuple[int, int]:
+        r = ev.result(network, start, end, cores)
+        return int(r.latency_cycles), int(r.dram_bytes_read + r.dram_bytes_written)
+    return cost
+
+
+def lowering_cost(ev: GroupEvaluator) -> GroupCost:
+    """Lowering only, no simulation: the group's sound latency lower bound and the DRAM bytes
+    its instruction streams move (:func:`accelerator.bounds.group_work`). What a zero-shot
+    scheduler may use; an infeasible group costs infinitely much."""
+    def cost(network: Network, start: int, end: int, cores: int) -> tuple[int, int]:
+        work = group_work(ev, network, start, end, cores)
+        if work is None:
+            raise ValueError(f"{network.name}: group {start}..{end} on {cores} cores is infeasible")
+        return (int(latency_lower_bound(ev, network, start, end, cores)),
+                int(work.bytes_read + work.bytes_written))
+    return cost
+
+
+def group_costs(workload: Workload, placement: Placement, ev: GroupEvaluator,
+                cost: GroupCost | None = None) -> tuple[list[int], list[int]]:
+    """Each group's isolated latency (cycles) and DRAM bytes alone (``cost``: default
+    :func:`simulated_cost`)."""
+    cost = cost or simulated_cost(ev)
     lat, nbytes = [], []
     for g in placement.groups:
-        r = ev.result(workload.requests[g.request].network, g.start, g.end, g.cores)
-        lat.append(int(r.latency_cycles))
-        nbytes.append(int(r.dram_bytes_read + r.dram_bytes_written))
+        d, b = cost(workload.requests[g.request].network, g.start, g.end, g.cores)
+        lat.append(d)
+        nbytes.append(b)
     return lat, nbytes
 
 
 def fluid_makespan(workload: Workload, placement: Placement, hw: HardwareConfig,
-                   ev: GroupEvaluator, deps: list[tuple[int, ...]] | None = None) -> int:
-    """The contention-aware estimate of ``placement``'s makespan (module docstring)."""
+                   ev: GroupEvaluator, deps: list[tuple[int, ...]] | None = None,
+                   cost: GroupCost | None = None) -> int:
+    """The contention-aware estimate of ``placement``'s makespan (module docstring);
+    ``cost`` prices the groups alone (default: simulated, :func:`simulated_cost`)."""
     deps = deps if deps is not None else placement.validate(workload, hw)
-    lat, nbytes = group_costs(workload, placement, ev)
+    lat, nbytes = group_costs(workload, placement, ev, cost)
     groups = placement.groups
     n = len(groups)
     bw = hw.dram_bandwidth_bytes_per_cycle

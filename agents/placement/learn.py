@@ -26,6 +26,7 @@ The reward reference is the sequential oracle (:func:`oracle_reference`). The co
     dagger: {rounds: 2, sampled_rollouts: 1, epochs: 30, batch_size: 256, learning_rate: 0.001}
     ppo: {n_timesteps: 0, n_steps: 256, batch_size: 64, learning_rate: 0.0001}
     search: {budget: 4, samples: 16}
+    sequential: {config: quick}         # the sequential policy, trained into RUN/sequential/
 
 Every error is one line naming the config file and the key.
 """
@@ -60,6 +61,10 @@ _SECTIONS = {
     "ppo": {"n_timesteps": 0, "n_steps": 256, "batch_size": 64, "learning_rate": 0.0001,
             "n_epochs": 4, "ent_coef": 0.0},
     "search": {"budget": 4, "samples": 16},
+    # the sequential Fusion-v0 policy the zero-shot placer also draws on
+    # (agents.placement.policy_chains): a tuner config (a shipped name such as `quick`, or a
+    # path) that `place_learned train` trains into RUN/sequential/ first; null: none
+    "sequential": {"config": None},
 }
 _TOP = {"name", "seed", "hardware", "train_workloads", "eval_hardware", "eval_workloads",
         *_SECTIONS}

@@ -1,8 +1,10 @@
 """A trained placer run as a placement scheduler: ``ppo`` / ``ppo-search`` of the registry.
 
 A placer run is the directory ``python -m fusiongym.experiments.place_learned train`` writes:
-``config.json`` (the validated config, whose ``env`` sizes the policy's observation) and
-``model.zip``. A sequential PPO run (``config.yaml``) is not one, and says so.
+``config.json`` (the validated config, whose ``env`` sizes the policy's observation),
+``model.zip`` and, when the config names a sequential policy, ``sequential/`` (a sequential
+tuner run: ``config.yaml`` and ``model.zip``). A sequential PPO run (``config.yaml``) is not a
+placer run, and says so.
 """
 
 from __future__ import annotations
@@ -42,16 +44,42 @@ def open_placer_run(run: str | Path | None, scheduler: str = "ppo") -> tuple[Pat
     return model, cfg
 
 
+SEQUENTIAL_DIR = "sequential"
+
+
+def sequential_policy(run_dir: Path, cfg: PlaceConfig):
+    """The run's sequential policy as a :class:`agents.ppo.PPOScheduler`, or None when its
+    config names none. Its env settings are the ``env`` mapping of the sequential run's
+    resolved ``config.yaml`` (what the tuner trained with)."""
+    if not cfg.sequential["config"]:
+        return None
+    from fusiongym.accelerator.fileio import read_yaml
+    from fusiongym.agents.ppo import PPOScheduler
+
+    seq_dir = Path(run_dir) / SEQUENTIAL_DIR
+    model = seq_dir / "model.zip"
+    if not model.is_file():
+        raise UserInputError(f"{run_dir}: its config names the sequential policy "
+                             f"{cfg.sequential['config']!r} but {model} is missing; train it first")
+    data = read_yaml(seq_dir / "config.yaml", UserInputError, "sequential run config")
+    env = data.get("env") if isinstance(data, dict) else None
+    if not isinstance(env, dict):
+        raise UserInputError(f"{seq_dir / 'config.yaml'}: no env mapping")
+    return PPOScheduler(model, env_kwargs=env)
+
+
 def placer_from_run(run: str | Path | None = None, search: bool = False, **options):
-    """``ppo`` / ``ppo-search`` built from a run: its env sizes and search settings."""
+    """``ppo`` / ``ppo-search`` built from a run: its env sizes, search settings and
+    sequential policy."""
     name = "ppo-search" if search else "ppo"
     model, cfg = open_placer_run(run, name)
     slots, layers = cfg.env["max_slots"], cfg.env["max_group_layers"]
+    sequential = sequential_policy(model.parent, cfg)
     if not search:
         if options:
             raise UserInputError(f"placement scheduler 'ppo': unexpected option(s) "
                                  f"{sorted(options)}")
-        return PolicyPlacer(model, slots, layers)
+        return PolicyPlacer(model, slots, layers, sequential)
     s = {"budget": cfg.search["budget"], "samples": cfg.search["samples"], "seed": cfg.seed,
          **options}
-    return PolicySearchPlacer(model, slots, layers, **s)
+    return PolicySearchPlacer(model, slots, layers, sequential=sequential, **s)

@@ -1,15 +1,21 @@
-"""The learned placer: a trained Place-v0 policy as a placement scheduler.
+"""The learned placer: a trained Place-v0 policy (and, if its run holds one, the sequential
+Fusion-v0 policy) as a placement scheduler.
 
-- :class:`PolicyPlacer` (``ppo``) is zero-shot: one greedy masked rollout of the policy in
-  :class:`envs.placement_env.PlacementEnv` with ``compute_rewards=False``. What it uses:
-  lowering only (feasibility for the masks, the groups' sound lower bounds for the
-  observation's timeline, roofline features): **no simulator call**, neither of an isolated
-  group nor of a placement (``sim_calls`` counts both and is 0 unless the evaluator had to
-  simulate, which the env never asks it to).
-- :class:`PolicySearchPlacer` (``ppo-search``) spends a simulation budget: the greedy
-  rollout, ``samples`` rollouts sampled from the policy and the teacher's plan, ranked by
-  their isolated-cost estimate; the best ``budget`` distinct ones by estimate are simulated
-  (one whole-placement simulation each) and the fastest simulated one is returned.
+- :class:`PolicyPlacer` (``ppo``) is zero-shot. Its candidates: one greedy masked rollout of
+  the placement policy in :class:`envs.placement_env.PlacementEnv` with
+  ``compute_rewards=False``, and, when the run holds a sequential policy, the
+  :class:`agents.placement.policy_chains.PolicyChains` placements (each request's groups by
+  the sequential policy on a core cap, the chains interleaved by the launch rule). It
+  returns the candidate with the lowest contention-aware fluid estimate over lowering-only
+  costs (:func:`agents.placement.fluid.lowering_cost`). What it uses: lowering only
+  (feasibility for the masks, the groups' sound lower bounds and stream bytes, roofline
+  features): **no simulator call**, neither of an isolated group nor of a placement
+  (``sim_calls`` counts both and is 0 unless the evaluator had to simulate, which nothing
+  here asks it to).
+- :class:`PolicySearchPlacer` (``ppo-search``) spends a simulation budget: the same
+  candidates plus ``samples`` rollouts sampled from the placement policy and the list
+  teacher's plan, ranked by the same estimate; the best ``budget`` distinct ones are
+  simulated (one whole-placement simulation each) and the fastest simulated one is returned.
 
 Both have the methods of the placement-scheduler interface (``place(workload, hw,
 evaluator=None) -> Placement``, ``sim_calls``, ``seconds``, ``last_result``, ``info``), so the
@@ -30,6 +36,8 @@ from fusiongym.accelerator.evaluator import GroupEvaluator, default_evaluator
 from fusiongym.accelerator.spatial.placement import Placement
 from fusiongym.accelerator.spatial.simulate import PlacementResult, simulate_placement
 from fusiongym.accelerator.spatial.workload import Workload
+from fusiongym.agents.placement.fluid import fluid_makespan, lowering_cost
+from fusiongym.agents.placement.policy_chains import PolicyChains
 from fusiongym.envs.placement_env import PlacementEnv
 
 
@@ -68,14 +76,21 @@ def rollout(env: PlacementEnv, choose, workload: Workload) -> tuple[Placement, i
     return info["placement"], int(info["estimated_makespan_cycles"])
 
 
+def placement_key(placement: Placement) -> tuple:
+    return tuple((g.request, g.start, g.end, g.cores) for g in placement.groups)
+
+
 class PolicyPlacer:
-    """Zero-shot placement by a trained policy (see the module docstring)."""
+    """Zero-shot placement by the trained policies (see the module docstring)."""
 
     name = "ppo"
 
-    def __init__(self, model, max_slots: int = 4, max_group_layers: int = 8):
+    def __init__(self, model, max_slots: int = 4, max_group_layers: int = 8, sequential=None):
+        """``sequential``: the run's sequential policy (:class:`agents.ppo.PPOScheduler`),
+        or None (the placement policy's rollout alone)."""
         self.model = load_policy(model) if isinstance(model, (str, Path)) else model
         self.max_slots, self.max_group_layers = max_slots, max_group_layers
+        self.chains = PolicyChains(sequential) if sequential is not None else None
         self.sim_calls = 0
         self.seconds = 0.0
         self.last_result: PlacementResult | None = None
@@ -102,11 +117,34 @@ class PolicyPlacer:
         self.sim_calls = ev.sim_calls - before + sims
         return replace(placement, meta={**placement.meta, "scheduler": self.name})
 
+    def _candidates(self, workload, hw, ev, env, rng=None, samples: int = 0
+                    ) -> list[tuple[int, Placement, str]]:
+        """Distinct candidates with their fluid estimates over lowering-only costs, best
+        first (ties: the order found: greedy rollout, policy chains, sampled rollouts)."""
+        cost = lowering_cost(ev)
+        found: dict[tuple, tuple[int, int, Placement, str]] = {}
+
+        def keep(placement: Placement, source: str) -> None:
+            key = placement_key(placement)
+            if key not in found:
+                est = fluid_makespan(workload, placement, hw, ev, cost=cost)
+                found[key] = (est, len(found), placement, source)
+
+        greedy = lambda o, m: policy_action(self.model, o, m, None)  # noqa: E731
+        keep(rollout(env, greedy, workload)[0], "greedy")
+        if self.chains is not None:
+            for _, placement in self.chains.candidates(workload, hw, ev):
+                keep(placement, self.chains.source)
+        for _ in range(samples):
+            keep(rollout(env, lambda o, m: policy_action(self.model, o, m, rng), workload)[0],
+                 "sampled")
+        return [(e, p, s) for e, _, p, s in sorted(found.values(), key=lambda x: x[:2])]
+
     def _place(self, workload, hw, ev) -> tuple[Placement, int]:
-        env = self._env(workload, hw, ev)
-        placement, estimate = rollout(env, lambda o, m: policy_action(self.model, o, m, None),
-                                      workload)
-        self.info = {"estimated_makespan_cycles": estimate}
+        ranked = self._candidates(workload, hw, ev, self._env(workload, hw, ev))
+        estimate, placement, source = ranked[0]
+        self.info = {"estimated_makespan_cycles": estimate, "chosen": source,
+                     "candidates": len(ranked)}
         return placement, 0
 
 
@@ -116,8 +154,8 @@ class PolicySearchPlacer(PolicyPlacer):
     name = "ppo-search"
 
     def __init__(self, model, max_slots: int = 4, max_group_layers: int = 8,
-                 budget: int = 4, samples: int = 16, seed: int = 0):
-        super().__init__(model, max_slots, max_group_layers)
+                 budget: int = 4, samples: int = 16, seed: int = 0, sequential=None):
+        super().__init__(model, max_slots, max_group_layers, sequential)
         if budget < 1 or samples < 0:
             raise UserInputError(f"{self.name}: budget must be >= 1 and samples >= 0, got "
                                  f"{budget}, {samples}")
@@ -128,26 +166,18 @@ class PolicySearchPlacer(PolicyPlacer):
 
         env = self._env(workload, hw, ev)
         rng = np.random.default_rng(self.seed)
-        found: dict[tuple, tuple[int, Placement, str]] = {}
-
-        def keep(placement: Placement, estimate: int, source: str) -> None:
-            key = tuple((g.request, g.start, g.end, g.cores) for g in placement.groups)
-            found.setdefault(key, (estimate, placement, source))
-
-        keep(*rollout(env, lambda o, m: policy_action(self.model, o, m, None), workload),
-             "greedy")
-        for _ in range(self.samples):
-            keep(*rollout(env, lambda o, m: policy_action(self.model, o, m, rng), workload),
-                 "sampled")
+        ranked = self._candidates(workload, hw, ev, env, rng, self.samples)
         teacher = ListTeacher(self.max_group_layers)
-        keep(*rollout(env, lambda o, m: teacher.action(env), workload), "teacher")
-        ranked = sorted(found.values(), key=lambda x: x[0])[:self.budget]
+        plan = rollout(env, lambda o, m: teacher.action(env), workload)[0]
+        if all(placement_key(plan) != placement_key(p) for _, p, _ in ranked):
+            est = fluid_makespan(workload, plan, hw, ev, cost=lowering_cost(ev))
+            ranked = sorted(ranked + [(est, plan, "teacher")], key=lambda x: x[0])
         best = None
-        for estimate, placement, source in ranked:
+        for _, placement, source in ranked[:self.budget]:
             result = simulate_placement(workload, placement, hw, ev)
             if best is None or result.makespan_cycles < best[0].makespan_cycles:
                 best = (result, placement, source)
         self.last_result = best[0]
-        self.info = {"candidates": len(found), "simulated": len(ranked), "chosen": best[2]}
-        return best[1], len(ranked)
-
+        simulated = min(self.budget, len(ranked))
+        self.info = {"candidates": len(ranked), "simulated": simulated, "chosen": best[2]}
+        return best[1], simulated

@@ -127,11 +127,13 @@ class ListTeacher:
 PLAN_SOURCES = ("teacher", "partition", "list", "side-by-side", "chains")
 
 
-def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, int]:
+def chains_placement(workload: Workload, hw, ev, schedules, latency=None
+                     ) -> tuple[Placement, int]:
     """Each request's sequential schedule as a chain of groups, the chains interleaved by
     the launch rule: next is always the request whose next group could launch earliest
-    (ties: workload order), costed by its isolated (simulated, memoized) latency. Returns
-    the placement and that isolated-cost estimate of its makespan."""
+    (ties: workload order), costed by its isolated latency: ``latency(network, start, end,
+    cores)``, by default the simulated (memoized) one. Returns the placement and that
+    isolated-cost estimate of its makespan."""
     from fusiongym.accelerator.spatial.placement import PlacedGroup
 
     n = len(workload)
@@ -150,7 +152,8 @@ def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, 
             break
         t, r, g = best
         net = workload.requests[r].network
-        cost = int(ev.result(net, g.start, g.end, g.cores).latency_cycles)
+        cost = int(latency(net, g.start, g.end, g.cores) if latency is not None
+                   else ev.result(net, g.start, g.end, g.cores).latency_cycles)
         if cost > 0:  # a zero-copy group holds no core
             for c in [c for c in range(hw.num_cores) if free_at[c] <= t][:g.cores]:
                 free_at[c] = t + cost
@@ -160,17 +163,25 @@ def chains_placement(workload: Workload, hw, ev, schedules) -> tuple[Placement, 
     return Placement(tuple(groups), workload.name, workload.content_hash()), max(ready)
 
 
-def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: int = 81
-                      ) -> list[Placement]:
-    """The ``keep`` best :func:`chains_placement` s by estimate over per-request core caps:
-    each request on the oracle restricted to a cap among half, once and twice the even
-    share of the chip (``partition``'s share), so unequal shares (a long request wider,
-    a short one narrower) are tried too."""
+def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: int = 81,
+                      schedule_for=None, latency=None, rank=None) -> list[Placement]:
+    """The ``keep`` best :func:`chains_placement` s over per-request core caps: each request
+    on its schedule restricted to a cap among half, once and twice the even share of the
+    chip (``partition``'s share), so unequal shares (a long request wider, a short one
+    narrower) are tried too.
+
+    By default a request's schedule is the oracle's restricted to the cap and the chains are
+    costed and ranked by simulated isolated latencies. A scheduler that may not simulate
+    passes ``schedule_for(network, cap) -> Schedule``, ``latency`` (for the launch rule, see
+    :func:`chains_placement`) and ``rank(placement, estimate) -> cycles``."""
     import itertools
 
     from fusiongym.agents.placement.simple import oracle_schedules, partition_share
     from fusiongym.accelerator.spatial.workload import Workload as W
 
+    if schedule_for is None:
+        def schedule_for(network, cap):
+            return oracle_schedules(W.single(network), hw, ev, cap)[0]
     share = partition_share(hw, len(workload))
     caps = sorted({c for c in hw.allowed_core_counts if share / 2 <= c <= 2 * share})
     combos = list(itertools.product(caps, repeat=len(workload)))[:max_variants]
@@ -181,10 +192,10 @@ def chains_candidates(workload: Workload, hw, ev, keep: int = 3, max_variants: i
         for req, cap in zip(workload.requests, combo):
             key = (req.network.content_hash(), cap)
             if key not in memo:
-                memo[key] = oracle_schedules(W.single(req.network), hw, ev, cap)[0]
+                memo[key] = schedule_for(req.network, cap)
             schedules.append(memo[key])
-        placement, estimate = chains_placement(workload, hw, ev, schedules)
-        out.append((estimate, combo, placement))
+        placement, estimate = chains_placement(workload, hw, ev, schedules, latency)
+        out.append((estimate if rank is None else rank(placement, estimate), combo, placement))
     out.sort(key=lambda x: (x[0], x[1]))
     seen, kept = set(), []
     for _, _, placement in out:
