@@ -81,10 +81,17 @@ class Grouping:
 
 
 def _costed(network: Network, start: int, end: int, hw: HardwareConfig,
-            ev: GroupEvaluator) -> CandidateGroup | None:
+            ev: GroupEvaluator, cost=None) -> CandidateGroup | None:
+    """The group's isolated costs: simulated, or ``cost(network, start, end, cores) ->
+    (latency, bytes) | None`` (e.g. :func:`agents.placement.fluid.lowering_cost`)."""
     lat, nbytes = {}, {}
     for c in hw.allowed_core_counts:
         if ev.infeasible_reason(network, start, end, c) is not None:
+            continue
+        if cost is not None:
+            priced = cost(network, start, end, c)
+            if priced is not None:
+                lat[c], nbytes[c] = priced
             continue
         r = ev.result(network, start, end, c)
         if r.feasible:
@@ -111,8 +118,10 @@ def branch_split(network: Network, bounds: list[tuple[int, int]]) -> list[tuple[
 
 
 def make_grouping(kind: str, network: Network, hw: HardwareConfig, ev: GroupEvaluator,
-                  oracle: Schedule) -> Grouping:
-    """The ``kind`` grouping of ``network`` (see the module docstring) with its costs."""
+                  oracle: Schedule, cost=None) -> Grouping:
+    """The ``kind`` grouping of ``network`` (see the module docstring) with its costs
+    (simulated, or ``cost``'s: see :func:`_costed`); ``oracle``: the schedule whose groups
+    ``oracle`` and ``split`` start from."""
     if kind == "oracle":
         bounds = [(g.start, g.end) for g in oracle.groups]
     elif kind == "split":
@@ -123,12 +132,12 @@ def make_grouping(kind: str, network: Network, hw: HardwareConfig, ev: GroupEval
         raise ValueError(f"grouping {kind!r} is not one of {', '.join(GROUPINGS)}")
     groups: list[CandidateGroup] = []
     for s, e in bounds:
-        g = _costed(network, s, e, hw, ev)
+        g = _costed(network, s, e, hw, ev, cost)
         if g is not None:
             groups.append(g)
             continue
         for i in range(s, e):  # no core count runs the piece: its layers one by one
-            single = _costed(network, i, i + 1, hw, ev)
+            single = _costed(network, i, i + 1, hw, ev, cost)
             if single is None:
                 raise InfeasibleError(f"{network.name}: layer {i} runs on no core count of "
                                       f"{hw.name}")
@@ -143,14 +152,14 @@ def make_grouping(kind: str, network: Network, hw: HardwareConfig, ev: GroupEval
 
 def groupings_of(network: Network, hw: HardwareConfig, ev: GroupEvaluator,
                  kinds: tuple[str, ...] = GROUPINGS,
-                 oracle: Schedule | None = None) -> list[Grouping]:
+                 oracle: Schedule | None = None, cost=None) -> list[Grouping]:
     """The distinct groupings ``kinds`` of ``network`` (a kind equal to an earlier one, e.g.
     ``split`` of a chain network, is left out)."""
     oracle = oracle if oracle is not None else oracle_schedule(network, hw, ev)
     out: list[Grouping] = []
     seen = set()
     for kind in kinds:
-        g = make_grouping(kind, network, hw, ev, oracle)
+        g = make_grouping(kind, network, hw, ev, oracle, cost)
         key = tuple((c.start, c.end) for c in g.groups)
         if key not in seen:
             seen.add(key)

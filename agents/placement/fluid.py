@@ -66,11 +66,12 @@ def simulated_cost(ev: GroupEvaluator) -> GroupCost:
 def lowering_cost(ev: GroupEvaluator) -> GroupCost:
     """Lowering only, no simulation: the group's sound latency lower bound and the DRAM bytes
     its instruction streams move (:func:`accelerator.bounds.group_work`). What a zero-shot
-    scheduler may use; an infeasible group costs infinitely much."""
-    def cost(network: Network, start: int, end: int, cores: int) -> tuple[int, int]:
+    scheduler may use; None for an infeasible group. The bytes include the instruction
+    fetch, which the simulated count leaves out (a few hundred bytes per group)."""
+    def cost(network: Network, start: int, end: int, cores: int) -> tuple[int, int] | None:
         work = group_work(ev, network, start, end, cores)
         if work is None:
-            raise ValueError(f"{network.name}: group {start}..{end} on {cores} cores is infeasible")
+            return None
         return (int(latency_lower_bound(ev, network, start, end, cores)),
                 int(work.bytes_read + work.bytes_written))
     return cost
@@ -146,8 +147,10 @@ def fluid_makespan(workload: Workload, placement: Placement, hw: HardwareConfig,
             running.append(nxt)
             last_launch = t
             nxt += 1
-        if not running:  # waiting on an arrival only
-            g = groups[nxt]
+        if not running:
+            if nxt >= n:  # the last launches were zero-copy groups: nothing left to run
+                break
+            g = groups[nxt]  # waiting on an arrival only
             t = max(t, float(workload.requests[g.request].arrival_cycles), last_launch)
             continue
         active = [k for k in running if progress_from[k] <= t + _EPS and left[k] > _EPS]

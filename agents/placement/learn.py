@@ -62,7 +62,7 @@ _SECTIONS = {
             "n_epochs": 4, "ent_coef": 0.0},
     "search": {"budget": 4, "samples": 16},
     # the sequential Fusion-v0 policy the zero-shot placer also draws on
-    # (agents.placement.policy_chains): a tuner config (a shipped name such as `quick`, or a
+    # (agents.placement.policy_plans): a tuner config (a shipped name such as `quick`, or a
     # path) that `place_learned train` trains into RUN/sequential/ first; null: none
     "sequential": {"config": None},
 }

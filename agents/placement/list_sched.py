@@ -133,6 +133,28 @@ def heft_plan(nodes: list[Node], chip_cores: int, max_cores: int,
     return plan, max(end_of)
 
 
+def heft_variants(workload: Workload, hw: HardwareConfig, per_net: dict[str, dict[str, Grouping]],
+                  kinds: tuple[str, ...]) -> list[tuple[int, str, int, list[PlannedGroup]]]:
+    """Every (grouping kind, cap, plain / contention-aware) HEFT plan as (estimate, kind,
+    cap, plan), best first; ``per_net``: each network's (content hash) groupings by kind
+    (a request whose network lacks a kind takes its ``oracle`` one)."""
+    out = []
+    for kind in kinds:
+        chosen = []
+        for req in workload.requests:
+            by_kind = per_net[req.network.content_hash()]
+            chosen.append(by_kind.get(kind, by_kind["oracle"] if "oracle" in by_kind
+                                      else next(iter(by_kind.values()))))
+        nodes = flatten(workload, chosen)
+        for cap in hw.allowed_core_counts:
+            for aware in (False, True):
+                plan, estimate = heft_plan(nodes, hw.num_cores, cap,
+                                           hw.dram_bandwidth_bytes_per_cycle if aware else None)
+                out.append((estimate, kind if not aware else kind + "+dram", cap, plan))
+    out.sort(key=lambda v: (v[0], v[1], -v[2]))
+    return out
+
+
 class ListPlacement(PlacementScheduler):
     """HEFT-style list scheduling (see the module docstring)."""
 
@@ -156,21 +178,7 @@ class ListPlacement(PlacementScheduler):
             if h not in per_net:
                 per_net[h] = {g.kind: g for g in groupings_of(req.network, hw, ev,
                                                               self.groupings, schedule)}
-        out = []
-        for kind in self.groupings:
-            chosen = []
-            for req in workload.requests:
-                by_kind = per_net[req.network.content_hash()]
-                chosen.append(by_kind.get(kind, by_kind["oracle"] if "oracle" in by_kind
-                                          else next(iter(by_kind.values()))))
-            nodes = flatten(workload, chosen)
-            for cap in hw.allowed_core_counts:
-                for aware in (False, True):
-                    plan, estimate = heft_plan(nodes, hw.num_cores, cap,
-                                               hw.dram_bandwidth_bytes_per_cycle if aware else None)
-                    out.append((estimate, kind if not aware else kind + "+dram", cap, plan))
-        out.sort(key=lambda v: (v[0], v[1], -v[2]))
-        return out
+        return heft_variants(workload, hw, per_net, self.groupings)
 
     def _place(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator) -> Placement:
         ranked = []

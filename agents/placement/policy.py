@@ -4,8 +4,9 @@ Fusion-v0 policy) as a placement scheduler.
 - :class:`PolicyPlacer` (``ppo``) is zero-shot. Its candidates: one greedy masked rollout of
   the placement policy in :class:`envs.placement_env.PlacementEnv` with
   ``compute_rewards=False``, and, when the run holds a sequential policy, the
-  :class:`agents.placement.policy_chains.PolicyChains` placements (each request's groups by
-  the sequential policy on a core cap, the chains interleaved by the launch rule). It
+  :class:`agents.placement.policy_plans.SequentialPolicyPlans` placements (each request's
+  groups by the sequential policy on a core cap, arranged as chains, partitions or HEFT
+  plans). It
   returns the candidate with the lowest contention-aware fluid estimate over lowering-only
   costs (:func:`agents.placement.fluid.lowering_cost`). What it uses: lowering only
   (feasibility for the masks, the groups' sound lower bounds and stream bytes, roofline
@@ -37,7 +38,7 @@ from fusiongym.accelerator.spatial.placement import Placement
 from fusiongym.accelerator.spatial.simulate import PlacementResult, simulate_placement
 from fusiongym.accelerator.spatial.workload import Workload
 from fusiongym.agents.placement.fluid import fluid_makespan, lowering_cost
-from fusiongym.agents.placement.policy_chains import PolicyChains
+from fusiongym.agents.placement.policy_plans import SequentialPolicyPlans
 from fusiongym.envs.placement_env import PlacementEnv
 
 
@@ -77,7 +78,8 @@ def rollout(env: PlacementEnv, choose, workload: Workload) -> tuple[Placement, i
 
 
 def placement_key(placement: Placement) -> tuple:
-    return tuple((g.request, g.start, g.end, g.cores) for g in placement.groups)
+    """What makes two candidates the same placement: groups, cores, pins, order edges."""
+    return placement.groups
 
 
 class PolicyPlacer:
@@ -90,7 +92,7 @@ class PolicyPlacer:
         or None (the placement policy's rollout alone)."""
         self.model = load_policy(model) if isinstance(model, (str, Path)) else model
         self.max_slots, self.max_group_layers = max_slots, max_group_layers
-        self.chains = PolicyChains(sequential) if sequential is not None else None
+        self.plans = SequentialPolicyPlans(sequential) if sequential is not None else None
         self.sim_calls = 0
         self.seconds = 0.0
         self.last_result: PlacementResult | None = None
@@ -120,7 +122,8 @@ class PolicyPlacer:
     def _candidates(self, workload, hw, ev, env, rng=None, samples: int = 0
                     ) -> list[tuple[int, Placement, str]]:
         """Distinct candidates with their fluid estimates over lowering-only costs, best
-        first (ties: the order found: greedy rollout, policy chains, sampled rollouts)."""
+        first (ties: the order found: greedy rollout, the sequential policy's plans, sampled
+        rollouts)."""
         cost = lowering_cost(ev)
         found: dict[tuple, tuple[int, int, Placement, str]] = {}
 
@@ -132,9 +135,9 @@ class PolicyPlacer:
 
         greedy = lambda o, m: policy_action(self.model, o, m, None)  # noqa: E731
         keep(rollout(env, greedy, workload)[0], "greedy")
-        if self.chains is not None:
-            for _, placement in self.chains.candidates(workload, hw, ev):
-                keep(placement, self.chains.source)
+        if self.plans is not None:
+            for _, placement, arrangement in self.plans.candidates(workload, hw, ev):
+                keep(placement, f"sequential-policy {arrangement}")
         for _ in range(samples):
             keep(rollout(env, lambda o, m: policy_action(self.model, o, m, rng), workload)[0],
                  "sampled")

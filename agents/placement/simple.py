@@ -68,21 +68,31 @@ class PartitionPlacement(PlacementScheduler):
         if share not in hw.allowed_core_counts:
             raise UserInputError(f"partition: a core share of {share} is not an allowed core "
                                  f"count on {hw.name} ({list(hw.allowed_core_counts)})")
-        slots = max(1, hw.num_cores // share)
         schedules = oracle_schedules(workload, hw, ev, share)
-        slot_free = [0] * slots
-        plan: list[PlannedGroup] = []
-        for r, (req, schedule) in enumerate(zip(workload.requests, schedules)):
-            slot = r % slots
-            base = slot * share
-            t = max(slot_free[slot], req.arrival_cycles)
-            prev = None
-            for g in schedule.groups:
-                cost = ev.result(req.network, g.start, g.end, g.cores).latency_cycles
-                plan.append(PlannedGroup(r, g.start, g.end, tuple(range(base, base + g.cores)),
-                                         int(t), (prev,) if prev is not None else ()))
-                prev = len(plan) - 1
-                t += int(cost)
-            slot_free[slot] = t
+        placement, slots = partition_placement(workload, hw, schedules, share,
+                                               lambda n, s, e, c: ev.result(n, s, e, c).latency_cycles)
         self.info = {"share_cores": share, "slots": slots}
-        return plan_to_placement(workload, plan)
+        return placement
+
+
+def partition_placement(workload: Workload, hw: HardwareConfig, schedules: list[Schedule],
+                        share: int, latency) -> tuple[Placement, int]:
+    """Request ``r`` on slot ``r mod slots`` of ``share`` pinned cores, its ``schedules[r]``
+    groups one after another, launched in the start order that ``latency(network, start,
+    end, cores)`` gives them; returns the placement and the number of slots."""
+    slots = max(1, hw.num_cores // share)
+    slot_free = [0] * slots
+    plan: list[PlannedGroup] = []
+    for r, (req, schedule) in enumerate(zip(workload.requests, schedules)):
+        slot = r % slots
+        base = slot * share
+        t = max(slot_free[slot], req.arrival_cycles)
+        prev = None
+        for g in schedule.groups:
+            cost = latency(req.network, g.start, g.end, g.cores)
+            plan.append(PlannedGroup(r, g.start, g.end, tuple(range(base, base + g.cores)),
+                                     int(t), (prev,) if prev is not None else ()))
+            prev = len(plan) - 1
+            t += int(cost)
+        slot_free[slot] = t
+    return plan_to_placement(workload, plan), slots
