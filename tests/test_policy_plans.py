@@ -78,14 +78,17 @@ def test_candidates_simulate_nothing_and_follow_the_policy_on_each_cap(sequentia
             assert mine in options
 
 
-def test_the_lowering_cost_is_a_bound_and_the_real_bytes(sequential):
+def test_the_lowering_cost_is_the_planners_estimate_and_the_real_bytes(sequential):
     net = parse_workload("tiny_residual").requests[0].network
     ev = GroupEvaluator(HW16)
     low = lowering_cost(ev)(net, 0, 2, 1)
     assert ev.sim_calls == 0
     sim = simulated_cost(ev)(net, 0, 2, 1)
     assert ev.sim_calls == 1
-    assert low[0] <= sim[0]  # a sound latency lower bound
+    from fusiongym.accelerator.bounds import latency_lower_bound
+    # the planner's estimate, never below the sound bound, close to the simulation here
+    assert latency_lower_bound(ev, net, 0, 2, 1) <= low[0]
+    assert abs(low[0] / sim[0] - 1) < 0.2
     # the streams' bytes are what the simulation moves, instruction fetch aside
     from fusiongym.accelerator.bounds import group_work
     fetch = group_work(ev, net, 0, 2, 1).instruction_bytes

@@ -21,8 +21,8 @@ lowest-numbered free cores or pinned ones) event by event over *fluid* groups:
 
 It is an estimate, never an answer or a bound: schedulers use it to choose which plans to
 simulate. No SimPy; each group's isolated cost comes from the evaluator (memoized), or, for a
-scheduler that may not simulate, from lowering alone (:func:`lowering_cost`: the latency lower
-bound and the streams' bytes).
+scheduler that may not simulate, from lowering alone (:func:`lowering_cost`: the planner's
+estimate, never below the latency lower bound, and the streams' bytes).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ from __future__ import annotations
 from typing import Callable
 
 from fusiongym.accelerator.bounds import group_work, latency_lower_bound
+from fusiongym.accelerator.host import runs_on_host
+from fusiongym.accelerator.lowering.cost import estimate
+from fusiongym.accelerator.lowering.planner import Planned, plan_cached
+from fusiongym.accelerator.results import group_latency_cycles
 from fusiongym.accelerator.config import HardwareConfig
 from fusiongym.accelerator.evaluator import GroupEvaluator
 from fusiongym.accelerator.spatial.placement import Placement
@@ -64,16 +68,29 @@ def simulated_cost(ev: GroupEvaluator) -> GroupCost:
 
 
 def lowering_cost(ev: GroupEvaluator) -> GroupCost:
-    """Lowering only, no simulation: the group's sound latency lower bound and the DRAM bytes
-    its instruction streams move (:func:`accelerator.bounds.group_work`). What a zero-shot
-    scheduler may use; None for an infeasible group. The bytes include the instruction
-    fetch, which the simulated count leaves out (a few hundred bytes per group)."""
+    """Lowering only, no simulation: what a zero-shot scheduler may use. Latency: the
+    planner's own estimate of the group's plan (:func:`accelerator.lowering.cost.estimate`,
+    the slowest core's pipelined steps) plus its launch and barrier, never below the sound
+    lower bound (:func:`accelerator.bounds.latency_lower_bound`; exact for a host-run first
+    layer, 0 for a zero-copy group). Bytes: what the group's instruction streams move
+    (:func:`accelerator.bounds.group_work`), instruction fetch included, which the simulated
+    count leaves out (a few hundred bytes per group). None for an infeasible group.
+
+    Why the estimate and not the bound alone: over the oracle's groups of ResNet-34,
+    MobileNetV2 and AlexNet at 4, 8 and 16 cores on mlu100 the simulated latency is 1.05-1.08x
+    the bound in geo-mean (up to 1.49x), 1.01-1.02x the estimate (up to 1.16x), and plans are
+    ranked by sums of such costs."""
     def cost(network: Network, start: int, end: int, cores: int) -> tuple[int, int] | None:
         work = group_work(ev, network, start, end, cores)
         if work is None:
             return None
-        return (int(latency_lower_bound(ev, network, start, end, cores)),
-                int(work.bytes_read + work.bytes_written))
+        latency = int(latency_lower_bound(ev, network, start, end, cores))
+        if latency > 0 and not runs_on_host(network, start, end, ev.hw):
+            planned = plan_cached(ev.spec(network, start, end), cores, ev.hw)
+            if isinstance(planned, Planned):
+                run = int(estimate(planned.geometry, planned.plan).cycles)
+                latency = max(latency, group_latency_cycles(run, cores, ev.hw))
+        return latency, int(work.bytes_read + work.bytes_written)
     return cost
 
 

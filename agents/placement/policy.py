@@ -9,7 +9,8 @@ Fusion-v0 policy) as a placement scheduler.
   plans). It
   returns the candidate with the lowest contention-aware fluid estimate over lowering-only
   costs (:func:`agents.placement.fluid.lowering_cost`). What it uses: lowering only
-  (feasibility for the masks, the groups' sound lower bounds and stream bytes, roofline
+  (feasibility for the masks, the groups' planner estimates, sound lower bounds and stream
+  bytes, roofline
   features): **no simulator call**, neither of an isolated group nor of a placement
   (``sim_calls`` counts both and is 0 unless the evaluator had to simulate, which nothing
   here asks it to).

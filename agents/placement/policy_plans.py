@@ -13,10 +13,11 @@ cap). From the policy's schedules this module builds the placements of three arr
 - ``partition``: ``partition``'s arrangement (each request on its slot of pinned cores) with
   the policy's schedules on once and twice the even share;
 - ``list``: the HEFT plans of ``list`` (:func:`agents.placement.list_sched.heft_variants`)
-  over the policy's whole-chip groups and those groups cut at branch starts.
+  over the policy's whole-chip groups, those groups cut at branch starts, and the groups
+  the policy makes on each smaller cap (``policy@N``: on few cores it fuses differently).
 
-All are costed by lowering only (:func:`agents.placement.fluid.lowering_cost`: sound latency
-lower bounds and the streams' DRAM bytes) and ranked by the contention-aware fluid estimate
+All are costed by lowering only (:func:`agents.placement.fluid.lowering_cost`: the planner's
+estimate, never below the sound latency lower bound, and the streams' DRAM bytes) and ranked by the contention-aware fluid estimate
 over those costs; the ``keep`` best are returned. Nothing here simulates: the policy's env
 runs with its rewards off (feasibility and estimates from lowering). This is what the
 zero-shot placer (:class:`agents.placement.policy.PolicyPlacer`) adds to the placement
@@ -32,7 +33,7 @@ from fusiongym.accelerator.spatial.placement import Placement
 from fusiongym.accelerator.spatial.workload import Workload
 from fusiongym.accelerator.workloads.network import Network
 from fusiongym.agents.placement.base import plan_to_placement
-from fusiongym.agents.placement.candidates import groupings_of
+from fusiongym.agents.placement.candidates import groupings_of, make_grouping
 from fusiongym.agents.placement.fluid import fluid_makespan, lowering_cost
 from fusiongym.agents.placement.list_sched import heft_variants
 from fusiongym.agents.placement.simple import partition_placement, partition_share
@@ -102,15 +103,22 @@ class SequentialPolicyPlans:
         return out[:self.keep]
 
     def _list_placements(self, workload, hw, ev, cost) -> list[Placement]:
+        from dataclasses import replace
+
         per_net: dict[str, dict] = {}
+        capped_kinds = [f"policy@{c}" for c in hw.allowed_core_counts if c < hw.num_cores]
         for req in workload.requests:
             h = req.network.content_hash()
             if h not in per_net:
                 mine = self.schedule(req.network, hw, hw.num_cores)
                 per_net[h] = {g.kind: g for g in groupings_of(req.network, hw, ev, LIST_KINDS,
                                                               mine, cost)}
+                for kind in capped_kinds:  # the groups the policy makes on fewer cores
+                    capped = self.schedule(req.network, hw, int(kind.split("@")[1]))
+                    grouping = make_grouping("oracle", req.network, hw, ev, capped, cost)
+                    per_net[h][kind] = replace(grouping, kind=kind)
         seen, out = set(), []
-        for _, _, _, plan in heft_variants(workload, hw, per_net, LIST_KINDS):
+        for _, _, _, plan in heft_variants(workload, hw, per_net, (*LIST_KINDS, *capped_kinds)):
             placement = plan_to_placement(workload, plan)
             if placement.groups not in seen:
                 seen.add(placement.groups)
