@@ -81,7 +81,8 @@ def score(workload: Workload, hw, options: dict) -> dict:
                      "info": {k: v for k, v in s.info.items()
                               if k in ("status", "proved_optimal", "grouping", "max_cores",
                                        "share_cores", "groupings", "model_makespan_cycles",
-                                       "wall_capped", "fallback", "dram_capacity", "start",
+                                       "wall_capped", "fallback", "dram_capacity", "hint",
+                                       "rounds", "stop", "start",
                                        "start_cycles", "moves")}})
     seq = next(r for r in rows if r["scheduler"] == "sequential")["makespan_cycles"]
     best = min(r["makespan_cycles"] for r in rows)
