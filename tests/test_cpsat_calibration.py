@@ -29,7 +29,7 @@ def _hinted(specs):
     ev = GroupEvaluator(HW)
     s = CpSatPlacement()
     lister, _ = s._hint_list(w, HW, ev)  # noqa: SLF001
-    cands = s._candidates(w, HW, ev, keep=lister.info["grouping"].split("+")[0])  # noqa: SLF001
+    cands = s._candidates(w, HW, ev, hint=lister.plan)  # noqa: SLF001
     return w, ev, s, lister.last_result, cands
 
 
@@ -138,3 +138,11 @@ def test_bad_loop_options_are_one_line(options):
     with pytest.raises(UserInputError, match="cpsat") as err:
         make_placement_scheduler("cpsat", **options)
     assert "\n" not in str(err.value)
+
+
+def test_uncalibrated_rounds_stop_at_the_repeat_and_keep_the_never_worse_rule():
+    w = Workload.parse(MIX)
+    s = make_placement_scheduler("cpsat", work_limit=2.0, calibrate=False)
+    s.place(w, HW, GroupEvaluator(HW))
+    assert s.info["calibrated_keys"] == 0 and s.info["rounds"] <= 2
+    assert s.last_result.makespan_cycles <= s.info["list_cycles"]

@@ -52,7 +52,9 @@ subproblem, its measurements the cuts):
    simulated; its measurements join the calibration; the best simulated run so far is the
    next hint; repeat.
 
-It stops after ``rounds`` rounds (default 8), when the model sees no gain over the hint
+With ``calibrate=False`` every round solves on isolated costs, hinted with list's own plan
+(the model before this loop; its capacity the plan's isolated peak), so the second round
+repeats the first and stops. It stops after ``rounds`` rounds (default 8), when the model sees no gain over the hint
 (``info["stop"]``: nothing the costs measured so far can improve), when a solution was
 simulated before, after ``patience`` (default 2) simulated rounds without a gain, or at the
 wall clock. The answer is the best simulated placement, so never worse than the hint
@@ -158,9 +160,11 @@ class CpSatPlacement(PlacementScheduler):
 
     # ---- candidates --------------------------------------------------------------------
     def _candidates(self, workload: Workload, hw: HardwareConfig, ev: GroupEvaluator,
-                    keep: str | None = None) -> list[list[Grouping]]:
+                    hint: list[PlannedGroup] | None = None) -> list[list[Grouping]]:
         """Each request's candidate groupings; the largest kinds are dropped while the model
-        is too big (``max_intervals``), but never ``keep`` (the hint's grouping)."""
+        is too big (``max_intervals``), but never a kind whose grouping is the ``hint``
+        plan's for some request (matched by its groups, not by list's label: a label whose
+        grouping was a duplicate names another kind's groups)."""
         schedules = oracle_schedules(workload, hw, ev)
         per_net: dict[str, list[Grouping]] = {}
         for req, schedule in zip(workload.requests, schedules):
@@ -168,6 +172,9 @@ class CpSatPlacement(PlacementScheduler):
             if h not in per_net:
                 per_net[h] = groupings_of(req.network, hw, ev, self._kinds(hw), schedule)
         kinds = list(self._kinds(hw))
+        keep = {G.kind for r, req in enumerate(workload.requests) if hint is not None
+                for G in [_matching(per_net[req.network.content_hash()], hint, r)]
+                if G is not None}
 
         def chosen() -> list[list[Grouping]]:
             return [[g for g in per_net[r.network.content_hash()] if g.kind in kinds]
@@ -179,7 +186,7 @@ class CpSatPlacement(PlacementScheduler):
         while size(chosen()) > self.max_intervals:
             # GROUPINGS is ordered smallest model first, the capped ones come after: drop
             # the last that is not kept
-            droppable = [k for k in kinds if k != keep]
+            droppable = [k for k in kinds if k not in keep]
             if len(kinds) <= 1 or not droppable:
                 break
             kinds.remove(droppable[-1])
@@ -211,8 +218,7 @@ class CpSatPlacement(PlacementScheduler):
         # the hint: the list scheduler's best *simulated* plan (its simulations count here)
         lister, list_placement = self._hint_list(workload, hw, ev)
         list_result = lister.last_result
-        hint_kind = lister.info["grouping"].split("+")[0]  # "oracle+dram": the oracle groups
-        cands = self._candidates(workload, hw, ev, keep=hint_kind)
+        cands = self._candidates(workload, hw, ev, hint=lister.plan)
         calibration = Calibration()
         if self.calibrate:
             calibration.add(workload, list_result)
