@@ -1,7 +1,8 @@
 """Placement schedulers on the issue-20 workloads: gains, search quality, contention (on demand).
 
     python -m fusiongym.benchmarks.placement_table [--quick] [--hw mlu100] [--time-limit-s 60]
-                                         [--work-limit 8] [--search-sims 40] [--json]
+                                         [--work-limit 8] [--search-sims 40]
+                                         [--schedulers list,cpsat] [--json]
 
 Workloads (``--quick``: squeezenet1_1, resnet18x2, CP-SAT limited to 10 s / 2 work units,
 ``search`` to 12 whole-placement simulations):
@@ -57,14 +58,15 @@ def workloads(quick: bool) -> list[list[str]]:
     return [[branchy], ["bert_base"], ["resnet50x4"], ["resnet50", "bert_base"]]
 
 
-def score(workload: Workload, hw, options: dict) -> dict:
-    """Every scheduler on ``workload`` (see the module docstring)."""
+def score(workload: Workload, hw, options: dict,
+          schedulers: tuple[str, ...] = TABLE_SCHEDULERS) -> dict:
+    """Every scheduler of ``schedulers`` on ``workload`` (see the module docstring)."""
     ev0 = GroupEvaluator(hw)
     lb = makespan_lower_bound(workload, hw, ev0)
     alone = [evaluate(r.network, s, hw, ev0).latency_cycles
              for r, s in zip(workload.requests, oracle_schedules(workload, hw, ev0))]
     rows = []
-    for name in [n for n in TABLE_SCHEDULERS if n in PLACEMENT_SCHEDULERS]:
+    for name in [n for n in schedulers if n in PLACEMENT_SCHEDULERS]:
         log(f"{workload.name}: {name}")
         s = make_placement_scheduler(name, **options.get(name, {}))
         ev = GroupEvaluator(hw)
@@ -81,7 +83,8 @@ def score(workload: Workload, hw, options: dict) -> dict:
                      "info": {k: v for k, v in s.info.items()
                               if k in ("status", "proved_optimal", "grouping", "max_cores",
                                        "share_cores", "groupings", "model_makespan_cycles",
-                                       "wall_capped", "fallback", "dram_capacity", "start",
+                                       "wall_capped", "fallback", "dram_capacity", "hint",
+                                       "rounds", "stop", "start",
                                        "start_cycles", "moves")}})
     seq = next(r for r in rows if r["scheduler"] == "sequential")["makespan_cycles"]
     best = min(r["makespan_cycles"] for r in rows)
@@ -150,6 +153,8 @@ def markdown(report: dict) -> str:
                        f"{', '.join(f'{x:,}' for x in r['latency_cycles'])} | {r['stp']:.2f} | "
                        f"{r['antt']:.2f} | {notes} |")
         out.append("")
+    if "dram_ceiling" not in report:  # --schedulers: the rows alone
+        return "\n".join(out)
     c = report["dram_ceiling"]
     out.append(f"DRAM-bytes ceiling, {c['workload']}: the sequential oracle moves "
                f"{c['oracle_bytes_per_request']:,} bytes per request in "
@@ -176,8 +181,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="CP-SAT deterministic-time limit (default 8; --quick 2)")
     parser.add_argument("--search-sims", type=int, default=None,
                         help="search: whole-placement simulations (default 40; --quick 12)")
+    parser.add_argument("--schedulers", default=None,
+                        help="comma-separated rows to run (sequential, the speedup's baseline, "
+                             "always runs; 'gap to best' is then among these rows), without "
+                             "the DRAM ceiling and contention check (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     args = parser.parse_args(argv)
+    schedulers = TABLE_SCHEDULERS
+    if args.schedulers is not None:
+        asked = [n.strip() for n in args.schedulers.split(",") if n.strip()]
+        bad = [n for n in asked if n not in TABLE_SCHEDULERS]
+        if bad or not asked:
+            parser.exit(2, f"error: --schedulers {args.schedulers!r}: each must be one of "
+                           f"{', '.join(TABLE_SCHEDULERS)}\n")
+        schedulers = tuple(n for n in TABLE_SCHEDULERS if n == "sequential" or n in asked)
     try:
         hw = load_config(args.hw)
     except UserInputError as err:
@@ -191,11 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: --search-sims must be >= 1, got {sims}\n")
     options = {"cpsat": {"time_limit_s": limit, "work_limit": work},
                "search": {"max_simulations": sims}}
-    tables = [score(Workload.parse(specs), hw, options) for specs in workloads(args.quick)]
-    log("DRAM ceiling and contention check")
-    report = {"hw": hw.name, "options": options, "tables": tables,
-              "dram_ceiling": dram_ceiling(hw, "resnet18x4" if args.quick else "resnet50x4"),
-              "contention": contention(hw, "resnet18x2" if args.quick else "resnet50x2")}
+    tables = [score(Workload.parse(specs), hw, options, schedulers)
+              for specs in workloads(args.quick)]
+    report = {"hw": hw.name, "options": options, "tables": tables}
+    if args.schedulers is None:
+        log("DRAM ceiling and contention check")
+        report["dram_ceiling"] = dram_ceiling(hw, "resnet18x4" if args.quick else "resnet50x4")
+        report["contention"] = contention(hw, "resnet18x2" if args.quick else "resnet50x2")
     print(json.dumps(report, indent=1) if args.json else markdown(report))
     return 0
 

@@ -174,3 +174,8 @@ def test_placement_table_rejects_bad_input_in_one_line(capsys):
     with pytest.raises(SystemExit) as err:
         main(["--quick", "--work-limit", "0"])
     assert err.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:
+        main(["--quick", "--schedulers", "cpsat,heft"])
+    assert err.value.code == 2
+    assert "heft" in capsys.readouterr().err.strip()

@@ -60,7 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         default=DEFAULT_SCHEDULER,
                         help=f"placement scheduler (default: {DEFAULT_SCHEDULER})")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S",
-                        help="cpsat: solver time limit in seconds (default: 60)")
+                        help="cpsat: wall-clock limit of its solve / simulate rounds in "
+                             "seconds (default: 60)")
     parser.add_argument("--share", type=int, default=None, metavar="CORES",
                         help="partition: cores per request (default: the chip divided evenly)")
     parser.add_argument("--run", metavar="RUN", dest="placer_run",
