@@ -122,8 +122,10 @@ def score(w, hw, set_name, zero_shot, search, trained_workloads, trained_chips, 
     t0, before = time.perf_counter(), ev.sim_calls
     side = Placement.side_by_side(w, oracle_schedules(w, hw, ev))
     found["side-by-side"] = (side, ev.sim_calls - before, time.perf_counter() - t0)
+    chosen = {}
     for placer in (zero_shot, search):
         found[placer.name] = (placer.place(w, hw, ev), placer.sim_calls, placer.seconds)
+        chosen[placer.name] = placer.info.get("chosen")
     makespans = {k: simulate_placement(w, p, hw, ev).makespan_cycles
                  for k, (p, _, _) in found.items()}
     bound = int(makespan_lower_bound(w, hw, ev).makespan_cycles)
@@ -134,6 +136,8 @@ def score(w, hw, set_name, zero_shot, search, trained_workloads, trained_chips, 
                    "gap_to_bound": makespans[k] / bound - 1.0 if bound else None,
                    "sim_calls": int(found[k][1]), "seconds": round(float(found[k][2]), 3)}
                for k in SCHEDULERS}
+    for k, source in chosen.items():  # which candidate the learned placer returned
+        results[k]["chosen"] = source
     row = {"hardware": hw.name, "unseen_hardware": hw.key not in trained_chips,
            "set": set_name, "workload": w.name, "requests": len(w),
            "seen_in_training": w.content_hash() in trained_workloads,

@@ -189,6 +189,8 @@ def test_evaluate_scores_the_placer_beside_the_schedulers_and_never_overwrites(m
     assert set(row["results"]) == {"sequential", "partition", "list", "side-by-side", "ppo",
                                    "ppo-search"}
     assert row["results"]["ppo"]["sim_calls"] == 0
+    assert row["results"]["ppo"]["chosen"] == "greedy"  # this tiny run has no sequential policy
+    assert row["results"]["ppo-search"]["chosen"] in ("greedy", "sampled", "teacher")
     assert row["results"]["sequential"]["ratio_to_sequential"] == 1.0
     assert all(r["makespan_cycles"] >= row["lower_bound_cycles"] for r in row["results"].values())
     assert row["best_known_cycles"] == min(r["makespan_cycles"] for r in row["results"].values())
