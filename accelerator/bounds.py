@@ -83,7 +83,9 @@ from fusiongym.accelerator.isa import (ALU, COMPUTE_MODULE, GEMM, LOAD, LOAD_MOD
                              TOKEN_QUEUES)
 from fusiongym.accelerator.pipeline import pipeline_end, token_deps
 from fusiongym.accelerator.results import group_energy_pj, group_latency_cycles
-from fusiongym.accelerator.workloads.network import LayerKind, Network
+from fusiongym.accelerator.lowering.emit import REQUANT_ALU_OPS, alu_ops_per_vector
+from fusiongym.accelerator.op_costs import activation_passes
+from fusiongym.accelerator.workloads.network import CHANNEL_KINDS, LayerKind, Network
 
 ENERGY_SLACK = 1e-9  # relative: the energy bound is the exact formula times (1 - this)
 
@@ -411,20 +413,128 @@ def latency_floor(evaluator: GroupEvaluator, network: Network, start: int, end: 
     above 1 (a GEMM's ``iter_out`` rounds rows x cols x batch down to it). The overheads
     are those of one active core (zero when the group has no MACs: a zero-copy Concat is
     launched on none), the least any feasible plan pays: they grow with the active cores
-    and with the run."""
+    and with the run.
+
+    The run is also at least the DRAM's time for the bytes every plan moves
+    (:func:`_floor_bytes`): fact 3 for all cores together, and fact 3b for the busiest
+    core's port, in ``cycles_lb`` through ``dram_lb`` and ``port_lb``."""
     hw = evaluator.hw
     if runs_on_host(network, start, end, hw):  # the host's cost is a formula: exact
         return host_cost(network, hw).latency_cycles
     if host_refusal(network, start, end, hw):  # infeasible: any value is below "never"
         return 0
     spec = evaluator.spec(network, start, end)
-    macs = 0
+    macs = alu_cycles = 0
     if hw.batch == 1:
-        macs = sum(layer.macs for layer in spec.layers
-                   if layer.kind != LayerKind.CONV_TRANSPOSE2D)
+        whole = _computed_whole(spec)
+        macs = sum(layer.macs for i, layer in enumerate(spec.layers)
+                   if layer.kind != LayerKind.CONV_TRANSPOSE2D and i in whole)
+        alu_cycles = _floor_alu_cycles(spec, hw, whole)
     block = hw.batch * hw.block_in * hw.block_out
-    run = -(-macs * hw.gemm_ii // (block * cores))
-    return group_latency_cycles(run, cores, hw, 1 if macs else 0)
+    run = -(-(macs * hw.gemm_ii + alu_cycles * block) // (block * cores))
+    every_core, shared = _floor_bytes(spec, hw)
+    lat = hw.dram_latency_cycles
+    if every_core + shared:
+        total = every_core + shared
+        run = max(run, lat + math.ceil(total / hw.dram_bandwidth_bytes_per_cycle - 0.5))
+        port = hw.dram_port_bytes_per_cycle
+        if port and not hw.dram_multicast:
+            own = every_core + shared / cores
+            run = max(run, lat + math.ceil(own / port - 0.5))
+    return group_latency_cycles(run, cores, hw, 1 if macs or every_core + shared else 0)
+
+
+def _computed_whole(spec: lowering.GroupSpec) -> set[int]:
+    """Layers of ``spec`` whose every output the lowering computes under any plan (at
+    least once, between the cores): the last layer (its tiles cover its map), a stored
+    layer (its own shares of the tiles cover its map, ``GroupGeometry.store_share``), an
+    operand every output row reads whole (a matmul's weight, a channel op's vector), and
+    a producer of such a layer whose window over the consumer's whole map is the
+    producer's whole map with no gaps between the windows of neighbouring tiles (kernel at
+    least the stride). A layer read only through a strided 1x1 convolution computes just
+    the rows and columns it samples."""
+    n = len(spec.layers)
+    whole = {n - 1} | {i for i in range(n) if spec.stores[i]}
+    for j in range(n - 1, -1, -1):
+        if j not in whole:
+            continue
+        layer = spec.layers[j]
+        for k, i in enumerate(spec.sources[j]):
+            if i < 0 or i in whole:
+                continue
+            if k == 1 and (layer.kind == LayerKind.MATMUL or layer.kind in CHANNEL_KINDS):
+                whole.add(i)
+                continue
+            covers = all(
+                lowering.spec.need(layer, 0, out, axis) == (0, size_in)
+                and (layer.kind in (LayerKind.CONV_TRANSPOSE2D, LayerKind.RESIZE_NEAREST,
+                                    LayerKind.RESIZE_BILINEAR)
+                     or layer.kernel[axis] >= layer.stride[axis])
+                for axis, out, size_in in ((0, layer.h_out, layer.h_in),
+                                           (1, layer.w_out, layer.w_in)))
+            if covers:
+                whole.add(i)
+    return whole
+
+
+def _floor_alu_cycles(spec: lowering.GroupSpec, hw: HardwareConfig, whole: set[int]) -> int:
+    """ALU cycles every plan of ``spec`` spends on all cores together (hardware batch 1):
+    each ALU pass runs ``iter_out x iter_in x ops x alu_ii`` cycles over a tile's chunk
+    (``Emitter.alu_pass``), and the tiles and chunks of a layer in ``whole`` cover its
+    ``h_out x w_out x batch`` pixels and ``ceil(c_out / BLOCK_OUT)`` blocks at least once.
+    The ops per vector: the ALU kind's own (``emit.alu_ops_per_vector``) or a GEMM's
+    requantisation on VTA's ALU, its folded activation's passes, and the write of an
+    intermediate a later layer of the group reads from the input buffer. Left out: a
+    Concat (in place or a copy) and a global pool (summed band by band when it is large)."""
+    consumed = {s for srcs in spec.sources for s in srcs if s >= 0}
+    bo, total = hw.block_out, 0
+    for i, layer in enumerate(spec.layers):
+        if i not in whole or layer.kind in (LayerKind.CONCAT, LayerKind.GLOBAL_AVG_POOL):
+            continue
+        if layer.is_gemm:
+            ops = 0 if hw.requantize_in_gemm else REQUANT_ALU_OPS
+            ops += 1 if i in consumed and not hw.requantize_in_gemm else 0
+        else:
+            ops = alu_ops_per_vector(layer, len(spec.sources[i])) + (1 if i in consumed else 0)
+        ops += activation_passes(layer.activation)
+        total += layer.h_out * layer.w_out * layer.batch * -(-layer.c_out // bo) * ops
+    return total * hw.alu_ii
+
+
+def _floor_bytes(spec: lowering.GroupSpec, hw: HardwareConfig) -> tuple[int, int]:
+    """(bytes every active core moves, bytes the active cores move between them) under any
+    plan of ``spec``, data only and unpadded (the streams pad channels to blocks and add
+    instruction words, halos and re-reads).
+
+    Every core with work computes part of the last layer, so every layer it depends on
+    (its producers, theirs ...), and loads that layer's weights at least once (resident:
+    in its preamble; streamed: with each chunk it computes): under a row split each core
+    computes a band of every layer, under a channel split the upstream layers whole
+    (``lowering.planner``). The last layer's weights are loaded at least once between the
+    cores (whole per core on a row split, a slice per core on a channel split), and every
+    stored output is stored exactly once between them (``GroupGeometry.store_share``).
+    Left out, being harder to pin: a matmul's weight operand (per sample, or left on chip
+    by its producer), a Concat's stores (zero-copy slices), external inputs. The busiest
+    of the ``a <= cores`` active cores therefore moves at least ``every + shared / cores``
+    through its port (fact 3b; multicast loads are left out of a core's port bytes, so
+    the caller skips that term under multicast), and all of them ``every + shared`` on
+    the bus (fact 3: a multicast read counts once)."""
+    n = len(spec.layers)
+    ancestors = {n - 1}
+    for i in range(n - 1, -1, -1):
+        if i in ancestors:
+            ancestors.update(s for s in spec.sources[i] if s >= 0)
+    every_core = shared = 0
+    for i, layer in enumerate(spec.layers):
+        if layer.is_gemm and layer.kind != LayerKind.MATMUL:
+            weights = layer.weight_bytes(hw.wgt_bits)
+            if i == n - 1:
+                shared += weights
+            elif i in ancestors:
+                every_core += weights
+        if spec.stores[i] and layer.kind != LayerKind.CONCAT:
+            shared += layer.output_bytes(hw.inp_bits)
+    return every_core, shared
 
 
 def objective_lower_bound(objective: str):

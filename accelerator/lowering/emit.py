@@ -367,18 +367,7 @@ class Emitter:
                               else (rr[1] - rr[0], cc[1] - cc[0]))
                 step.computes.append(Insn(LOAD, MEM_ACC, layer=i, nbytes=g.act_bytes(
                     rows, cols, max(share, 1), layer.batch)))
-        kh, kw = layer.kernel
-        if layer.kind == LayerKind.MAX_POOL:
-            return kh * kw + 2
-        if layer.kind in (LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL):
-            return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
-        if layer.kind == LayerKind.ADD:
-            return len(g.spec.sources[i]) - 1 + 2
-        if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub,
-            return alu_passes(layer.kind.value)  # channel mul / add, resize
-        if layer.kind == LayerKind.ACTIVATION:  # (its activation's passes: see layer())
-            return REQUANT_PASSES
-        return 1  # concat: place each input in its channel range
+        return alu_ops_per_vector(layer, len(g.spec.sources[i]))
 
     def pool_in_bands(self, step: Step, work: LayerWork, kc: int, rr: tuple[int, int],
                       cc: tuple[int, int], band: int) -> int:
@@ -415,6 +404,24 @@ class Emitter:
         step.computes.append(Insn(ALU, iter_out=iter_out, iter_in=iter_in, uops=alu_ops,
                                   alu_ops=alu_ops,
                                   cycles=iter_out * iter_in * alu_ops * hw.alu_ii, layer=work.i))
+
+
+def alu_ops_per_vector(layer: Layer, n_inputs: int) -> int:
+    """ALU ops per output vector of an ALU-kind layer with ``n_inputs`` inputs (before its
+    folded activation's passes and the write of a fused intermediate: see
+    ``Emitter._layer``; the oracle's shape-only floor counts the same ops)."""
+    kh, kw = layer.kernel
+    if layer.kind == LayerKind.MAX_POOL:
+        return kh * kw + 2
+    if layer.kind in (LayerKind.AVG_POOL, LayerKind.GLOBAL_AVG_POOL):
+        return kh * kw + 3  # sum, shift (power-of-two divisor), clamp
+    if layer.kind == LayerKind.ADD:
+        return n_inputs - 1 + 2
+    if has_recipe(layer.kind.value):  # softmax, layernorm, gelu, lrn, mul, sub,
+        return alu_passes(layer.kind.value)  # channel mul / add, resize
+    if layer.kind == LayerKind.ACTIVATION:  # (its activation's passes: see layer())
+        return REQUANT_PASSES
+    return 1  # concat: place each input in its channel range
 
 
 def _clone(insn: Insn, new=Insn.__new__) -> Insn:
