@@ -26,7 +26,7 @@ def _run(task: dict) -> dict:
     if kind == "b4":
         return suite.b4_throughput(task["hw"], task["networks"], task["env_steps"],
                                    task["ppo_steps"], task["ppo_n_steps"],
-                                   task["max_group_layers"])
+                                   task["max_group_layers"], task.get("warm_repeats", 1))
     raise ValueError(f"unknown task {kind!r}")
 
 
