@@ -160,3 +160,19 @@ def test_published_eval_markdown_reads_back_as_an_evaluation(tmp_path):
     assert len(load_eval(tmp_path / "run")["results"]) == len(evaluation["results"])
     (tmp_path / "bad.md").write_text("# something else\n")
     assert eval_markdown([str(tmp_path / "bad.md"), str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("name", ["tiny_residual", "squeezenet1_1"])
+def test_the_exhaustive_count_is_what_the_exhaustive_oracle_simulates(name):
+    # the README puts the pruned oracle's calls against this count on networks too big to
+    # run the exhaustive DP for: it must be exactly the unpruned oracle's simulator calls
+    from fusiongym.accelerator.config import load_config
+    from fusiongym.accelerator.evaluator import GroupEvaluator
+    from fusiongym.accelerator.workloads.zoo import get_network
+    from fusiongym.agents.oracle import OracleScheduler
+    from fusiongym.benchmarks.exhaustive_count import exhaustive_candidates
+
+    hw, net = load_config("mlu100"), get_network(name)
+    full = OracleScheduler(progress=False, evaluator=GroupEvaluator(hw), prune=False)
+    full.schedule(net, hw)
+    assert exhaustive_candidates(hw, [net]) == full.last_cost.sim_calls
